@@ -1,0 +1,1 @@
+"""Backtrader glue: feeds, the strategy base class, the resolver, the runner and reports."""

@@ -1,0 +1,126 @@
+"""The base class every strategy in ``strategies/`` builds on.
+
+Interface (version ``INTERFACE_VERSION``):
+
+- subclass ``SignalStrategy`` and implement ``target_weights(self, snapshot) -> dict[asset, weight]``;
+  ``snapshot`` is a DataFrame indexed by asset with the current bar's ``open, high, low, close, volume,
+  tradable`` and signal columns (``sentiment``, ``news_count``, ``surprise``), plus ``history(n)``
+  for the last ``n`` closes as a (n x assets) frame;
+- weights are fractions of portfolio value (negative = short); assets left out are closed;
+- ``params`` are Backtrader params; the runner fills ``rebalance`` ('daily' or 'weekly'),
+  ``fractional`` (fractional shares, for cross-checks) and ``signal_lines``.
+
+Timing: ``next()`` runs after bar D closes, with D's signal (news before D's cutoff); orders are market
+orders filled at D+1's open. Bars with ``tradable == 0`` (missing data) are never traded.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import backtrader as bt
+import numpy as np
+import pandas as pd
+
+INTERFACE_VERSION = 1
+
+
+class FractionalCommission(bt.CommInfoBase):
+    """Percentage commission on traded value, allowing fractional share sizes."""
+
+    params = (("stocklike", True), ("commtype", bt.CommInfoBase.COMM_PERC), ("percabs", True))
+
+    def getsize(self, price: float, cash: float) -> float:
+        return self.p.leverage * (cash / price)
+
+
+class SignalStrategy(bt.Strategy):
+    """Rebalances to ``target_weights`` on each rebalance day; records orders and trades as rows."""
+
+    interface_version = INTERFACE_VERSION
+    params: Any = (("rebalance", "daily"), ("fractional", False), ("signal_lines", ("sentiment", "news_count", "surprise")))
+
+    def __init__(self) -> None:
+        if self.p.rebalance not in ("daily", "weekly"):
+            raise ValueError(f"rebalance must be 'daily' or 'weekly', got {self.p.rebalance!r}")
+        self.order_log: list[dict[str, Any]] = []
+        self.trade_log: list[dict[str, Any]] = []
+        self.position_log: list[dict[str, Any]] = []
+        self.value_log: list[dict[str, Any]] = []
+        self._last_week: int | None = None
+        self.by_name = {d._name: d for d in self.datas}
+
+    # ---- to implement -------------------------------------------------------------------------
+    def target_weights(self, snapshot: pd.DataFrame) -> dict[str, float]:  # pragma: no cover - abstract
+        raise NotImplementedError("strategies implement target_weights(snapshot) -> {asset: weight}")
+
+    # ---- helpers for subclasses ---------------------------------------------------------------
+    def snapshot(self) -> pd.DataFrame:
+        cols = ["open", "high", "low", "close", "volume", "tradable", *self.p.signal_lines]
+        rows = {d._name: [getattr(d.lines, c)[0] for c in cols] for d in self.datas}
+        return pd.DataFrame.from_dict(rows, orient="index", columns=cols)
+
+    def history(self, n: int, field: str = "close") -> pd.DataFrame:
+        """Last ``n`` values of a line for every asset (oldest first); NaN where the history is shorter."""
+        out = {}
+        for d in self.datas:
+            line = getattr(d.lines, field)
+            k = min(n, len(d))
+            vals = np.asarray(line.get(size=k), dtype=float) if k else np.array([])
+            out[d._name] = np.concatenate([np.full(n - len(vals), np.nan), vals])
+        return pd.DataFrame(out)
+
+    # ---- machinery ----------------------------------------------------------------------------
+    def _is_rebalance_day(self) -> bool:
+        if self.p.rebalance == "daily":
+            return True
+        week = self.datas[0].datetime.date(0).isocalendar()[1]
+        if week != self._last_week:
+            self._last_week = week
+            return True
+        return False
+
+    def next(self) -> None:
+        dt = self.datas[0].datetime.date(0)
+        value = self.broker.getvalue()
+        self.value_log.append({"date": pd.Timestamp(dt), "value": value, "cash": self.broker.getcash()})
+        for d in self.datas:
+            size = self.getposition(d).size
+            if size:
+                self.position_log.append({"date": pd.Timestamp(dt), "asset": d._name, "size": size,
+                                          "value": size * d.close[0]})
+        if not self._is_rebalance_day():
+            return
+        snap = self.snapshot()
+        weights = self.target_weights(snap) or {}
+        unknown = set(weights) - set(self.by_name)
+        if unknown:
+            raise ValueError(f"{type(self).__name__}.target_weights returned unknown assets {sorted(unknown)[:5]}")
+        for d in self.datas:
+            if d.tradable[0] < 0.5:
+                continue
+            target = weights.get(d._name, 0.0)
+            if not np.isfinite(target):
+                target = 0.0
+            size = target * value / d.close[0]
+            if not self.p.fractional:
+                size = float(int(size))
+            current = self.getposition(d).size
+            if abs(size - current) > 1e-9:
+                self.order_target_size(data=d, target=size)
+
+    def notify_order(self, order: bt.Order) -> None:
+        if order.status in (order.Completed, order.Canceled, order.Margin, order.Rejected):
+            self.order_log.append({
+                "date": pd.Timestamp(bt.num2date(order.executed.dt)) if order.executed.dt else pd.NaT,
+                "created": pd.Timestamp(bt.num2date(order.created.dt)), "asset": order.data._name,
+                "side": "buy" if order.isbuy() else "sell", "size": order.executed.size,
+                "price": order.executed.price, "commission": order.executed.comm, "status": order.getstatusname(),
+            })
+
+    def notify_trade(self, trade: bt.Trade) -> None:
+        if trade.isclosed:
+            self.trade_log.append({
+                "opened": pd.Timestamp(bt.num2date(trade.dtopen)), "closed": pd.Timestamp(bt.num2date(trade.dtclose)),
+                "asset": trade.data._name, "pnl": trade.pnl, "pnl_net": trade.pnlcomm, "bars": trade.barlen,
+            })

@@ -1,0 +1,160 @@
+"""Build Cerebro from a config, run a strategy, and return the results as pandas objects."""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+import backtrader as bt
+import numpy as np
+import pandas as pd
+
+from ..data.prices import validate_prices
+from ..errors import UsageError
+from .base import FractionalCommission, SignalStrategy
+from .feeds import DEFAULT_SIGNAL_LINES, build_frames, feed_class
+from .resolver import resolve_strategy
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class BacktestConfig:
+    cash: float = 1_000_000.0
+    commission_bps: float = 10.0  # per side, on traded value
+    slippage_bps: float = 0.0
+    rebalance: str = "daily"
+    start: str | None = None
+    end: str | None = None
+    fractional: bool = False
+    signal_lines: tuple[str, ...] = DEFAULT_SIGNAL_LINES
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.cash <= 0:
+            raise UsageError(f"cash must be > 0, got {self.cash}")
+        if self.commission_bps < 0 or self.slippage_bps < 0:
+            raise UsageError(f"commission_bps and slippage_bps must be >= 0, got {self.commission_bps}, {self.slippage_bps}")
+        if self.rebalance not in ("daily", "weekly"):
+            raise UsageError(f"rebalance must be 'daily' or 'weekly', got {self.rebalance!r}")
+
+
+@dataclass
+class BacktestResult:
+    strategy: str
+    config: BacktestConfig
+    returns: pd.Series  # daily portfolio returns (close to close of portfolio value)
+    equity: pd.Series
+    benchmark: pd.Series  # equal-weight universe daily returns
+    positions: pd.DataFrame  # date, asset, size, value
+    trades: pd.DataFrame
+    orders: pd.DataFrame
+    analyzers: dict[str, Any]
+
+    def stats(self) -> dict[str, float]:
+        r = self.returns.dropna()
+        ann = np.sqrt(252)
+        dd = self.equity / self.equity.cummax() - 1
+        return {
+            "total_return": float(self.equity.iloc[-1] / self.config.cash - 1) if len(self.equity) else np.nan,
+            "annual_return": float((1 + r).prod() ** (252 / max(len(r), 1)) - 1),
+            "annual_vol": float(r.std() * ann),
+            "sharpe": float(r.mean() / r.std() * ann) if r.std() > 0 else np.nan,
+            "max_drawdown": float(dd.min()) if len(dd) else np.nan,
+            "trades": int(len(self.trades)),
+            "orders": int(len(self.orders)),
+            "benchmark_total_return": float((1 + self.benchmark.fillna(0)).prod() - 1),
+        }
+
+
+def _plain(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {str(k): _plain(v) for k, v in obj.items()}
+    if hasattr(obj, "items"):
+        return {str(k): _plain(v) for k, v in obj.items()}
+    return obj
+
+
+def build_cerebro(frames: Mapping[str, pd.DataFrame], strategy: type[SignalStrategy], config: BacktestConfig) -> bt.Cerebro:
+    cerebro = bt.Cerebro(stdstats=False, runonce=True, preload=True)
+    cls = feed_class(config.signal_lines)
+    for asset, frame in frames.items():
+        cerebro.adddata(cls(dataname=frame, name=asset, openinterest=None), name=asset)
+    cerebro.broker.setcash(config.cash)
+    cerebro.broker.addcommissioninfo(FractionalCommission(commission=config.commission_bps / 1e4))
+    if config.slippage_bps:
+        cerebro.broker.set_slippage_perc(config.slippage_bps / 1e4)
+    cerebro.broker.set_checksubmit(False)
+    cerebro.addstrategy(strategy, rebalance=config.rebalance, fractional=config.fractional,
+                        signal_lines=config.signal_lines, **dict(config.params))
+    cerebro.addanalyzer(bt.analyzers.TimeReturn, _name="time_return", timeframe=bt.TimeFrame.Days)
+    cerebro.addanalyzer(bt.analyzers.SharpeRatio, _name="sharpe", timeframe=bt.TimeFrame.Days, annualize=True,
+                        riskfreerate=0.0)
+    cerebro.addanalyzer(bt.analyzers.DrawDown, _name="drawdown")
+    cerebro.addanalyzer(bt.analyzers.Returns, _name="returns", tann=252)
+    cerebro.addanalyzer(bt.analyzers.TradeAnalyzer, _name="trades")
+    return cerebro
+
+
+def run_backtest(prices: pd.DataFrame, signals: pd.DataFrame | None, strategy: str | type[SignalStrategy],
+                 config: BacktestConfig | None = None, strategy_paths: Sequence[str] = ()) -> BacktestResult:
+    """Run one backtest. ``strategy`` is a class or a name resolved from ``strategies/``."""
+    config = config or BacktestConfig()
+    prices = validate_prices(prices)
+    cls = resolve_strategy(strategy, strategy_paths) if isinstance(strategy, str) else strategy
+    frames = build_frames(prices, signals, config.signal_lines, start=config.start, end=config.end)
+    cerebro = build_cerebro(frames, cls, config)
+    strat = cerebro.run()[0]
+    tr = pd.Series(strat.analyzers.time_return.get_analysis(), dtype=float)
+    tr.index = pd.DatetimeIndex(tr.index, name="date")
+    values = pd.DataFrame(strat.value_log).set_index("date")["value"] if strat.value_log else pd.Series(dtype=float)
+    close = pd.DataFrame({a: f["close"].where(f["tradable"] > 0) for a, f in frames.items()})
+    bench = close.pct_change(fill_method=None).mean(axis=1).rename("benchmark")
+    analyzers = {
+        "sharpe": _plain(strat.analyzers.sharpe.get_analysis()),
+        "drawdown": _plain(strat.analyzers.drawdown.get_analysis()),
+        "returns": _plain(strat.analyzers.returns.get_analysis()),
+        "trades": _plain(strat.analyzers.trades.get_analysis()),
+    }
+    return BacktestResult(
+        strategy=cls.__name__, config=config, returns=tr.rename("returns"), equity=values.rename("equity"),
+        benchmark=bench.reindex(tr.index),
+        positions=pd.DataFrame(strat.position_log, columns=["date", "asset", "size", "value"]),
+        trades=pd.DataFrame(strat.trade_log, columns=["opened", "closed", "asset", "pnl", "pnl_net", "bars"]),
+        orders=pd.DataFrame(strat.order_log, columns=["date", "created", "asset", "side", "size", "price", "commission", "status"]),
+        analyzers=analyzers,
+    )
+
+
+def _sweep_one(args: tuple[pd.DataFrame, pd.DataFrame | None, str, BacktestConfig, tuple[str, ...]]) -> dict[str, Any]:
+    prices, signals, strategy, config, paths = args
+    res = run_backtest(prices, signals, strategy, config, paths)
+    return {**dict(config.params), **res.stats()}
+
+
+def run_sweep(prices: pd.DataFrame, signals: pd.DataFrame | None, strategy: str, grid: Mapping[str, Sequence[Any]],
+              config: BacktestConfig | None = None, workers: int = 2, strategy_paths: Sequence[str] = ()) -> pd.DataFrame:
+    """Run every combination of ``grid`` (strategy params) in parallel processes; one stats row each."""
+    config = config or BacktestConfig()
+    keys = list(grid)
+    combos = [dict(zip(keys, values, strict=True)) for values in itertools.product(*(grid[k] for k in keys))]
+    if not combos:
+        raise UsageError("the parameter grid is empty")
+    jobs = [(prices, signals, strategy, replace(config, params={**dict(config.params), **c}), tuple(strategy_paths))
+            for c in combos]
+    if workers <= 1:
+        rows = [_sweep_one(j) for j in jobs]
+    else:
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            rows = list(pool.map(_sweep_one, jobs))
+    return pd.DataFrame(rows)
+
+
+def config_dict(config: BacktestConfig) -> dict[str, Any]:
+    d = asdict(config)
+    d["params"] = dict(config.params)
+    return d

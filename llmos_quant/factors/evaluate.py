@@ -1,0 +1,284 @@
+"""Factor evaluation: forward returns, IC, quantile returns, long-short returns, turnover, costs, coverage.
+
+Conventions (the same as alphalens-reloaded, so the numbers match it to 1e-9 on the same inputs):
+
+- A factor value dated D trades at the next session's open: the ``p``-day forward return of D is
+  ``open[D+1+p] / open[D+1] - 1`` (``price_field`` and ``from_next_session`` change this). Prices are
+  forward-filled per asset before the returns are taken, as alphalens does.
+- The *clean* factor frame keeps the (date, asset) rows with a finite factor and every forward return
+  known, and adds ``factor_quantile`` (equal-count buckets per date, ``pd.qcut`` semantics).
+- IC is per-date Spearman rank correlation (``rank_ic``; alphalens' IC) or Pearson (``ic``).
+- Quantile mean returns are demeaned per date, averaged per (quantile, date), then over dates; the
+  standard error is the std across dates / sqrt(number of dates).
+- Factor-weighted long-short returns use weights (f - mean_D f) / sum |f - mean_D f| (gross 1).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from ..data.prices import validate_prices
+from ..errors import ValidationError
+from .ops import GroupBy, _keys, as_factor, quantiles
+
+
+def period_columns(periods: Sequence[int]) -> list[str]:
+    return [f"{int(p)}D" for p in periods]
+
+
+def entry_prices(prices: pd.DataFrame, price_field: str = "open", from_next_session: bool = True) -> pd.DataFrame:
+    """Wide (date x asset) prices at which a signal dated D is traded (D+1's open by default).
+
+    The last date is dropped when shifting, since its next session is not in the data.
+    """
+    prices = validate_prices(prices)
+    if price_field not in prices.columns:
+        raise ValidationError(f"price_field {price_field!r} not in prices columns {list(prices.columns)}")
+    wide = prices[price_field].unstack("asset").sort_index()
+    if from_next_session:
+        wide = wide.shift(-1).iloc[:-1]
+    return wide
+
+
+def forward_returns(prices: pd.DataFrame, periods: Sequence[int] = (1, 5, 10), price_field: str = "open",
+                    from_next_session: bool = True) -> pd.DataFrame:
+    """(date, asset) frame of forward returns, one column per period ("1D", "5D", ...)."""
+    if not periods or any(int(p) < 1 for p in periods):
+        raise ValidationError(f"periods must be positive integers, got {list(periods)}")
+    wide = entry_prices(prices, price_field, from_next_session).ffill()
+    cols = {}
+    for p in sorted(int(x) for x in periods):
+        cols[f"{p}D"] = (wide / wide.shift(p) - 1.0).shift(-p).stack(future_stack=True)
+    out = pd.DataFrame(cols)
+    out.index = out.index.set_names(["date", "asset"])
+    return out
+
+
+def clean_factor_data(factor: pd.Series, prices: pd.DataFrame, periods: Sequence[int] = (1, 5, 10),
+                      n_quantiles: int = 5, price_field: str = "open", from_next_session: bool = True,
+                      groupby: GroupBy = None, quantiles_by_group: bool = False) -> pd.DataFrame:
+    """Factor, forward returns, quantile (and group) per (date, asset): the frame every metric uses."""
+    f = as_factor(factor)
+    f = f[np.isfinite(f)]
+    fwd = forward_returns(prices, periods, price_field, from_next_session)
+    data = fwd.reindex(f.index)
+    data["factor"] = f
+    if groupby is not None:
+        data["group"] = _keys(f, groupby)[1]
+    data = data.dropna()
+    if data.empty:
+        raise ValidationError(
+            "no (date, asset) row has both a factor value and all forward returns; check that factor dates are "
+            "trading sessions inside the price history and that the assets match the price frame's assets"
+        )
+    q = quantiles(data["factor"], n_quantiles, groupby=data["group"] if quantiles_by_group else None)
+    data["factor_quantile"] = q
+    return data.dropna(subset=["factor_quantile"])
+
+
+def _returns_cols(data: pd.DataFrame) -> list[str]:
+    return [c for c in data.columns if c.endswith("D") and c[:-1].isdigit()]
+
+
+def information_coefficient(data: pd.DataFrame, method: str = "spearman") -> pd.DataFrame:
+    """Per-date correlation of factor and each forward return (date x period)."""
+    if method not in ("spearman", "pearson"):
+        raise ValidationError(f"method must be 'spearman' or 'pearson', got {method!r}")
+    cols = _returns_cols(data)
+    if method == "spearman":
+        grp = data.groupby(level="date")
+        ranked = pd.concat([grp[c].rank(method="average") for c in [*cols, "factor"]], axis=1)
+    else:
+        ranked = data[[*cols, "factor"]]
+    g = ranked.groupby(level="date")
+    dm = ranked - g.transform("mean")
+    fx = dm["factor"]
+    out = {}
+    for c in cols:
+        num = (dm[c] * fx).groupby(level="date").sum()
+        den = np.sqrt((dm[c] ** 2).groupby(level="date").sum() * (fx**2).groupby(level="date").sum())
+        out[c] = num / den.where(den > 0)
+    return pd.DataFrame(out)
+
+
+def ic_summary(ic: pd.DataFrame) -> pd.DataFrame:
+    """Mean, std, ICIR, t-stat, p-value, share of positive days, skew and kurtosis per period."""
+    rows = {}
+    for c in ic.columns:
+        x = ic[c].dropna()
+        n = len(x)
+        mean, std = x.mean(), x.std(ddof=1)
+        t = mean / std * np.sqrt(n) if n > 1 and std > 0 else np.nan
+        rows[c] = {"mean": mean, "std": std, "icir": mean / std if std > 0 else np.nan, "t_stat": t,
+                   "p_value": 2 * stats.t.sf(abs(t), n - 1) if np.isfinite(t) else np.nan,
+                   "positive": (x > 0).mean(), "skew": stats.skew(x) if n > 2 else np.nan,
+                   "kurtosis": stats.kurtosis(x) if n > 3 else np.nan, "n_dates": n}
+    return pd.DataFrame(rows).T
+
+
+def mean_return_by_quantile(data: pd.DataFrame, demeaned: bool = True,
+                            by_date: bool = False) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Mean forward return per quantile (and its standard error); ``by_date`` keeps the per-date means."""
+    cols = _returns_cols(data)
+    rets = data[cols]
+    if demeaned:
+        rets = rets - rets.groupby(level="date").transform("mean")
+    q = data["factor_quantile"].astype(int)
+    per_date = rets.groupby([q, data.index.get_level_values("date")]).agg(["mean", "std", "count"])
+    per_date.index = per_date.index.set_names(["factor_quantile", "date"])
+    mean_d = per_date.xs("mean", axis=1, level=1)
+    if by_date:
+        return mean_d, per_date.xs("std", axis=1, level=1) / np.sqrt(per_date.xs("count", axis=1, level=1))
+    g = mean_d.groupby(level="factor_quantile")
+    return g.mean(), g.std() / np.sqrt(g.count())
+
+
+def quantile_spread(data: pd.DataFrame, upper: int | None = None, lower: int = 1) -> pd.DataFrame:
+    """Top-minus-bottom quantile mean return per date (demeaned), with its summary in ``.attrs['summary']``."""
+    mean_d, _ = mean_return_by_quantile(data, by_date=True)
+    upper = upper or int(mean_d.index.get_level_values("factor_quantile").max())
+    spread = mean_d.xs(upper, level="factor_quantile") - mean_d.xs(lower, level="factor_quantile")
+    summ = {}
+    for c in spread.columns:
+        x = spread[c].dropna()
+        se = x.std(ddof=1) / np.sqrt(len(x)) if len(x) > 1 else np.nan
+        summ[c] = {"mean": x.mean(), "std_err": se, "t_stat": x.mean() / se if se and se > 0 else np.nan,
+                   "n_dates": len(x)}
+    spread.attrs["summary"] = pd.DataFrame(summ).T
+    return spread
+
+
+def factor_weights(data: pd.DataFrame, demeaned: bool = True) -> pd.Series:
+    """Per-date weights proportional to (demeaned) factor values, gross exposure 1."""
+    f = data["factor"]
+    if demeaned:
+        f = f - f.groupby(level="date").transform("mean")
+    denom = f.abs().groupby(level="date").transform("sum")
+    return (f / denom.where(denom > 0)).fillna(0.0).rename("weight")
+
+
+def factor_returns(data: pd.DataFrame, demeaned: bool = True) -> pd.DataFrame:
+    """Factor-weighted long-short portfolio forward returns per date (date x period)."""
+    w = factor_weights(data, demeaned)
+    cols = _returns_cols(data)
+    return data[cols].mul(w, axis=0).groupby(level="date").sum(min_count=1)
+
+
+def turnover(weights: pd.Series) -> pd.Series:
+    """Traded notional per date: sum over assets of |w_D - w_{D-1}| (entering counts from zero)."""
+    wide = weights.unstack("asset").fillna(0.0)
+    return (wide - wide.shift(1).fillna(0.0)).abs().sum(axis=1).rename("turnover")
+
+
+def cost_adjusted_returns(returns: pd.Series, turn: pd.Series, cost_bps: float) -> pd.Series:
+    """Daily returns minus ``cost_bps`` per side times traded notional."""
+    if cost_bps < 0:
+        raise ValidationError(f"cost_bps must be >= 0, got {cost_bps}")
+    return (returns - cost_bps / 1e4 * turn.reindex(returns.index).fillna(0.0)).rename("net")
+
+
+def factor_rank_autocorrelation(data: pd.DataFrame, lag: int = 1) -> pd.Series:
+    """Spearman correlation of each asset's factor rank with its rank ``lag`` dates before (stability)."""
+    ranks = data["factor"].groupby(level="date").rank().unstack("asset")
+    return ranks.corrwith(ranks.shift(lag), axis=1).rename("rank_autocorrelation")
+
+
+def coverage(factor: pd.Series, prices: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Assets with a finite factor value per date (and as a share of assets priced that date)."""
+    f = as_factor(factor)
+    counts = np.isfinite(f).groupby(level="date").sum().rename("assets_with_signal")
+    out = counts.to_frame()
+    if prices is not None:
+        priced = validate_prices(prices)["close"].notna().groupby(level="date").sum()
+        out["universe"] = priced.reindex(out.index)
+        out["share"] = out["assets_with_signal"] / out["universe"]
+    return out
+
+
+def ic_decay(factor: pd.Series, prices: pd.DataFrame, horizons: Sequence[int] = (1, 2, 3, 5, 10, 15, 20),
+             price_field: str = "open") -> pd.DataFrame:
+    """Mean rank IC and Pearson IC at each horizon (each horizon evaluated on its own clean rows)."""
+    f = as_factor(factor)
+    fwd = forward_returns(prices, horizons, price_field)
+    rows = []
+    for c in fwd.columns:
+        d = fwd[[c]].reindex(f.index).assign(factor=f).dropna()
+        rows.append({"horizon": int(c[:-1]), "rank_ic": information_coefficient(d)[c].mean(),
+                     "ic": information_coefficient(d, "pearson")[c].mean(), "n_dates": d.index.get_level_values(0).nunique()})
+    return pd.DataFrame(rows).set_index("horizon")
+
+
+@dataclass
+class FactorReport:
+    """Everything the tear sheet shows, as pandas objects."""
+
+    data: pd.DataFrame
+    rank_ic: pd.DataFrame
+    ic: pd.DataFrame
+    rank_ic_summary: pd.DataFrame
+    ic_summary: pd.DataFrame
+    quantile_returns: pd.DataFrame
+    quantile_std_err: pd.DataFrame
+    spread: pd.DataFrame
+    factor_returns: pd.DataFrame
+    weights: pd.Series
+    turnover: pd.Series
+    net_returns: pd.Series
+    coverage: pd.DataFrame
+    decay: pd.DataFrame
+    autocorrelation: pd.Series
+    cost_bps: float
+    params: dict[str, Any] = field(default_factory=dict)
+    by_event: pd.DataFrame | None = None
+
+    def summary(self) -> pd.DataFrame:
+        """One table: rank IC stats, spread and long-short return per period."""
+        s = self.rank_ic_summary[["mean", "std", "icir", "t_stat"]].add_prefix("rank_ic_")
+        s["ic_mean"] = self.ic_summary["mean"]
+        s["spread_mean"] = self.spread.attrs["summary"]["mean"]
+        s["spread_t"] = self.spread.attrs["summary"]["t_stat"]
+        s["ls_mean"] = self.factor_returns.mean()
+        return s
+
+
+def evaluate_factor(factor: pd.Series, prices: pd.DataFrame, periods: Sequence[int] = (1, 5, 10),
+                    n_quantiles: int = 5, cost_bps: float = 10.0, price_field: str = "open",
+                    groupby: GroupBy = None, decay_horizons: Sequence[int] = (1, 2, 3, 5, 10, 15, 20),
+                    events: pd.DataFrame | None = None) -> FactorReport:
+    """Run every metric on one factor. ``events``: optional (date, asset) frame of per-event-type factors
+    (e.g. ``sentiment_<event>`` columns); their mean rank IC per period is reported in ``by_event``."""
+    data = clean_factor_data(factor, prices, periods, n_quantiles, price_field, groupby=groupby)
+    rank_ic = information_coefficient(data, "spearman")
+    ic = information_coefficient(data, "pearson")
+    q_mean, q_se = mean_return_by_quantile(data)
+    spread = quantile_spread(data)
+    fr = factor_returns(data)
+    w = factor_weights(data)
+    turn = turnover(w)
+    first = period_columns(periods)[0]
+    net = cost_adjusted_returns(fr[first], turn, cost_bps)
+    by_event = None
+    if events is not None:
+        rows = {}
+        for col in events.columns:
+            sub = events[col].dropna()
+            if sub.groupby(level="date").size().max() < 3:
+                continue
+            d = forward_returns(prices, periods, price_field).reindex(sub.index).assign(factor=sub).dropna()
+            rows[col] = information_coefficient(d).mean()
+            rows[col]["rows"] = len(d)
+        by_event = pd.DataFrame(rows).T if rows else None
+    return FactorReport(
+        data=data, rank_ic=rank_ic, ic=ic, rank_ic_summary=ic_summary(rank_ic), ic_summary=ic_summary(ic),
+        quantile_returns=q_mean, quantile_std_err=q_se, spread=spread, factor_returns=fr, weights=w,
+        turnover=turn, net_returns=net, coverage=coverage(factor, prices),
+        decay=ic_decay(factor, prices, decay_horizons, price_field), autocorrelation=factor_rank_autocorrelation(data),
+        cost_bps=cost_bps, params={"periods": list(periods), "n_quantiles": n_quantiles, "price_field": price_field},
+        by_event=by_event,
+    )

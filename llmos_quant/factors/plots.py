@@ -1,0 +1,94 @@
+"""plotly figure functions for factor research. Each returns a ``go.Figure``; none calls ``.show()``."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+TEMPLATE = "plotly_white"
+
+
+def ic_timeseries(ic: pd.DataFrame, period: str | None = None, window: int = 21, title: str = "Rank IC") -> go.Figure:
+    period = period or ic.columns[0]
+    s = ic[period]
+    fig = go.Figure()
+    fig.add_bar(x=s.index, y=s.values, name=f"daily {period}", marker_color="rgba(70,130,180,0.45)")
+    fig.add_scatter(x=s.index, y=s.rolling(window, min_periods=max(1, window // 3)).mean(), name=f"{window}-day mean",
+                    line={"color": "firebrick", "width": 2})
+    fig.add_hline(y=float(s.mean()), line_dash="dot", annotation_text=f"mean {s.mean():.4f}")
+    fig.update_layout(title=f"{title} ({period})", template=TEMPLATE, yaxis_title="IC", height=360)
+    return fig
+
+
+def ic_histogram(ic: pd.DataFrame, title: str = "Rank IC distribution") -> go.Figure:
+    fig = go.Figure()
+    for c in ic.columns:
+        fig.add_histogram(x=ic[c].dropna(), name=c, opacity=0.6, nbinsx=40)
+    fig.update_layout(barmode="overlay", title=title, template=TEMPLATE, xaxis_title="IC", height=360)
+    return fig
+
+
+def quantile_returns_bar(mean: pd.DataFrame, std_err: pd.DataFrame | None = None,
+                         title: str = "Mean forward return by quantile (demeaned, bps)") -> go.Figure:
+    fig = go.Figure()
+    for c in mean.columns:
+        err = None if std_err is None else {"type": "data", "array": (std_err[c] * 1e4).to_numpy()}
+        fig.add_bar(x=[str(q) for q in mean.index], y=mean[c] * 1e4, name=c, error_y=err)
+    fig.update_layout(barmode="group", title=title, template=TEMPLATE, xaxis_title="quantile", yaxis_title="bps",
+                      height=360)
+    return fig
+
+
+def cumulative_returns(returns: pd.Series | pd.DataFrame, title: str = "Cumulative long-short return") -> go.Figure:
+    frame = returns.to_frame() if isinstance(returns, pd.Series) else returns
+    fig = go.Figure()
+    for c in frame.columns:
+        fig.add_scatter(x=frame.index, y=(1 + frame[c].fillna(0)).cumprod() - 1, name=str(c), mode="lines")
+    fig.update_layout(title=title, template=TEMPLATE, yaxis_tickformat=".1%", height=360)
+    return fig
+
+
+def turnover_chart(turnover: pd.Series, window: int = 21, title: str = "Turnover (traded notional per day)") -> go.Figure:
+    fig = go.Figure()
+    fig.add_scatter(x=turnover.index, y=turnover.values, name="daily", mode="lines", line={"width": 1})
+    fig.add_scatter(x=turnover.index, y=turnover.rolling(window, min_periods=1).mean(), name=f"{window}-day mean")
+    fig.update_layout(title=title, template=TEMPLATE, height=320)
+    return fig
+
+
+def ic_decay_chart(decay: pd.DataFrame, title: str = "IC decay by horizon") -> go.Figure:
+    fig = go.Figure()
+    fig.add_scatter(x=decay.index, y=decay["rank_ic"], name="rank IC", mode="lines+markers")
+    fig.add_scatter(x=decay.index, y=decay["ic"], name="IC", mode="lines+markers")
+    fig.add_hline(y=0, line_color="grey")
+    fig.update_layout(title=title, template=TEMPLATE, xaxis_title="horizon (sessions)", height=320)
+    return fig
+
+
+def coverage_chart(cov: pd.DataFrame, title: str = "Coverage: assets with a signal per day") -> go.Figure:
+    fig = make_subplots(specs=[[{"secondary_y": True}]])
+    fig.add_scatter(x=cov.index, y=cov["assets_with_signal"], name="assets", mode="lines")
+    if "share" in cov:
+        fig.add_scatter(x=cov.index, y=cov["share"], name="share of universe", mode="lines", secondary_y=True)
+    fig.update_layout(title=title, template=TEMPLATE, height=320)
+    return fig
+
+
+def by_event_bar(by_event: pd.DataFrame, title: str = "Mean rank IC by event type") -> go.Figure:
+    cols = [c for c in by_event.columns if c.endswith("D")]
+    fig = go.Figure()
+    for c in cols:
+        fig.add_bar(x=by_event.index, y=by_event[c], name=c)
+    fig.update_layout(barmode="group", title=title, template=TEMPLATE, height=360)
+    return fig
+
+
+def table(frame: pd.DataFrame, title: str = "", digits: int = 4) -> go.Figure:
+    shown = frame.reset_index()
+    cells = [[f"{v:.{digits}f}" if isinstance(v, float | np.floating) else str(v) for v in shown[c]] for c in shown.columns]
+    fig = go.Figure(go.Table(header={"values": [str(c) for c in shown.columns], "fill_color": "#dde6f0"},
+                             cells={"values": cells}))
+    fig.update_layout(title=title, height=60 + 28 * (len(shown) + 1), margin={"t": 40, "b": 10})
+    return fig

@@ -1,0 +1,50 @@
+"""Where things live: the shared public datasets, the project's data/ folder and the cache."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from .errors import DataNotFoundError
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+REPO_DIR = PACKAGE_DIR.parent
+
+
+def shared_data_dir(required: bool = False) -> Path | None:
+    """The folder of public datasets: $LLMOS_QUANT_SHARED_DATA, else ../shared/data beside the repo or cwd."""
+    candidates = []
+    if env := os.environ.get("LLMOS_QUANT_SHARED_DATA"):
+        candidates.append(Path(env))
+    candidates += [REPO_DIR.parent / "shared" / "data", Path.cwd().parent / "shared" / "data"]
+    for path in candidates:
+        if path.is_dir():
+            return path
+    if required:
+        raise DataNotFoundError(
+            f"the shared datasets folder was not found (looked in {[str(c) for c in candidates]}); "
+            "set LLMOS_QUANT_SHARED_DATA to the folder holding financial_phrasebank/, sp500_prices_5yr/, ..."
+        )
+    return None
+
+
+def shared_path(*parts: str) -> Path:
+    """A path inside the shared datasets folder, with a clear error when it is missing."""
+    root = shared_data_dir(required=True)
+    assert root is not None
+    path = root.joinpath(*parts)
+    if not path.exists():
+        raise DataNotFoundError(f"{path} does not exist; is the shared datasets folder complete?")
+    return path
+
+
+def data_dir() -> Path:
+    """The project's own data folder ($LLMOS_QUANT_DATA or <repo>/data)."""
+    return Path(os.environ.get("LLMOS_QUANT_DATA", REPO_DIR / "data"))
+
+
+def cache_dir() -> Path:
+    """Cache location ($LLMOS_QUANT_CACHE or data/cache); created on demand."""
+    path = Path(os.environ.get("LLMOS_QUANT_CACHE", data_dir() / "cache"))
+    path.mkdir(parents=True, exist_ok=True)
+    return path

@@ -1,0 +1,142 @@
+"""The daily job: pull news -> dedupe -> point-in-time sessions -> score -> aggregate -> store.
+
+``run_signals`` is what ``llmos-quant signals daily`` and ``signals backfill`` call. Scores are cached in
+the store per (news id, model, weights hash), so rerunning a day only scores what is new, and rewriting a
+day replaces its signal rows (idempotent).
+"""
+
+from __future__ import annotations
+
+import difflib
+import logging
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from ..data.calendar import DEFAULT_CUTOFF, trading_sessions
+from ..data.news import dedupe, read_benzinga_csv, read_feed, read_reuters_csv, validate_news
+from ..errors import UsageError
+from .aggregate import attach_sessions, daily_signals
+from .store import SignalStore
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RunSummary:
+    """What a run did, per stage (counts and seconds)."""
+
+    sessions: int = 0
+    assets: int = 0
+    news_in: int = 0
+    news_unique: int = 0
+    news_in_window: int = 0
+    scored_new: int = 0
+    scored_cached: int = 0
+    signal_rows: int = 0
+    seconds: dict[str, float] = field(default_factory=dict)
+    run_id: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items()}
+
+
+def load_news(source: str, start: str | pd.Timestamp, end: str | pd.Timestamp,
+              universe: Iterable[str] | None = None, **kwargs: Any) -> pd.DataFrame:
+    """News from a named source: ``reuters``, ``benzinga``, ``synthetic``, ``yfinance``, ``rss:<url or path>``,
+    or a CSV path in the Reuters or Benzinga format. Filtered to [start - 7 days, end + 1 day] (UTC)."""
+    if source == "reuters":
+        news = read_reuters_csv(kwargs.get("path"))
+    elif source == "benzinga":
+        news = read_benzinga_csv(kwargs.get("path"))
+    elif source == "synthetic":
+        from ..data.simulate import simulate_market
+
+        news = simulate_market(**kwargs.get("sim", {})).news
+    elif source == "yfinance":
+        from ..data.news import fetch_yfinance_news
+
+        if not universe:
+            raise UsageError("source 'yfinance' needs a universe (--universe AAPL,MSFT)")
+        news = fetch_yfinance_news(universe)
+    elif source.startswith("rss:"):
+        news = read_feed(source[4:], universe=universe or ())
+    elif source.endswith(".csv"):
+        head = pd.read_csv(source, nrows=1)
+        news = read_reuters_csv(source) if "ticker" in head.columns else read_benzinga_csv(source)
+    else:
+        raise UsageError(f"unknown news source {source!r}; expected reuters, benzinga, synthetic, yfinance, "
+                         "rss:<url> or a path to a .csv")
+    lo = pd.Timestamp(start).tz_localize("UTC") - pd.Timedelta(days=7)
+    hi = pd.Timestamp(end).tz_localize("UTC") + pd.Timedelta(days=1)
+    rejected = news.attrs.get("rejected", [])
+    known = sorted(set(news["asset"]))
+    news = news[(news["published_at"] >= lo) & (news["published_at"] < hi)].reset_index(drop=True)
+    news.attrs["rejected"] = rejected
+    news.attrs["known_assets"] = known
+    return news
+
+
+def check_universe(universe: Iterable[str], known: Iterable[str], what: str = "the news source") -> list[str]:
+    """Upper-cased universe; unknown tickers raise with the closest known names."""
+    universe = sorted({u.strip().upper() for u in universe if u.strip()})
+    known_set = set(known)
+    unknown = [u for u in universe if u not in known_set]
+    if unknown:
+        hints = {u: difflib.get_close_matches(u, known_set, n=3) for u in unknown[:5]}
+        raise UsageError(f"unknown tickers {unknown[:10]} (not in {what}, {len(known_set)} tickers); "
+                         f"closest: {hints}. Fix the universe or choose another --source")
+    return universe
+
+
+def run_signals(news: pd.DataFrame, encoder: Any, store: SignalStore, start: str | pd.Timestamp,
+                end: str | pd.Timestamp, universe: Iterable[str] | None = None, half_life: float = 5.0,
+                lookback_sessions: int = 60, cutoff: str = DEFAULT_CUTOFF, kind: str = "backfill",
+                progress: bool = True) -> RunSummary:
+    """Score and aggregate news into signals for sessions start..end and write them to the store."""
+    t_all = time.perf_counter()
+    started = pd.Timestamp.now(tz="UTC")
+    s = RunSummary()
+    news = validate_news(news)
+    target = trading_sessions(start, end)
+    if target.empty:
+        raise UsageError(f"no trading sessions between {start} and {end} (weekend or holiday?); pick a trading day")
+    window = trading_sessions(pd.Timestamp(target[0]) - pd.Timedelta(days=int(lookback_sessions * 1.6) + 7), end)
+    window = window[max(0, window.get_indexer([target[0]])[0] - lookback_sessions):]
+    s.sessions, s.news_in = len(target), len(news)
+    t = time.perf_counter()
+    news = attach_sessions(dedupe(news), cutoff=cutoff)
+    s.news_unique = len(news)
+    assets = sorted(set(universe)) if universe is not None else sorted(news["asset"].unique())
+    s.assets = len(assets)
+    news = news[news["date"].isin(window) & news["asset"].isin(assets)].reset_index(drop=True)
+    s.news_in_window = len(news)
+    s.seconds["prepare"] = time.perf_counter() - t
+    # ---- score (with the store as cache) ----
+    t = time.perf_counter()
+    model, whash = encoder.model_name, encoder.weights_hash or ""
+    cached = store.cached_scores(news["id"], model, whash)
+    todo = news[~news["id"].isin(cached.index)]
+    if len(todo):
+        fresh = encoder.score(todo["headline"].reset_index(drop=True))
+        store.write_scores(todo["id"], fresh, model, whash)
+        fresh.index = todo["id"].to_numpy()
+        cached = pd.concat([cached, fresh[cached.columns.intersection(fresh.columns)]])
+    s.scored_new, s.scored_cached = len(todo), len(news) - len(todo)
+    s.seconds["score"] = time.perf_counter() - t
+    t = time.perf_counter()
+    scored = news.assign(score=cached["score"].reindex(news["id"]).to_numpy())
+    store.write_news(news)
+    signals = daily_signals(scored, window, assets, half_life=half_life, cutoff=cutoff)
+    signals = signals[signals.index.get_level_values("date").isin(target)]
+    s.seconds["aggregate"] = time.perf_counter() - t
+    t = time.perf_counter()
+    s.signal_rows = store.write_signals(signals, model, whash)
+    s.seconds["store"] = time.perf_counter() - t
+    s.seconds["total"] = time.perf_counter() - t_all
+    s.run_id = store.log_run(kind, {"start": str(start), "end": str(end), "half_life": half_life, "model": model,
+                                    "cutoff": cutoff, "assets": len(assets)}, s.as_dict(), started)
+    return s
