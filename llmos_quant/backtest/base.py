@@ -8,10 +8,14 @@ Interface (version ``INTERFACE_VERSION``):
   for the last ``n`` closes as a (n x assets) frame;
 - weights are fractions of portfolio value (negative = short); assets left out are closed;
 - ``params`` are Backtrader params; the runner fills ``rebalance`` ('daily' or 'weekly'),
-  ``fractional`` (fractional shares, for cross-checks) and ``signal_lines``.
+  ``fractional`` (fractional shares, for cross-checks), ``cost_rate`` (commission + slippage rate, kept
+  aside when sizing so that fills never exceed the book), ``band`` (no-trade band: a held position within
+  ``band`` x its target size, same side, is left alone; 0 rebalances exactly) and ``signal_lines``.
 
-Timing: ``next()`` runs after bar D closes, with D's signal (news before D's cutoff); orders are market
-orders filled at D+1's open. Bars with ``tradable == 0`` (missing data) are never traded.
+Timing: the decision for signal date D is taken at D+1's open (Backtrader's cheat-on-open hook), from a
+snapshot of bar D only (D's prices and D's signal, i.e. news before D's cutoff); orders are sized at
+D+1's open price and filled at it. Nothing of bar D+1 but its open is visible to ``target_weights``.
+Bars with ``tradable == 0`` (missing data) are never traded.
 """
 
 from __future__ import annotations
@@ -38,7 +42,8 @@ class SignalStrategy(bt.Strategy):
     """Rebalances to ``target_weights`` on each rebalance day; records orders and trades as rows."""
 
     interface_version = INTERFACE_VERSION
-    params: Any = (("rebalance", "daily"), ("fractional", False), ("signal_lines", ("sentiment", "news_count", "surprise")))
+    params: Any = (("rebalance", "daily"), ("fractional", False), ("cost_rate", 0.0), ("band", 0.1),
+                   ("signal_lines", ("sentiment", "news_count", "surprise")))
 
     def __init__(self) -> None:
         if self.p.rebalance not in ("daily", "weekly"):
@@ -56,17 +61,18 @@ class SignalStrategy(bt.Strategy):
 
     # ---- helpers for subclasses ---------------------------------------------------------------
     def snapshot(self) -> pd.DataFrame:
+        """Bar D (the signal date) for every asset: prices, ``tradable`` and signal lines."""
         cols = ["open", "high", "low", "close", "volume", "tradable", *self.p.signal_lines]
-        rows = {d._name: [getattr(d.lines, c)[0] for c in cols] for d in self.datas}
+        rows = {d._name: [getattr(d.lines, c)[-1] for c in cols] for d in self.datas}
         return pd.DataFrame.from_dict(rows, orient="index", columns=cols)
 
     def history(self, n: int, field: str = "close") -> pd.DataFrame:
-        """Last ``n`` values of a line for every asset (oldest first); NaN where the history is shorter."""
+        """Last ``n`` values of a line up to bar D for every asset (oldest first); NaN where shorter."""
         out = {}
         for d in self.datas:
             line = getattr(d.lines, field)
-            k = min(n, len(d))
-            vals = np.asarray(line.get(size=k), dtype=float) if k else np.array([])
+            k = min(n, len(d) - 1)
+            vals = np.asarray(line.get(ago=-1, size=k), dtype=float) if k > 0 else np.array([])
             out[d._name] = np.concatenate([np.full(n - len(vals), np.nan), vals])
         return pd.DataFrame(out)
 
@@ -74,13 +80,14 @@ class SignalStrategy(bt.Strategy):
     def _is_rebalance_day(self) -> bool:
         if self.p.rebalance == "daily":
             return True
-        week = self.datas[0].datetime.date(0).isocalendar()[1]
+        week = self.datas[0].datetime.date(-1).isocalendar()[1]
         if week != self._last_week:
             self._last_week = week
             return True
         return False
 
     def next(self) -> None:
+        """After bar D's close: record value and positions (marked at the close)."""
         dt = self.datas[0].datetime.date(0)
         value = self.broker.getvalue()
         self.value_log.append({"date": pd.Timestamp(dt), "value": value, "cash": self.broker.getcash()})
@@ -89,23 +96,31 @@ class SignalStrategy(bt.Strategy):
             if size:
                 self.position_log.append({"date": pd.Timestamp(dt), "asset": d._name, "size": size,
                                           "value": size * d.close[0]})
-        if not self._is_rebalance_day():
+
+    def next_open(self) -> None:
+        """At bar D+1's open: decide on bar D and send orders sized at this open."""
+        if len(self.datas[0]) < 2 or not self._is_rebalance_day():
             return
+        # Book value marked at this open (the prices the orders will fill at), less room for costs.
+        marked = self.broker.getcash() + sum(self.getposition(d).size * d.open[0] for d in self.datas)
+        value = marked / (1.0 + self.p.cost_rate)
         snap = self.snapshot()
         weights = self.target_weights(snap) or {}
         unknown = set(weights) - set(self.by_name)
         if unknown:
             raise ValueError(f"{type(self).__name__}.target_weights returned unknown assets {sorted(unknown)[:5]}")
         for d in self.datas:
-            if d.tradable[0] < 0.5:
+            if d.tradable[0] < 0.5 or d.tradable[-1] < 0.5:
                 continue
             target = weights.get(d._name, 0.0)
             if not np.isfinite(target):
                 target = 0.0
-            size = target * value / d.close[0]
+            size = target * value / d.open[0]
             if not self.p.fractional:
                 size = float(int(size))
             current = self.getposition(d).size
+            if current and size and np.sign(current) == np.sign(size) and abs(size - current) <= self.p.band * abs(size):
+                continue  # inside the no-trade band: skip small drift trades
             if abs(size - current) > 1e-9:
                 self.order_target_size(data=d, target=size)
 

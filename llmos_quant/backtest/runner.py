@@ -22,6 +22,9 @@ from .resolver import resolve_strategy
 log = logging.getLogger(__name__)
 
 
+ORDER_COLUMNS = ["date", "created", "asset", "side", "size", "price", "commission", "status"]
+
+
 @dataclass(frozen=True)
 class BacktestConfig:
     cash: float = 1_000_000.0
@@ -31,6 +34,7 @@ class BacktestConfig:
     start: str | None = None
     end: str | None = None
     fractional: bool = False
+    band: float = 0.1  # no-trade band as a fraction of the target position (0 = rebalance exactly)
     signal_lines: tuple[str, ...] = DEFAULT_SIGNAL_LINES
     params: Mapping[str, Any] = field(default_factory=dict)
 
@@ -80,7 +84,7 @@ def _plain(obj: Any) -> Any:
 
 
 def build_cerebro(frames: Mapping[str, pd.DataFrame], strategy: type[SignalStrategy], config: BacktestConfig) -> bt.Cerebro:
-    cerebro = bt.Cerebro(stdstats=False, runonce=True, preload=True)
+    cerebro = bt.Cerebro(stdstats=False, runonce=True, preload=True, cheat_on_open=True)
     cls = feed_class(config.signal_lines)
     for asset, frame in frames.items():
         cerebro.adddata(cls(dataname=frame, name=asset, openinterest=None), name=asset)
@@ -90,6 +94,7 @@ def build_cerebro(frames: Mapping[str, pd.DataFrame], strategy: type[SignalStrat
         cerebro.broker.set_slippage_perc(config.slippage_bps / 1e4)
     cerebro.broker.set_checksubmit(False)
     cerebro.addstrategy(strategy, rebalance=config.rebalance, fractional=config.fractional,
+                        cost_rate=(config.commission_bps + config.slippage_bps) / 1e4, band=config.band,
                         signal_lines=config.signal_lines, **dict(config.params))
     cerebro.addanalyzer(bt.analyzers.TimeReturn, _name="time_return", timeframe=bt.TimeFrame.Days)
     cerebro.addanalyzer(bt.analyzers.SharpeRatio, _name="sharpe", timeframe=bt.TimeFrame.Days, annualize=True,
@@ -125,7 +130,7 @@ def run_backtest(prices: pd.DataFrame, signals: pd.DataFrame | None, strategy: s
         benchmark=bench.reindex(tr.index),
         positions=pd.DataFrame(strat.position_log, columns=["date", "asset", "size", "value"]),
         trades=pd.DataFrame(strat.trade_log, columns=["opened", "closed", "asset", "pnl", "pnl_net", "bars"]),
-        orders=pd.DataFrame(strat.order_log, columns=["date", "created", "asset", "side", "size", "price", "commission", "status"]),
+        orders=pd.DataFrame(strat.order_log, columns=ORDER_COLUMNS),
         analyzers=analyzers,
     )
 

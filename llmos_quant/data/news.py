@@ -40,7 +40,7 @@ def normalise_headline(text: str) -> str:
 
 def _ids(frame: pd.DataFrame) -> pd.Series:
     keys = (frame["source"].astype(str) + "|" + frame["asset"].astype(str) + "|"
-            + frame["headline"].map(normalise_headline) + "|" + frame["published_at"].astype(str))
+            + frame["headline"].astype(str).str.strip() + "|" + frame["published_at"].astype(str))
     return keys.map(lambda k: hashlib.sha1(k.encode()).hexdigest()[:16])
 
 
@@ -53,7 +53,7 @@ def _finish(frame: pd.DataFrame, rejected: list[dict[str, Any]], source: str) ->
     frame["source"] = source if "source" not in frame else frame["source"].fillna(source).astype(str)
     frame["date_only"] = frame["date_only"].astype(bool)
     frame["id"] = _ids(frame)
-    frame = frame[NEWS_COLUMNS].sort_values(["published_at", "asset", "id"], kind="stable").reset_index(drop=True)
+    frame = frame[NEWS_COLUMNS].sort_values(["published_at", "asset"], kind="stable").reset_index(drop=True)
     frame.attrs["rejected"] = rejected
     if rejected:
         log.warning("%s: %d malformed rows rejected (first: %s)", source, len(rejected), rejected[0])
@@ -222,12 +222,12 @@ def dedupe(frame: pd.DataFrame, window: str | pd.Timedelta = "3D") -> pd.DataFra
     gap (a new "to present at conference" months later) is a new story and is kept."""
     frame = validate_news(frame)
     key = frame["asset"] + "|" + frame["headline"].map(normalise_headline)
-    ordered = frame.assign(_key=key).sort_values(["_key", "published_at", "id"], kind="stable")
+    ordered = frame.assign(_key=key).sort_values(["_key", "published_at"], kind="stable")
     gap = ordered.groupby("_key", sort=False)["published_at"].diff()
     new_story = gap.isna() | (gap > pd.Timedelta(window))
     ordered["_story"] = new_story.cumsum()
     counts = ordered.groupby("_story")["id"].transform("size")
     first = ordered.assign(dup_count=counts).drop_duplicates("_story", keep="first").drop(columns=["_key", "_story"])
-    out = first.sort_values(["published_at", "asset", "id"], kind="stable").reset_index(drop=True)
+    out = first.sort_values(["published_at", "asset"], kind="stable").reset_index(drop=True)
     out.attrs = dict(frame.attrs)
     return out

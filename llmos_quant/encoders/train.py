@@ -115,7 +115,7 @@ def train_sentiment(cfg: SentimentTrainConfig, out_dir: str | Path, progress: bo
             torch.nn.utils.clip_grad_norm_(trainable, 1.0)
             opt.step()
             sched.step()
-            losses.append(float(out.loss))
+            losses.append(float(out.loss.detach()))
             bar.set_postfix(loss=f"{np.mean(losses[-20:]):.3f}")
         valid_pred = _predict(model, tokenizer, split.valid["text"].tolist(), cfg.max_length).argmax(1)
         vm = classification_metrics(split.valid["label"], [PHRASEBANK_LABELS[i] for i in valid_pred])

@@ -62,8 +62,11 @@ def forward_returns(prices: pd.DataFrame, periods: Sequence[int] = (1, 5, 10), p
 
 def clean_factor_data(factor: pd.Series, prices: pd.DataFrame, periods: Sequence[int] = (1, 5, 10),
                       n_quantiles: int = 5, price_field: str = "open", from_next_session: bool = True,
-                      groupby: GroupBy = None, quantiles_by_group: bool = False) -> pd.DataFrame:
-    """Factor, forward returns, quantile (and group) per (date, asset): the frame every metric uses."""
+                      groupby: GroupBy = None, quantiles_by_group: bool = False, ties: str = "drop") -> pd.DataFrame:
+    """Factor, forward returns, quantile (and group) per (date, asset): the frame every metric uses.
+
+    ``ties='drop'`` (alphalens behaviour) drops dates whose quantile edges are not unique; ``ties='rank'``
+    keeps them (see ``ops.quantiles``)."""
     f = as_factor(factor)
     f = f[np.isfinite(f)]
     fwd = forward_returns(prices, periods, price_field, from_next_session)
@@ -77,9 +80,14 @@ def clean_factor_data(factor: pd.Series, prices: pd.DataFrame, periods: Sequence
             "no (date, asset) row has both a factor value and all forward returns; check that factor dates are "
             "trading sessions inside the price history and that the assets match the price frame's assets"
         )
-    q = quantiles(data["factor"], n_quantiles, groupby=data["group"] if quantiles_by_group else None)
+    q = quantiles(data["factor"], n_quantiles, groupby=data["group"] if quantiles_by_group else None, ties=ties)
     data["factor_quantile"] = q
-    return data.dropna(subset=["factor_quantile"])
+    data = data.dropna(subset=["factor_quantile"])
+    if data.empty:
+        raise ValidationError(
+            f"no date has {n_quantiles} distinct quantile edges (too many tied factor values); "
+            "use ties='rank', fewer quantiles, or a factor with more distinct values")
+    return data
 
 
 def _returns_cols(data: pd.DataFrame) -> list[str]:
@@ -250,10 +258,10 @@ class FactorReport:
 def evaluate_factor(factor: pd.Series, prices: pd.DataFrame, periods: Sequence[int] = (1, 5, 10),
                     n_quantiles: int = 5, cost_bps: float = 10.0, price_field: str = "open",
                     groupby: GroupBy = None, decay_horizons: Sequence[int] = (1, 2, 3, 5, 10, 15, 20),
-                    events: pd.DataFrame | None = None) -> FactorReport:
+                    events: pd.DataFrame | None = None, ties: str = "rank") -> FactorReport:
     """Run every metric on one factor. ``events``: optional (date, asset) frame of per-event-type factors
     (e.g. ``sentiment_<event>`` columns); their mean rank IC per period is reported in ``by_event``."""
-    data = clean_factor_data(factor, prices, periods, n_quantiles, price_field, groupby=groupby)
+    data = clean_factor_data(factor, prices, periods, n_quantiles, price_field, groupby=groupby, ties=ties)
     rank_ic = information_coefficient(data, "spearman")
     ic = information_coefficient(data, "pearson")
     q_mean, q_se = mean_return_by_quantile(data)
@@ -279,6 +287,7 @@ def evaluate_factor(factor: pd.Series, prices: pd.DataFrame, periods: Sequence[i
         quantile_returns=q_mean, quantile_std_err=q_se, spread=spread, factor_returns=fr, weights=w,
         turnover=turn, net_returns=net, coverage=coverage(factor, prices),
         decay=ic_decay(factor, prices, decay_horizons, price_field), autocorrelation=factor_rank_autocorrelation(data),
-        cost_bps=cost_bps, params={"periods": list(periods), "n_quantiles": n_quantiles, "price_field": price_field},
+        cost_bps=cost_bps, params={"periods": list(periods), "n_quantiles": n_quantiles, "price_field": price_field,
+                                   "ties": ties},
         by_event=by_event,
     )

@@ -74,13 +74,16 @@ def winsorize(factor: pd.Series, lower: float = 0.01, upper: float = 0.99, group
     return f.clip(g.transform(lambda x: x.quantile(lower)), g.transform(lambda x: x.quantile(upper)))
 
 
-def quantiles(factor: pd.Series, n: int = 5, groupby: GroupBy = None) -> pd.Series:
+def quantiles(factor: pd.Series, n: int = 5, groupby: GroupBy = None, ties: str = "drop") -> pd.Series:
     """Equal-count buckets 1..n per date (and group), identical to ``pd.qcut(x, n, labels=False) + 1``.
 
     Vectorised: each date's bucket edges are the linear-interpolated quantiles; a value falls in bucket
-    k when edge[k-1] < x <= edge[k] (the lowest edge included). Dates whose edges are not unique
-    (too few distinct values) get NaN, as alphalens' ``no_raise`` does.
+    k when edge[k-1] < x <= edge[k] (the lowest edge included). Dates whose edges are not unique (many
+    tied values): ``ties='drop'`` gives NaN, as alphalens' ``no_raise`` does; ``ties='rank'`` buckets
+    those dates by order of appearance among ties (``rank(method='first')``), so they are kept.
     """
+    if ties not in ("drop", "rank"):
+        raise ValidationError(f"ties must be 'drop' or 'rank', got {ties!r}")
     if n < 2:
         raise ValidationError(f"n must be >= 2 quantiles, got {n}")
     f = as_factor(factor).dropna()
@@ -89,14 +92,24 @@ def quantiles(factor: pd.Series, n: int = 5, groupby: GroupBy = None) -> pd.Seri
         return f.groupby(keys, group_keys=False).apply(lambda x: _qcut_series(x, n)).reindex(f.index)
     wide = f.unstack("asset")
     values = wide.to_numpy()
+    bucket, unique = _buckets(values, n)
+    if ties == "rank" and not unique.all():
+        ranked, _ = _buckets(wide.rank(axis=1, method="first").to_numpy(), n)
+        bucket[~unique] = ranked[~unique]
+    out = pd.DataFrame(bucket, index=wide.index, columns=wide.columns).stack(future_stack=True)
+    return out.reindex(f.index).rename("factor_quantile")
+
+
+def _buckets(values: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """qcut buckets per row of a (dates, assets) array; NaN where the value is NaN or the row's edges tie."""
     probs = np.linspace(0, 1, n + 1)
-    edges = np.nanquantile(values, probs, axis=1).T  # (dates, n+1)
+    with np.errstate(all="ignore"):
+        edges = np.nanquantile(values, probs, axis=1).T  # (dates, n+1)
     inner = edges[:, 1:-1]
     bucket = (values[:, :, None] > inner[:, None, :]).sum(axis=2) + 1.0  # (dates, assets)
     unique = (np.diff(edges, axis=1) > 0).all(axis=1)
     bucket[~np.isfinite(values) | ~unique[:, None]] = np.nan
-    out = pd.DataFrame(bucket, index=wide.index, columns=wide.columns).stack(future_stack=True)
-    return out.reindex(f.index).rename("factor_quantile")
+    return bucket, unique
 
 
 def _qcut_series(x: pd.Series, n: int) -> pd.Series:

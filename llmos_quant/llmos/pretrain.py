@@ -98,7 +98,7 @@ def pretrain(corpus: pd.DataFrame, cfg: PretrainConfig, out_dir: str | Path | No
         opt.step()
         sched.step()
         tokens += int(a["attention_mask"].sum() + p["attention_mask"].sum())
-        history.append({"step": step + 1, "loss": float(out.loss), **parts})
+        history.append({"step": step + 1, "loss": float(out.loss.detach()), **parts})
     train_seconds = time.perf_counter() - t1
     head = pd.DataFrame(history[: max(1, cfg.steps // 20)]).mean(numeric_only=True)
     tail = pd.DataFrame(history[-max(1, cfg.steps // 20):]).mean(numeric_only=True)

@@ -184,5 +184,5 @@ class SignalStore:
         return df.set_index(["date", "asset"]).sort_index()
 
     def counts(self) -> dict[str, int]:
-        return {t: int(self.con.execute(f"SELECT count(*) FROM {t}").fetchone()[0])  # type: ignore[index]
+        return {t: int(self.con.execute(f"SELECT count(*) FROM {t}").fetchall()[0][0])
                 for t in ("news", "scores", "signals", "runs")}

@@ -1,0 +1,142 @@
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from llmos_quant.data.news import (
+    NEWS_COLUMNS,
+    dedupe,
+    normalise_headline,
+    parse_yfinance_news,
+    read_benzinga_csv,
+    read_feed,
+    read_reuters_csv,
+    validate_news,
+)
+from llmos_quant.errors import DataNotFoundError, ValidationError
+
+REUTERS = """ticker,company,date,title,body,news_type,recommendation,source_file
+AAPL,Apple Inc,20160601,Apple shares rise ,Apple rose on Wednesday,topStory,,news_20160601.csv
+AAPL,Apple Inc,20160601,UPDATE 2-Apple shares rise ,Apple rose,normal,,news_20160601.csv
+MSFT,Microsoft Corp,2016-06-01,Bad date row ,x,normal,,news_20160601.csv
+,Nobody,20160601,No ticker ,x,normal,,news_20160601.csv
+MSFT,Microsoft Corp,20160602,Microsoft buys LinkedIn ,Deal,topStory,,news_20160602.csv
+"""
+
+BENZINGA = """,title,date,stock
+0,Stocks That Hit 52-Week Highs On Friday,2020-06-05 10:30:00-04:00,A
+1,Agilent Q2 Earnings Beat,2020-05-22 16:05:00-04:00,A
+2,Broken row,,
+3,Date only item,2020-05-21,A
+"""
+
+FEED = """<?xml version="1.0"?><rss version="2.0"><channel><title>Test wire</title>
+<item><title>$AAPL jumps after results</title><link>http://x/1</link><pubDate>Wed, 01 Jun 2016 14:00:00 GMT</pubDate>
+<description>Apple &lt;b&gt;up&lt;/b&gt;</description></item>
+<item><title>MSFT and AAPL sign deal</title><pubDate>Wed, 01 Jun 2016 21:00:00 GMT</pubDate></item>
+<item><title>Macro news, nobody named</title><pubDate>Wed, 01 Jun 2016 21:00:00 GMT</pubDate></item>
+<item><title>No date</title></item>
+</channel></rss>"""
+
+
+def test_reuters_csv(tmp_path):
+    p = tmp_path / "r.csv"
+    p.write_text(REUTERS)
+    news = read_reuters_csv(p)
+    assert list(news.columns) == NEWS_COLUMNS
+    assert len(news) == 3 and len(news.attrs["rejected"]) == 2
+    assert news["date_only"].all() and str(news["published_at"].dt.tz) == "UTC"
+    assert news["headline"].iloc[0] == "Apple shares rise"
+    assert news["id"].is_unique
+    assert read_reuters_csv(p)["id"].tolist() == news["id"].tolist()  # stable ids
+
+
+def test_benzinga_csv(tmp_path):
+    p = tmp_path / "b.csv"
+    p.write_text(BENZINGA)
+    news = read_benzinga_csv(p)
+    assert len(news) == 3 and len(news.attrs["rejected"]) == 1
+    row = news[news["headline"] == "Agilent Q2 Earnings Beat"].iloc[0]
+    assert row["published_at"] == pd.Timestamp("2020-05-22 20:05", tz="UTC") and not row["date_only"]
+    assert news[news["headline"] == "Date only item"]["date_only"].iloc[0]
+
+
+def test_missing_and_malformed_files(tmp_path):
+    with pytest.raises(DataNotFoundError):
+        read_reuters_csv(tmp_path / "nope.csv")
+    p = tmp_path / "x.csv"
+    p.write_text("a,b\n1,2\n")
+    with pytest.raises(ValidationError, match="expected Reuters columns"):
+        read_reuters_csv(p)
+
+
+def test_yfinance_items_current_shape():
+    items = [
+        {"id": "1", "content": {"title": "Apple beats", "pubDate": "2025-01-30T21:35:00Z", "summary": "s",
+                                "provider": {"displayName": "Reuters"}, "canonicalUrl": {"url": "https://x/a"}}},
+        {"id": "2", "content": {"title": "", "pubDate": "2025-01-30T21:35:00Z"}},
+        {"id": "3", "content": {"title": "No date"}},
+    ]
+    news = parse_yfinance_news(items, "AAPL")
+    assert len(news) == 1 and len(news.attrs["rejected"]) == 2
+    r = news.iloc[0]
+    assert r["url"] == "https://x/a" and r["source"] == "yfinance:Reuters" and r["asset"] == "AAPL"
+    assert r["published_at"] == pd.Timestamp("2025-01-30 21:35", tz="UTC")
+
+
+def test_fetch_yfinance_news_with_fake_ticker():
+    from llmos_quant.data.news import fetch_yfinance_news
+    from llmos_quant.errors import FetchError
+
+    class Fake:
+        def __init__(self, t):
+            self.t = t
+
+        def get_news(self, count=10):
+            if self.t == "BAD":
+                raise ConnectionError("rate limited")
+            return [{"content": {"title": f"{self.t} news", "pubDate": "2025-01-30T10:00:00Z"}}]
+
+    news = fetch_yfinance_news(["AAPL", "MSFT"], ticker_factory=Fake)
+    assert sorted(news["asset"]) == ["AAPL", "MSFT"]
+    with pytest.raises(FetchError, match="BAD"):
+        fetch_yfinance_news(["BAD"], ticker_factory=Fake)
+
+
+def test_rss_feed_links_universe_tickers():
+    news = read_feed(FEED, universe=["AAPL", "MSFT", "GOOG"])
+    assert sorted(news["asset"]) == ["AAPL", "AAPL", "MSFT"]
+    reasons = [r["reason"] for r in news.attrs["rejected"]]
+    assert "no ticker of the universe named" in reasons and "entry without title or date" in reasons
+    assert "<b>" not in news["body"].iloc[0]
+    single = read_feed(FEED, asset="SPY")
+    assert set(single["asset"]) == {"SPY"} and len(single) == 3
+
+
+def test_dedupe_collapses_repeats_within_window():
+    t = pd.to_datetime(["2016-06-01 10:00", "2016-06-01 12:00", "2016-06-01 12:00", "2016-09-01 10:00"], utc=True)
+    frame = pd.DataFrame({"published_at": t, "date_only": False, "asset": ["AAPL", "AAPL", "MSFT", "AAPL"],
+                          "headline": ["Apple shares rise", "UPDATE 2-Apple shares rise!", "Apple shares rise",
+                                       "Apple shares rise"], "body": "", "source": "x", "url": "",
+                          "id": ["a", "b", "c", "d"]})
+    out = dedupe(frame)
+    assert out["id"].tolist() == ["a", "c", "d"]
+    assert out.set_index("id")["dup_count"].to_dict() == {"a": 2, "c": 1, "d": 1}
+    assert normalise_headline("UPDATE 2-Apple shares rise!") == "apple shares rise"
+
+
+def test_validate_news_errors():
+    with pytest.raises(ValidationError, match="lacks columns"):
+        validate_news(pd.DataFrame({"headline": ["x"]}))
+    frame = pd.DataFrame({c: ["x"] for c in NEWS_COLUMNS})
+    frame["published_at"] = pd.to_datetime(["2016-01-01"])
+    with pytest.raises(ValidationError, match="tz-aware UTC"):
+        validate_news(frame)
+
+
+@pytest.mark.data
+def test_real_reuters_and_benzinga_files(shared_data):
+    r = read_reuters_csv()
+    assert len(r) > 100_000 and r["published_at"].min().year == 2011
+    b = read_benzinga_csv()
+    assert len(b) > 9000

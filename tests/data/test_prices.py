@@ -1,0 +1,116 @@
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from llmos_quant.data.prices import (
+    YFinancePrices,
+    normalise_yfinance,
+    read_sp500_csvs,
+    read_stocknet_csvs,
+    validate_prices,
+)
+from llmos_quant.errors import DataNotFoundError, ValidationError
+
+
+def fake_yf_frame(tickers, start, end):
+    dates = pd.bdate_range(start, pd.Timestamp(end) - pd.Timedelta(days=1))
+    cols = pd.MultiIndex.from_product([["Close", "High", "Low", "Open", "Volume"], tickers], names=["Price", "Ticker"])
+    data = np.arange(len(dates) * len(cols), dtype=float).reshape(len(dates), len(cols)) + 1
+    return pd.DataFrame(data, index=pd.DatetimeIndex(dates, name="Date"), columns=cols)
+
+
+class FakeDownloader:
+    def __init__(self, fail_times=0):
+        self.calls = []
+        self.fail_times = fail_times
+
+    def __call__(self, tickers, start, end, **kwargs):
+        self.calls.append((tuple(tickers), start, end, kwargs))
+        if self.fail_times:
+            self.fail_times -= 1
+            raise ConnectionError("Too Many Requests")
+        return fake_yf_frame(tickers, start, end)
+
+
+def test_normalise_yfinance_frame():
+    out = normalise_yfinance(fake_yf_frame(["AAPL", "MSFT"], "2024-01-02", "2024-01-06"))
+    assert list(out.index.names) == ["date", "asset"] and list(out.columns[:5]) == ["open", "high", "low", "close", "volume"]
+    assert len(out) == 8 and out.index.get_level_values("date").tz is None
+
+
+def test_explicit_yfinance_settings_cache_and_incremental_refresh(tmp_path):
+    dl = FakeDownloader()
+    src = YFinancePrices(cache=tmp_path, downloader=dl, sleep=lambda s: None)
+    a = src.get(["aapl"], "2024-01-02", "2024-01-10")
+    assert a.index.get_level_values("asset").unique().tolist() == ["AAPL"]
+    kw = dl.calls[0][3]
+    assert kw["auto_adjust"] is True and kw["multi_level_index"] is True and kw["actions"] is False
+    # fully cached: no new download for a sub-range
+    src.get(["AAPL"], "2024-01-03", "2024-01-05", refresh=False)
+    assert len(dl.calls) == 1
+    # extension: only the missing tail is fetched
+    src.get(["AAPL"], "2024-01-02", "2024-01-20")
+    assert dl.calls[1][1] == "2024-01-11"
+    assert (tmp_path / "AAPL_adj.parquet").is_file()
+
+
+def test_retries_with_backoff_then_clear_error(tmp_path):
+    waits = []
+    src = YFinancePrices(cache=tmp_path, downloader=FakeDownloader(fail_times=2), retries=3, backoff=0.5,
+                         sleep=waits.append)
+    assert len(src.get(["MSFT"], "2024-01-02", "2024-01-05")) > 0
+    assert waits == [0.5, 1.0]
+    src2 = YFinancePrices(cache=tmp_path / "empty", downloader=FakeDownloader(fail_times=9), retries=2,
+                          sleep=lambda s: None)
+    with pytest.raises(DataNotFoundError, match=r"no prices for \['ZZZZ'\].*Too Many Requests"):
+        src2.get(["ZZZZ"], "2024-01-02", "2024-01-05")
+
+
+def test_cached_prices_served_when_network_fails(tmp_path):
+    src = YFinancePrices(cache=tmp_path, downloader=FakeDownloader(), sleep=lambda s: None)
+    src.get(["AAPL"], "2024-01-02", "2024-01-10")
+    offline = YFinancePrices(cache=tmp_path, downloader=FakeDownloader(fail_times=99), retries=1, sleep=lambda s: None)
+    out = offline.get(["AAPL"], "2024-01-02", "2024-01-12")
+    assert out.index.get_level_values("date").max() == pd.Timestamp("2024-01-10")
+
+
+def test_local_csv_formats(tmp_path):
+    sp = tmp_path / "sp"
+    sp.mkdir()
+    (sp / "AAA_data.csv").write_text("date,open,high,low,close,volume,Name\n2013-02-08,1,2,0.5,1.5,100,AAA\n"
+                                     "2013-02-11,1.5,2,1,1.8,200,AAA\n")
+    out = read_sp500_csvs(sp)
+    assert out.loc[(pd.Timestamp("2013-02-11"), "AAA"), "close"] == 1.8
+    with pytest.raises(DataNotFoundError, match="BBB"):
+        read_sp500_csvs(sp, assets=["BBB"])
+    sn = tmp_path / "sn"
+    sn.mkdir()
+    (sn / "AAA.csv").write_text("Date,Open,High,Low,Close,Adj Close,Volume\n2012-09-04,1,2,0.5,1.5,1.4,100\n")
+    out = read_stocknet_csvs(sn)
+    assert out["adj_close"].iloc[0] == 1.4
+
+
+def test_validator_messages():
+    df = pd.DataFrame({"open": [1.0]}, index=pd.MultiIndex.from_tuples([(pd.Timestamp("2020-01-01"), "A")],
+                                                                       names=["day", "asset"]))
+    with pytest.raises(ValidationError, match="MultiIndex"):
+        validate_prices(df)
+    df.index = df.index.set_names(["date", "asset"])
+    with pytest.raises(ValidationError, match="lacks columns"):
+        validate_prices(df)
+
+
+@pytest.mark.data
+def test_real_price_files(shared_data):
+    sp = read_sp500_csvs(assets=["AAPL", "MSFT"], end="2013-12-31")
+    assert sp.index.get_level_values("date").min() == pd.Timestamp("2013-02-08")
+    sn = read_stocknet_csvs(assets=["AAPL"])
+    assert len(sn) > 1000
+
+
+@pytest.mark.network
+def test_real_yfinance(tmp_path):
+    out = YFinancePrices(cache=tmp_path).get(["AAPL"], "2024-01-02", "2024-01-31")
+    assert len(out) > 15

@@ -1,0 +1,85 @@
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from llmos_quant.errors import ValidationError
+from llmos_quant.factors import evaluate as ev
+from tests.conftest import make_prices
+
+# 3 assets, 6 business days from Mon 2021-01-04; opens chosen by hand.
+OPENS = {"A": [10, 11, 12, 13, 14, 15], "B": [10, 10, 9, 9, 8, 8], "C": [10, 10, 10, 11, 10, 10]}
+PRICES = make_prices({k: [float(x) for x in v] for k, v in OPENS.items()},
+                     opens={k: [float(x) for x in v] for k, v in OPENS.items()})
+DATES = PRICES.index.get_level_values("date").unique()
+
+
+def factor(values_by_date):
+    rows = [(DATES[i], a, v) for i, vals in values_by_date.items() for a, v in vals.items()]
+    return pd.DataFrame(rows, columns=["date", "asset", "f"]).set_index(["date", "asset"])["f"]
+
+
+def test_forward_returns_open_to_open_from_next_session():
+    fwd = ev.forward_returns(PRICES, periods=(1, 2))
+    # signal on day 0 trades at day 1 open; 1D return = open[2]/open[1]-1
+    assert fwd.loc[(DATES[0], "A"), "1D"] == pytest.approx(12 / 11 - 1)
+    assert fwd.loc[(DATES[0], "B"), "2D"] == pytest.approx(9 / 10 - 1)
+    assert fwd.loc[(DATES[3], "A"), "1D"] == pytest.approx(15 / 14 - 1)  # open[5] / open[4]
+    assert np.isnan(fwd.loc[(DATES[4], "A"), "1D"])  # would need open[6]
+    assert DATES[5] not in fwd.index.get_level_values("date")  # its next session is not in the data
+    with pytest.raises(ValidationError, match="positive integers"):
+        ev.forward_returns(PRICES, periods=(0,))
+
+
+def test_ic_and_quantile_returns_by_hand():
+    f = factor({0: {"A": 3.0, "B": 1.0, "C": 2.0}, 1: {"A": 1.0, "B": 2.0, "C": 3.0}})
+    data = ev.clean_factor_data(f, PRICES, periods=(1,), n_quantiles=3)
+    r0 = [12 / 11 - 1, 9 / 10 - 1, 10 / 10 - 1]
+    r1 = [13 / 12 - 1, 9 / 9 - 1, 11 / 10 - 1]
+    ic = ev.information_coefficient(data)
+    assert ic.loc[DATES[0], "1D"] == pytest.approx(stats.spearmanr([3, 1, 2], r0).statistic)
+    assert ic.loc[DATES[1], "1D"] == pytest.approx(stats.spearmanr([1, 2, 3], r1).statistic)
+    pic = ev.information_coefficient(data, "pearson")
+    assert pic.loc[DATES[0], "1D"] == pytest.approx(np.corrcoef([3, 1, 2], r0)[0, 1])
+    mean, se = ev.mean_return_by_quantile(data)
+    # quantile 3 holds A on day 0 and C on day 1 (demeaned returns)
+    q3 = [r0[0] - np.mean(r0), r1[2] - np.mean(r1)]
+    assert mean.loc[3, "1D"] == pytest.approx(np.mean(q3))
+    assert se.loc[3, "1D"] == pytest.approx(np.std(q3, ddof=1) / np.sqrt(2))
+    w = ev.factor_weights(data)
+    assert w.loc[(DATES[0], "A")] == pytest.approx(0.5) and w.loc[(DATES[0], "B")] == pytest.approx(-0.5)
+    fr = ev.factor_returns(data)
+    assert fr.loc[DATES[0], "1D"] == pytest.approx(0.5 * r0[0] - 0.5 * r0[1])
+    turn = ev.turnover(w)
+    # day 0: from nothing to (0.5, -0.5, 0); day 1: to (-0.5, 0, 0.5) -> |Δ| = 1 + 0.5 + 0.5
+    assert turn.tolist() == pytest.approx([1.0, 2.0])
+    net = ev.cost_adjusted_returns(fr["1D"], turn, cost_bps=10)
+    assert net.iloc[1] == pytest.approx(fr["1D"].iloc[1] - 0.001 * 2.0)
+
+
+def test_ic_summary_spread_coverage():
+    ic = pd.DataFrame({"1D": [0.1, 0.2, 0.3, -0.1]})
+    s = ev.ic_summary(ic).loc["1D"]
+    assert s["mean"] == pytest.approx(0.125)
+    assert s["t_stat"] == pytest.approx(0.125 / np.std([0.1, 0.2, 0.3, -0.1], ddof=1) * 2)
+    assert s["positive"] == 0.75 and s["n_dates"] == 4
+    f = factor({0: {"A": 3.0, "B": 1.0, "C": 2.0}, 1: {"A": 1.0, "B": np.nan, "C": 3.0}})
+    cov = ev.coverage(f, PRICES)
+    assert cov["assets_with_signal"].tolist() == [3, 2]
+    assert cov["share"].tolist() == pytest.approx([1.0, 2 / 3])
+
+
+def test_errors_when_nothing_aligns():
+    f = pd.Series([1.0], index=pd.MultiIndex.from_tuples([(pd.Timestamp("1999-01-04"), "A")], names=["date", "asset"]))
+    with pytest.raises(ValidationError, match="no \\(date, asset\\) row"):
+        ev.clean_factor_data(f, PRICES)
+
+
+def test_full_report_on_simulated_signal(market):
+    truth = market.truth["true_polarity"]
+    rep = ev.evaluate_factor(truth, market.prices, periods=(1, 5), decay_horizons=(1, 2, 5))
+    assert rep.rank_ic_summary.loc["1D", "mean"] > 0.1  # the planted effect is found at 1 day
+    assert rep.decay.loc[1, "rank_ic"] > rep.decay.loc[5, "rank_ic"]
+    assert set(rep.summary().columns) >= {"rank_ic_mean", "spread_mean", "ls_mean"}
