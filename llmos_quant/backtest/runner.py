@@ -87,7 +87,7 @@ def build_cerebro(frames: Mapping[str, pd.DataFrame], strategy: type[SignalStrat
     cerebro = bt.Cerebro(stdstats=False, runonce=True, preload=True, cheat_on_open=True)
     cls = feed_class(config.signal_lines)
     for asset, frame in frames.items():
-        cerebro.adddata(cls(dataname=frame, name=asset, openinterest=None), name=asset)
+        cerebro.adddata(cls(dataname=frame, name=asset), name=asset)
     cerebro.broker.setcash(config.cash)
     cerebro.broker.addcommissioninfo(FractionalCommission(commission=config.commission_bps / 1e4))
     if config.slippage_bps:
@@ -101,7 +101,6 @@ def build_cerebro(frames: Mapping[str, pd.DataFrame], strategy: type[SignalStrat
                         riskfreerate=0.0)
     cerebro.addanalyzer(bt.analyzers.DrawDown, _name="drawdown")
     cerebro.addanalyzer(bt.analyzers.Returns, _name="returns", tann=252)
-    cerebro.addanalyzer(bt.analyzers.TradeAnalyzer, _name="trades")
     return cerebro
 
 
@@ -123,16 +122,28 @@ def run_backtest(prices: pd.DataFrame, signals: pd.DataFrame | None, strategy: s
         "sharpe": _plain(strat.analyzers.sharpe.get_analysis()),
         "drawdown": _plain(strat.analyzers.drawdown.get_analysis()),
         "returns": _plain(strat.analyzers.returns.get_analysis()),
-        "trades": _plain(strat.analyzers.trades.get_analysis()),
     }
+    trades = pd.DataFrame(strat.trade_log, columns=["opened", "closed", "asset", "pnl", "pnl_net", "bars"])
+    analyzers["trades"] = trade_stats(trades)
     return BacktestResult(
         strategy=cls.__name__, config=config, returns=tr.rename("returns"), equity=values.rename("equity"),
         benchmark=bench.reindex(tr.index),
         positions=pd.DataFrame(strat.position_log, columns=["date", "asset", "size", "value"]),
-        trades=pd.DataFrame(strat.trade_log, columns=["opened", "closed", "asset", "pnl", "pnl_net", "bars"]),
+        trades=trades,
         orders=pd.DataFrame(strat.order_log, columns=ORDER_COLUMNS),
         analyzers=analyzers,
     )
+
+
+def trade_stats(trades: pd.DataFrame) -> dict[str, float]:
+    """Closed-trade statistics (Backtrader's TradeAnalyzer totals, computed from the trade log)."""
+    if trades.empty:
+        return {"closed": 0}
+    won = trades["pnl_net"] > 0
+    return {"closed": int(len(trades)), "won": int(won.sum()), "lost": int((~won).sum()),
+            "win_rate": float(won.mean()), "pnl_net_total": float(trades["pnl_net"].sum()),
+            "pnl_net_mean": float(trades["pnl_net"].mean()), "avg_bars": float(trades["bars"].mean()),
+            "best": float(trades["pnl_net"].max()), "worst": float(trades["pnl_net"].min())}
 
 
 def _sweep_one(args: tuple[pd.DataFrame, pd.DataFrame | None, str, BacktestConfig, tuple[str, ...]]) -> dict[str, Any]:

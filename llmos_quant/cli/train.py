@@ -41,12 +41,13 @@ def report(
     from ..reporting import markdown_table
 
     rows = []
-    for backend in ("llmos", "lm", "vader"):
-        with console.status(f"evaluating {backend}"):
-            enc = SentimentEncoder.create(backend, model_path if backend == "llmos" else None,
-                                          **({"progress": False} if backend == "llmos" else {}))
+    configs = [("llmos", {"progress": False}, ""), ("llmos", {"progress": False, "quantize": True}, " (dynamic int8)"),
+               ("lm", {}, ""), ("vader", {}, "")]
+    for backend, kwargs, suffix in configs:
+        with console.status(f"evaluating {backend}{suffix}"):
+            enc = SentimentEncoder.create(backend, model_path if backend == "llmos" else None, **kwargs)
             m = evaluate_encoder(enc)
-        rows.append({"model": enc.model_name,
+        rows.append({"model": enc.model_name + suffix,
                      **{f"{s}_{k}": m[s][k] for s in ("test_50agree", "test_allagree")
                         for k in ("accuracy", "macro_f1", "weighted_f1")},
                      "semeval_spearman": m["semeval2017_headlines_test"]["spearman"]})

@@ -25,11 +25,27 @@ from scipy import stats
 
 from ..data.prices import validate_prices
 from ..errors import ValidationError
-from .ops import GroupBy, _keys, as_factor, quantiles
+from .ops import GroupBy, _buckets, _keys, as_factor, quantiles
 
 
 def period_columns(periods: Sequence[int]) -> list[str]:
     return [f"{int(p)}D" for p in periods]
+
+
+def to_wide(series: pd.Series) -> pd.DataFrame:
+    """(date x asset) frame of a (date, asset) Series with sorted axes; fast path through the index codes."""
+    from ..signals.aggregate import level_ranks
+
+    idx = series.index
+    lv0, lv1 = idx.levels
+    r0, r1 = level_ranks(lv0)[idx.codes[0]], level_ranks(lv1)[idx.codes[1]]
+    used0, inv0 = np.unique(r0, return_inverse=True)
+    used1, inv1 = np.unique(r1, return_inverse=True)
+    out = np.full((len(used0), len(used1)), np.nan)
+    out[inv0, inv1] = series.to_numpy(dtype=float)
+    dates = lv0[np.argsort(lv0, kind="stable")][used0]
+    assets = lv1[np.argsort(lv1, kind="stable")][used1]
+    return pd.DataFrame(out, index=pd.DatetimeIndex(dates, name="date"), columns=pd.Index(assets, name="asset"))
 
 
 def entry_prices(prices: pd.DataFrame, price_field: str = "open", from_next_session: bool = True) -> pd.DataFrame:
@@ -40,7 +56,7 @@ def entry_prices(prices: pd.DataFrame, price_field: str = "open", from_next_sess
     prices = validate_prices(prices)
     if price_field not in prices.columns:
         raise ValidationError(f"price_field {price_field!r} not in prices columns {list(prices.columns)}")
-    wide = prices[price_field].unstack("asset").sort_index()
+    wide = to_wide(prices[price_field])
     if from_next_session:
         wide = wide.shift(-1).iloc[:-1]
     return wide
@@ -66,27 +82,60 @@ def clean_factor_data(factor: pd.Series, prices: pd.DataFrame, periods: Sequence
     """Factor, forward returns, quantile (and group) per (date, asset): the frame every metric uses.
 
     ``ties='drop'`` (alphalens behaviour) drops dates whose quantile edges are not unique; ``ties='rank'``
-    keeps them (see ``ops.quantiles``)."""
+    keeps them (see ``ops.quantiles``). Computed on dense (date x asset) arrays, stacked once at the end.
+    """
+    if not periods or any(int(p) < 1 for p in periods):
+        raise ValidationError(f"periods must be positive integers, got {list(periods)}")
     f = as_factor(factor)
-    f = f[np.isfinite(f)]
-    fwd = forward_returns(prices, periods, price_field, from_next_session)
-    data = fwd.reindex(f.index)
-    data["factor"] = f
+    fw = to_wide(f)
+    px = entry_prices(prices, price_field, from_next_session).ffill()
+    dates = fw.index.intersection(px.index)
+    assets = fw.columns
+    if len(dates) == 0:
+        raise ValidationError(
+            "no (date, asset) row has a factor value and prices: the factor's dates "
+            f"({fw.index.min()}..{fw.index.max()}) are not sessions of the price history "
+            f"({px.index.min()}..{px.index.max()})")
+    F = fw.reindex(dates).to_numpy(dtype=float)
+    P = px.reindex(columns=assets).to_numpy(dtype=float)
+    where = px.index.get_indexer(dates)
+    cols = {}
+    mask = np.isfinite(F)
+    for p in sorted(int(x) for x in periods):
+        fwd = np.full_like(P, np.nan)
+        fwd[:-p] = P[p:] / P[:-p] - 1.0  # row t: price[t+p] / price[t] - 1
+        cols[f"{p}D"] = fwd[where]
+        mask &= np.isfinite(cols[f"{p}D"])
+    if groupby is not None and quantiles_by_group:
+        q_long = None
+    else:
+        Fm = np.where(mask, F, np.nan)
+        Q, unique = _buckets(Fm, n_quantiles)
+        if ties == "rank" and not unique.all():
+            ranked, _ = _buckets(pd.DataFrame(Fm).rank(axis=1, method="first").to_numpy(), n_quantiles)
+            Q[~unique] = ranked[~unique]
+        elif ties not in ("drop", "rank"):
+            raise ValidationError(f"ties must be 'drop' or 'rank', got {ties!r}")
+        q_long = Q
+        mask &= np.isfinite(Q)
+    i, j = np.nonzero(mask)
+    index = pd.MultiIndex(levels=[pd.DatetimeIndex(dates, name="date"), pd.Index(assets, name="asset")],
+                          codes=[i, j], names=["date", "asset"], verify_integrity=False)
+    data = pd.DataFrame({c: v[i, j] for c, v in cols.items()}, index=index)
+    data["factor"] = F[i, j]
     if groupby is not None:
-        data["group"] = _keys(f, groupby)[1]
-    data = data.dropna()
+        data["group"] = _keys(data["factor"], groupby)[1]
+        data = data.dropna(subset=["group"])
+    if q_long is not None:
+        data["factor_quantile"] = q_long[data.index.codes[0], data.index.codes[1]]
+    else:
+        data["factor_quantile"] = quantiles(data["factor"], n_quantiles, groupby=data["group"], ties=ties)
+        data = data.dropna(subset=["factor_quantile"])
     if data.empty:
         raise ValidationError(
-            "no (date, asset) row has both a factor value and all forward returns; check that factor dates are "
-            "trading sessions inside the price history and that the assets match the price frame's assets"
-        )
-    q = quantiles(data["factor"], n_quantiles, groupby=data["group"] if quantiles_by_group else None, ties=ties)
-    data["factor_quantile"] = q
-    data = data.dropna(subset=["factor_quantile"])
-    if data.empty:
-        raise ValidationError(
-            f"no date has {n_quantiles} distinct quantile edges (too many tied factor values); "
-            "use ties='rank', fewer quantiles, or a factor with more distinct values")
+            "no (date, asset) row has a factor value, all forward returns and a quantile; check that factor dates "
+            "are trading sessions inside the price history, that the assets match the price frame's assets, and "
+            f"that dates have {n_quantiles} distinct quantile edges (else use ties='rank' or fewer quantiles)")
     return data
 
 
@@ -94,25 +143,38 @@ def _returns_cols(data: pd.DataFrame) -> list[str]:
     return [c for c in data.columns if c.endswith("D") and c[:-1].isdigit()]
 
 
+def _dense(data: pd.DataFrame, column: str) -> np.ndarray:
+    """(dates x assets) array of a column of a (date, asset) frame, NaN where a row is absent."""
+    codes = data.index.codes
+    levels = data.index.levels
+    out = np.full((len(levels[0]), len(levels[1])), np.nan)
+    out[codes[0], codes[1]] = data[column].to_numpy(dtype=float)
+    return out
+
+
 def information_coefficient(data: pd.DataFrame, method: str = "spearman") -> pd.DataFrame:
     """Per-date correlation of factor and each forward return (date x period)."""
     if method not in ("spearman", "pearson"):
         raise ValidationError(f"method must be 'spearman' or 'pearson', got {method!r}")
     cols = _returns_cols(data)
-    if method == "spearman":
-        grp = data.groupby(level="date")
-        ranked = pd.concat([grp[c].rank(method="average") for c in [*cols, "factor"]], axis=1)
-    else:
-        ranked = data[[*cols, "factor"]]
-    g = ranked.groupby(level="date")
-    dm = ranked - g.transform("mean")
-    fx = dm["factor"]
+    present = np.unique(data.index.codes[0])
+    dates = data.index.levels[0][present]
+
+    def prep(col: str) -> np.ndarray:
+        x = _dense(data, col)[present]
+        if method == "spearman":
+            x = pd.DataFrame(x).rank(axis=1, method="average").to_numpy()
+        return x - np.nanmean(x, axis=1, keepdims=True)
+
+    fx = prep("factor")
     out = {}
-    for c in cols:
-        num = (dm[c] * fx).groupby(level="date").sum()
-        den = np.sqrt((dm[c] ** 2).groupby(level="date").sum() * (fx**2).groupby(level="date").sum())
-        out[c] = num / den.where(den > 0)
-    return pd.DataFrame(out)
+    with np.errstate(all="ignore"):
+        for c in cols:
+            x = prep(c)
+            num = np.nansum(x * fx, axis=1)
+            den = np.sqrt(np.nansum(x**2, axis=1) * np.nansum(fx**2, axis=1))
+            out[c] = np.where(den > 0, num / den, np.nan)
+    return pd.DataFrame(out, index=pd.DatetimeIndex(dates, name="date"))
 
 
 def ic_summary(ic: pd.DataFrame) -> pd.DataFrame:

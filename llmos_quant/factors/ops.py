@@ -100,11 +100,24 @@ def quantiles(factor: pd.Series, n: int = 5, groupby: GroupBy = None, ties: str 
     return out.reindex(f.index).rename("factor_quantile")
 
 
+def row_quantiles(values: np.ndarray, probs: np.ndarray) -> np.ndarray:
+    """Linear-interpolated quantiles of each row, ignoring NaN (= np.nanquantile(values, probs, axis=1).T)."""
+    srt = np.sort(values, axis=1)  # NaN last
+    n = np.isfinite(values).sum(axis=1)  # (rows,)
+    pos = probs[None, :] * np.maximum(n - 1, 0)[:, None]  # (rows, k)
+    lo = np.floor(pos).astype(np.int64)
+    hi = np.minimum(lo + 1, np.maximum(n - 1, 0)[:, None])
+    rows = np.arange(values.shape[0])[:, None]
+    a, b = srt[rows, lo], srt[rows, hi]
+    out = a + (b - a) * (pos - lo)
+    out[np.isclose(pos, lo)] = a[np.isclose(pos, lo)]
+    out[n == 0] = np.nan
+    return out
+
+
 def _buckets(values: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
     """qcut buckets per row of a (dates, assets) array; NaN where the value is NaN or the row's edges tie."""
-    probs = np.linspace(0, 1, n + 1)
-    with np.errstate(all="ignore"):
-        edges = np.nanquantile(values, probs, axis=1).T  # (dates, n+1)
+    edges = row_quantiles(values, np.linspace(0, 1, n + 1))  # (dates, n+1)
     inner = edges[:, 1:-1]
     bucket = (values[:, :, None] > inner[:, None, :]).sum(axis=2) + 1.0  # (dates, assets)
     unique = (np.diff(edges, axis=1) > 0).all(axis=1)

@@ -1,0 +1,34 @@
+"""Small loaders used by the notebooks so that they stay thin."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+
+@dataclass
+class Market:
+    prices: pd.DataFrame
+    news: pd.DataFrame
+    universe_tickers: list[str]
+    description: str
+
+
+def load_market(use_shared_data: bool = False, n_assets: int = 12, n_sessions: int = 120, seed: int = 0,
+                start: str = "2016-01-04", end: str = "2016-06-30", universe: list[str] | None = None) -> Market:
+    """The SYNTHETIC simulator (default, offline) or real S&P 500 prices + Reuters headlines (research window)."""
+    if not use_shared_data:
+        from .data.simulate import simulate_market
+
+        m = simulate_market(n_assets=n_assets, n_sessions=n_sessions, seed=seed)
+        return Market(m.prices, m.news, list(m.universe["ticker"]),
+                      f"SYNTHETIC market: {n_assets} invented tickers, {n_sessions} sessions, {len(m.news)} headlines")
+    from .data.prices import read_sp500_csvs
+    from .signals.pipeline import load_news
+
+    universe = universe or ["AAPL", "MSFT", "AMZN", "GOOGL", "JPM", "XOM", "JNJ", "WMT", "BAC", "INTC", "CSCO", "PFE"]
+    prices = read_sp500_csvs(assets=universe, start=start, end=end)
+    news = load_news("reuters", start, end)
+    news = news[news["asset"].isin(universe)].reset_index(drop=True)
+    return Market(prices, news, universe, f"S&P 500 prices + Reuters headlines {start}..{end}, {len(universe)} tickers")
