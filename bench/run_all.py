@@ -31,7 +31,8 @@ def render() -> Path:
                 f"{s['n_texts']:,} real Reuters headlines (2013-2016); the shipped model's weights in both stacks "
                 "(transformers BertModel + the same mean-pooling head for the pipeline). Each configuration in its own "
                 "process.", "",
-                "| config | texts/s | x pipeline (bs=1) | x pipeline (bs=64) | label agreement | max abs prob diff | peak RSS MB |",
+                "| config | texts/s | x pipeline (bs=1) | x pipeline (bs=64) | label agreement | max abs prob diff "
+                "| peak RSS MB |",
                 "|---|---|---|---|---|---|---|"]
         for r in s["rows"]:
             out.append(f"| {r['config']} | {r['texts_per_s']} | {r['x_vs_pipeline_bs1']} | {r['x_vs_pipeline_bs64']} | "
@@ -64,7 +65,8 @@ def render() -> Path:
                 f"{k['unique_in_window']:,} unique in the window, {k['signal_rows']:,} signal rows, model {k['backend']}.", "",
                 "| stage | seconds | items | items/s | share |", "|---|---|---|---|---|"]
         for st in k["stages"]:
-            out.append(f"| {st['stage']} | {st['seconds']:.2f} | {st['items']:,} | {st['items'] / max(st['seconds'], 1e-9):.1f} | "
+            rate = st["items"] / max(st["seconds"], 1e-9)
+            out.append(f"| {st['stage']} | {st['seconds']:.2f} | {st['items']:,} | {rate:.1f} | "
                        f"{st['seconds'] / k['total_s']:.1%} |")
         out += ["", f"Total {k['total_s']:.1f} s; time outside model inference: **{k['outside_inference_share']:.1%}** "
                 "(target < 10%).", ""]

@@ -115,6 +115,8 @@ class SignalStrategy(bt.Strategy):
             target = weights.get(d._name, 0.0)
             if not np.isfinite(target):
                 target = 0.0
+            if not np.isfinite(d.open[0]) or d.open[0] <= 0:
+                continue
             size = target * value / d.open[0]
             if not self.p.fractional:
                 size = float(int(size))

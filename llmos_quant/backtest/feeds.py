@@ -3,7 +3,8 @@
 Missing days are explicit: every asset is reindexed onto the union of session dates; a missing bar
 (before listing, a halt, after delisting) repeats the last known close as O/H/L/C with volume 0 and
 ``tradable = 0``, and strategies built on ``SignalStrategy`` never trade a bar whose ``tradable`` is 0.
-Leading bars before the first price use the first price (also ``tradable = 0``). Signal lines are NaN
+Leading bars before the first price use the first price (also ``tradable = 0``). A missing open, high or
+low on a day with a close takes that close (the Kaggle S&P files have a few such rows). Signal lines are NaN
 where there is no signal.
 """
 
@@ -80,8 +81,8 @@ def build_frames(prices: pd.DataFrame, signals: pd.DataFrame | None = None,
     present = wide["close"].notna()
     close = wide["close"].ffill().bfill()
     out_cols = {"close": close, "volume": wide["volume"].where(present, 0.0)}
-    for c in ("open", "high", "low"):
-        out_cols[c] = wide[c].where(present, close)
+    for c in ("open", "high", "low"):  # a missing open/high/low on a priced day takes that day's close
+        out_cols[c] = wide[c].where(present & wide[c].notna(), close)
     out_cols["tradable"] = present.astype(float)
     if signals is not None:
         for s in signal_lines:

@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 
 from ..errors import LLMOSQuantError
-from . import backtest, demo, factors, pretrain, score, signals, train
+from . import backtest, demo, factors, pretrain, score, signals, study, train
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="LLMOS financial sentiment encoders, daily signals, factor research and backtests.")
@@ -18,6 +18,7 @@ app.command("demo")(demo.demo)
 app.command("score")(score.score)
 app.command("pretrain")(pretrain.pretrain)
 app.command("backtest")(backtest.backtest)
+app.command("study")(study.study)
 app.add_typer(signals.app, name="signals")
 app.add_typer(train.app, name="train")
 app.add_typer(factors.app, name="factors")

@@ -51,3 +51,10 @@ def test_resolver_errors_list_paths_and_names(tmp_path):
         "class Old(SignalStrategy):\n    interface_version = 0\n    def target_weights(self, s):\n        return {}\n")
     with pytest.raises(StrategyNotFoundError, match="interface_version=0"):
         resolve_strategy("old", [tmp_path])
+
+
+def test_missing_open_on_a_priced_day_takes_the_close():
+    px = make_prices({"A": [10.0, 11.0, 12.0]})
+    px.loc[(px.index.get_level_values("date")[1], "A"), "open"] = np.nan
+    frame = build_frames(px)["A"]
+    assert frame["open"].iloc[1] == 11.0 and frame["tradable"].iloc[1] == 1
