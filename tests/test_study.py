@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from llmos_quant.factors.evaluate import evaluate_factor
 from llmos_quant.errors import UsageError
+from llmos_quant.factors.evaluate import evaluate_factor
 from llmos_quant.study import run_study, write_study_md
 
 
