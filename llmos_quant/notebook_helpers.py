@@ -13,6 +13,15 @@ class Market:
     news: pd.DataFrame
     universe_tickers: list[str]
     description: str
+    names: dict[str, str] | None = None
+
+    def universe_table(self):  # type: ignore[no-untyped-def]
+        """A ``UniverseTable`` for the news parser: the simulator's invented names, or the default real table."""
+        from .encoders.news_parser import UniverseTable
+
+        if self.names:
+            return UniverseTable.from_pairs(self.names.items())
+        return UniverseTable.default()
 
 
 def load_market(use_shared_data: bool = False, n_assets: int = 12, n_sessions: int = 120, seed: int = 0,
@@ -23,7 +32,8 @@ def load_market(use_shared_data: bool = False, n_assets: int = 12, n_sessions: i
 
         m = simulate_market(n_assets=n_assets, n_sessions=n_sessions, seed=seed)
         return Market(m.prices, m.news, list(m.universe["ticker"]),
-                      f"SYNTHETIC market: {n_assets} invented tickers, {n_sessions} sessions, {len(m.news)} headlines")
+                      f"SYNTHETIC market: {n_assets} invented tickers, {n_sessions} sessions, {len(m.news)} headlines",
+                      dict(zip(m.universe["ticker"], m.universe["company"], strict=True)))
     from .data.prices import read_sp500_csvs
     from .signals.pipeline import load_news
 

@@ -55,7 +55,8 @@ def run_study(out_md: str | Path = "docs/study.md", out_dir: str | Path = "data/
     for name, backend in (("llmos", "llmos"), ("loughran_mcdonald", "lm")):
         encoder = SentimentEncoder.create(backend, **({"progress": progress} if backend == "llmos" else {}))
         with SignalStore(out_dir / f"signals_{name}.duckdb") as store:
-            run_signals(news, encoder, store, start, end, universe=universe, progress=progress)
+            run_signals(news, encoder, store, start, end, universe=universe, progress=progress,
+                        events="rules" if name == "llmos" else None)
             signals[name] = store.signals()
     close = prices["close"].unstack("asset")
     momentum = (close / close.shift(5) - 1).stack().rename("momentum_5d")
@@ -63,7 +64,10 @@ def run_study(out_md: str | Path = "docs/study.md", out_dir: str | Path = "data/
     factors = {"LLMOS sentiment": signals["llmos"]["sentiment"],
                "Loughran-McDonald sentiment": signals["loughran_mcdonald"]["sentiment"],
                "5-day momentum (no news)": momentum.dropna()}
-    reports = {name: evaluate_factor(f.dropna(), prices, cost_bps=cost_bps) for name, f in factors.items()}
+    ev_cols = [c for c in signals["llmos"].columns if c.startswith("sentiment_") and c != "sentiment_mean"]
+    reports = {name: evaluate_factor(f.dropna(), prices, cost_bps=cost_bps,
+                                     events=signals["llmos"][ev_cols] if name == "LLMOS sentiment" else None)
+               for name, f in factors.items()}
     for name, rep in reports.items():
         slug = name.split()[0].lower().replace("-", "_")
         write_html(report_figures(rep), out_dir / f"tear_sheet_{slug}.html", f"Study: {name}")
@@ -111,6 +115,12 @@ def write_study_md(path: str | Path, reports: dict[str, FactorReport], bt_stats:
         "## Factor-weighted long-short returns (1-day horizon, rebalanced daily)",
         "",
         markdown_table(ls),
+        "",
+        "## LLMOS sentiment by event type (keyword-rule event labels)",
+        "",
+        "Mean daily rank IC of the same-day mean score of each event type's news (only assets with such news that day).",
+        "",
+        markdown_table(reports["LLMOS sentiment"].by_event) if reports["LLMOS sentiment"].by_event is not None else "n/a",
         "",
         f"## Backtest: cross-sectional long-short on LLMOS sentiment (Backtrader, {cost_bps:g} bps per side)",
         "",

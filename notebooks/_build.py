@@ -61,6 +61,11 @@ NOTEBOOKS = {
         ("code", "encoder.score(['Profit rose 30 pct, beating forecasts', '', None, 'Company cuts outlook as sales slump'])"),
         ("code", "import plotly.express as px\npx.histogram(scored, x='score', color='label', nbins=40, "
                  "title='Score distribution')"),
+        ("md", "## Parsed headlines\nThe news parser links tickers (names, cashtags, RICs), labels event types and "
+               "extracts numeric facts and entities."),
+        ("code", "from llmos_quant.encoders.news_parser import NewsParser, TickerLinker\n"
+                 "parser = NewsParser(linker=TickerLinker(market.universe_table()))\n"
+                 "parsed = parser.parse(scored.head(8))\nparsed[['headline', 'score', 'tickers', 'events', 'numbers']]"),
     ],
     "03_factor_research": [
         ("md", "# 03 - Factor research\nDaily point-in-time sentiment signals -> IC, quantile returns, decay, "

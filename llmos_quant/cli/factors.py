@@ -30,8 +30,12 @@ def tearsheet(
     px = load_prices(prices, assets if prices != "synthetic" else None, start,
                      str((sig.index.get_level_values("date").max() + __import__("pandas").Timedelta(days=30)).date()))
     with console.status("evaluating"):
-        report = tear_sheet(sig[column], px, out, title=f"Tear sheet: {column}", n_quantiles=quantiles, cost_bps=cost_bps)
+        by_event = [c for c in sig.columns if c.startswith("sentiment_") and c != "sentiment_mean"]
+        report = tear_sheet(sig[column], px, out, title=f"Tear sheet: {column}", n_quantiles=quantiles, cost_bps=cost_bps,
+                            events=sig[by_event] if by_event else None)
     print_table("summary", report.summary())
+    if report.by_event is not None:
+        print_table("mean rank IC by event type", report.by_event)
     console.print(f"tear sheet written to {out}")
 
 

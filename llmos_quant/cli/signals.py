@@ -18,10 +18,12 @@ Universe = Annotated[str | None, typer.Option(help="Tickers 'AAPL,MSFT' or a fil
 StoreOpt = Annotated[Path | None, typer.Option(help="DuckDB store file (default data/store/signals.duckdb)")]
 Backend = Annotated[str, typer.Option(help="Sentiment backend: llmos | hf | lm | vader")]
 ModelPath = Annotated[str | None, typer.Option(help="Model folder for the llmos/hf backends")]
+Events = Annotated[str | None, typer.Option(help="Split sentiment by event type: rules | model")]
 
 
 def _run(kind: str, start: pd.Timestamp, end: pd.Timestamp, source: str, universe: str | None, store: Path | None,
-         backend: str, model_path: str | None, half_life: float, cutoff: str, batch_size: int, quiet: bool) -> None:
+         backend: str, model_path: str | None, half_life: float, cutoff: str, batch_size: int, quiet: bool,
+         events: str | None = None) -> None:
     from ..encoders.sentiment import SentimentEncoder
     from ..signals.pipeline import check_universe, load_news, run_signals
     from ..signals.store import SignalStore
@@ -39,7 +41,7 @@ def _run(kind: str, start: pd.Timestamp, end: pd.Timestamp, source: str, univers
     encoder = SentimentEncoder.create(backend, model_path, **kwargs)
     with SignalStore(store or default_store()) as st:
         summary = run_signals(news, encoder, st, start, end, universe=tickers, half_life=half_life,
-                              cutoff=cutoff, kind=kind, progress=not quiet)
+                              cutoff=cutoff, kind=kind, progress=not quiet, events=events)
         counts = st.counts()
     rows = {k: v for k, v in summary.as_dict().items() if k != "seconds"}
     rows.update({f"seconds_{k}": round(v, 2) for k, v in summary.seconds.items()})
@@ -55,11 +57,11 @@ def daily(
     date: Annotated[str, typer.Option(help="Session date YYYY-MM-DD")],
     source: Source = "reuters", universe: Universe = None, store: StoreOpt = None, backend: Backend = "llmos",
     model_path: ModelPath = None, half_life: float = 5.0, cutoff: str = "16:00", batch_size: int = 64,
-    quiet: bool = False,
+    quiet: bool = False, events: Events = None,
 ) -> None:
     """Signals for one session: news before its cutoff (and a lookback for decay and surprise)."""
     d = parse_date(date, "--date")
-    _run("daily", d, d, source, universe, store, backend, model_path, half_life, cutoff, batch_size, quiet)
+    _run("daily", d, d, source, universe, store, backend, model_path, half_life, cutoff, batch_size, quiet, events)
 
 
 def backfill(
@@ -67,11 +69,11 @@ def backfill(
     end: Annotated[str, typer.Option(help="Last session YYYY-MM-DD")],
     source: Source = "reuters", universe: Universe = None, store: StoreOpt = None, backend: Backend = "llmos",
     model_path: ModelPath = None, half_life: float = 5.0, cutoff: str = "16:00", batch_size: int = 64,
-    quiet: bool = False,
+    quiet: bool = False, events: Events = None,
 ) -> None:
     """Signals for every session between start and end (idempotent: reruns replace rows)."""
     _run("backfill", parse_date(start, "--start"), parse_date(end, "--end"), source, universe, store, backend,
-         model_path, half_life, cutoff, batch_size, quiet)
+         model_path, half_life, cutoff, batch_size, quiet, events)
 
 
 app.command("daily")(daily)

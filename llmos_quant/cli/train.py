@@ -67,5 +67,33 @@ def report(
     console.print_json(json.dumps(rows, default=float))
 
 
+def ner(
+    out: Annotated[Path, typer.Option(help="Adapter output folder")] = Path("llmos_quant/encoders/weights/finner-minilm"),
+    epochs: int = 6, lr: float = 5e-4, lora_r: int = 16, quiet: bool = False,
+) -> None:
+    """Fine-tune the entity tagger on FIN5 and report entity-level F1 on FIN3."""
+    from ..encoders.ner import train_ner
+
+    m = train_ner(out, epochs=epochs, lr=lr, lora_r=lora_r, progress=not quiet)
+    print_table(f"FIN3 entity-level scores ({out})", {k: v for k, v in m["fin3_test"].items() if k != "f1_by_type"}
+                | {f"f1_{k}": v for k, v in m["fin3_test"]["f1_by_type"].items()})
+
+
+def events(
+    out: Annotated[Path, typer.Option(help="Adapter output folder")] = Path("llmos_quant/encoders/weights/events-minilm"),
+    limit: int = 12000, epochs: int = 1, lr: float = 5e-4, quiet: bool = False,
+) -> None:
+    """Train the event-type head on rule-labelled headlines; per-class P/R on the hand-labelled fixture."""
+    import pandas as pd
+
+    from ..encoders.events import train_events
+
+    m = train_events(out, limit=limit, epochs=epochs, lr=lr, progress=not quiet)
+    print_table("event types on the hand-labelled fixture: model", pd.DataFrame(m["model"]).T)
+    print_table("event types on the hand-labelled fixture: rules", pd.DataFrame(m["rules"]).T)
+
+
 app.command("sentiment")(sentiment)
+app.command("ner")(ner)
+app.command("events")(events)
 app.command("report")(report)

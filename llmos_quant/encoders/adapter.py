@@ -69,15 +69,18 @@ def merge_lora(model: nn.Module) -> nn.Module:
 
 
 def load_adapter(directory: str | Path, base: str | Path | None = None) -> LLMOSForSequenceClassification:
-    """Base checkpoint + LoRA adapter + head, merged into a plain LLMOS classifier in eval mode."""
+    """Base checkpoint + LoRA adapter + head, merged into a plain LLMOS classifier in eval mode.
+
+    The head type follows ``llmos_config.json``: a token classifier when it has ``token_labels``."""
     folder = Path(directory)
     needed = ["adapter_config.json", "adapter_model.safetensors", "head.safetensors", "llmos_config.json"]
     missing = [n for n in needed if not (folder / n).is_file()]
     if missing:
         raise ModelLoadError(f"{folder} is not an adapter folder: missing {missing}")
     cfg = LLMOSConfig.from_dict(json.loads((folder / "llmos_config.json").read_text()))
-    model = from_hf_bert(base or minilm_path(), head="cls", pooling=cfg.pooling, labels=cfg.labels)
-    assert isinstance(model, LLMOSForSequenceClassification)
+    head = "token" if cfg.token_labels else "cls"
+    model = from_hf_bert(base or minilm_path(), head=head, pooling=cfg.pooling, labels=cfg.labels,
+                         token_labels=cfg.token_labels)
     lora_raw = json.loads((folder / "adapter_config.json").read_text())
     lora = LoraConfig(r=lora_raw["r"], lora_alpha=lora_raw["lora_alpha"], lora_dropout=0.0,
                       target_modules=lora_raw["target_modules"], bias="none")
@@ -91,4 +94,4 @@ def load_adapter(directory: str | Path, base: str | Path | None = None) -> LLMOS
     if unexpected:
         raise ModelLoadError(f"{folder}: head tensors do not fit the base model: {unexpected[:5]}")
     model.eval()
-    return model
+    return model  # type: ignore[return-value]

@@ -22,6 +22,7 @@ from .config import LLMOSConfig
 from .model import (
     LLMOSForMaskedLM,
     LLMOSForSequenceClassification,
+    LLMOSForTokenClassification,
     LLMOSModel,
     LLMOSPreTrained,
 )
@@ -162,11 +163,13 @@ def from_hf_bert(
     head: str = "base",
     pooling: str | None = None,
     labels: tuple[str, ...] | None = None,
+    token_labels: tuple[str, ...] = (),
 ) -> LLMOSPreTrained:
     """Build an LLMOS model from a BERT-family checkpoint.
 
-    head: ``base`` (LLMOSModel), ``mlm`` (LLMOSForMaskedLM) or ``cls`` (LLMOSForSequenceClassification;
-    a checkpoint without a classifier gets a fresh one, to fine-tune). ``pooling`` defaults to ``mean``
+    head: ``base`` (LLMOSModel), ``mlm`` (LLMOSForMaskedLM), ``cls`` (LLMOSForSequenceClassification;
+    a checkpoint without a classifier gets a fresh one, to fine-tune) or ``token``
+    (LLMOSForTokenClassification over ``token_labels``, a fresh head). ``pooling`` defaults to ``mean``
     for sentence-transformers folders and to BERT's ``pooler`` for sequence-classification checkpoints.
     """
     folder = resolve_folder(name_or_path)
@@ -182,13 +185,16 @@ def from_hf_bert(
     has_classifier = "classifier.weight" in state
     if pooling is None:
         pooling = "pooler" if has_classifier and "encoder.pooler.weight" in state else "mean"
-    config = hf_to_llmos_config(cfg, pooling=pooling, labels=labels)
-    classes = {"base": LLMOSModel, "mlm": LLMOSForMaskedLM, "cls": LLMOSForSequenceClassification}
+    config = hf_to_llmos_config(cfg, pooling=pooling, labels=labels).replace(token_labels=tuple(token_labels))
+    classes = {"base": LLMOSModel, "mlm": LLMOSForMaskedLM, "cls": LLMOSForSequenceClassification,
+               "token": LLMOSForTokenClassification}
     if head not in classes:
         raise ValueError(f"head must be one of {sorted(classes)}, got {head!r}")
     model = classes[head](config)
     if head == "base":
         state = {k.removeprefix("encoder."): v for k, v in state.items() if k.startswith("encoder.")}
+    if head == "token":
+        state = {k: v for k, v in state.items() if not k.startswith("classifier.")}
     if head == "cls" and has_classifier and state["classifier.weight"].shape[0] != len(config.labels):
         raise ModelLoadError(
             f"{folder}: classifier has {state['classifier.weight'].shape[0]} outputs but labels={config.labels}"

@@ -313,7 +313,10 @@ class LLMOSForMaskedLM(LLMOSPreTrained):
 
 
 class LLMOSForSequenceClassification(LLMOSPreTrained):
-    """Pooled sentence vector -> dropout -> linear over ``config.labels``."""
+    """Pooled sentence vector -> dropout -> linear over ``config.labels``.
+
+    ``labels`` of shape (B,) are class indices (softmax + cross-entropy); of shape (B, L) they are
+    multi-label 0/1 targets (sigmoid + binary cross-entropy)."""
 
     def __init__(self, config: LLMOSConfig) -> None:
         super().__init__(config)
@@ -327,7 +330,9 @@ class LLMOSForSequenceClassification(LLMOSPreTrained):
                 token_type_ids: Tensor | None = None, labels: Tensor | None = None) -> LLMOSOutput:
         out = self.encoder(input_ids, attention_mask, token_type_ids)
         out.logits = self.classifier(self.drop(out.pooled))  # (B, L)
-        if labels is not None:  # labels: (B,) class indices
+        if labels is not None and labels.dim() == 2:  # multi-label: (B, L) 0/1 floats -> sigmoid + BCE
+            out.loss = F.binary_cross_entropy_with_logits(out.logits, labels.to(out.logits.dtype))
+        elif labels is not None:  # labels: (B,) class indices
             out.loss = F.cross_entropy(out.logits, labels)
             if out.aux_loss is not None:
                 out.loss = out.loss + out.aux_loss

@@ -95,8 +95,11 @@ def check_universe(universe: Iterable[str], known: Iterable[str], what: str = "t
 def run_signals(news: pd.DataFrame, encoder: Any, store: SignalStore, start: str | pd.Timestamp,
                 end: str | pd.Timestamp, universe: Iterable[str] | None = None, half_life: float = 5.0,
                 lookback_sessions: int = 60, cutoff: str = DEFAULT_CUTOFF, kind: str = "backfill",
-                progress: bool = True) -> RunSummary:
-    """Score and aggregate news into signals for sessions start..end and write them to the store."""
+                progress: bool = True, events: str | None = None) -> RunSummary:
+    """Score and aggregate news into signals for sessions start..end and write them to the store.
+
+    ``events``: ``None`` (no event split), ``"rules"`` (keyword rules) or ``"model"`` (the trained event
+    classifier) adds ``sentiment_<event>`` columns (mean score of that event type's news per day)."""
     t_all = time.perf_counter()
     started = pd.Timestamp.now(tz="UTC")
     s = RunSummary()
@@ -130,7 +133,21 @@ def run_signals(news: pd.DataFrame, encoder: Any, store: SignalStore, start: str
     t = time.perf_counter()
     scored = news.assign(score=cached["score"].reindex(news["id"]).to_numpy())
     store.write_news(news)
-    signals = daily_signals(scored, window, assets, half_life=half_life, cutoff=cutoff)
+    event_types: tuple[str, ...] = ()
+    if events is not None:
+        from ..encoders.news_parser import EVENT_TYPES, rule_events
+
+        if events == "rules":
+            labels = [rule_events(h) for h in scored["headline"]]
+        elif events == "model":
+            from ..encoders.events import EventClassifier
+
+            labels = EventClassifier.load().predict(scored["headline"].tolist())
+        else:
+            raise UsageError(f"events must be None, 'rules' or 'model', got {events!r}")
+        scored = scored.assign(events=labels)
+        event_types = tuple(e for e in EVENT_TYPES if e != "other")
+    signals = daily_signals(scored, window, assets, half_life=half_life, cutoff=cutoff, event_types=event_types)
     signals = signals[signals.index.get_level_values("date").isin(target)]
     s.seconds["aggregate"] = time.perf_counter() - t
     t = time.perf_counter()

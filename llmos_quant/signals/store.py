@@ -181,7 +181,10 @@ class SignalStore:
         if len(models) > 1:
             raise StoreError(f"the store holds signals of several models {list(models)}; pass model=...")
         df["date"] = pd.to_datetime(df["date"])
-        return df.set_index(["date", "asset"]).sort_index()
+        if len(df) and df["extra"].ne("{}").any():  # optional columns (e.g. sentiment_<event>) stored as JSON
+            extra = pd.DataFrame([json.loads(x) if x else {} for x in df["extra"]], index=df.index).astype(float)
+            df = pd.concat([df, extra], axis=1)
+        return df.drop(columns=["extra"]).set_index(["date", "asset"]).sort_index()
 
     def counts(self) -> dict[str, int]:
         return {t: int(self.con.execute(f"SELECT count(*) FROM {t}").fetchall()[0][0])

@@ -41,3 +41,20 @@ def test_empty_day_gives_rows_without_news(tmp_path, market):
         run_signals(market.news.iloc[0:0], enc, st, sessions[3], sessions[3], universe=["ZACM"], progress=False)
         got = st.signals()
     assert len(got) == 1 and got["news_count"].iloc[0] == 0
+
+
+def test_event_split_columns_reach_the_store_and_the_report(tmp_path, market):
+    from llmos_quant.factors.evaluate import evaluate_factor
+
+    enc = SentimentEncoder.create("lm")
+    sessions = market.prices.index.get_level_values("date").unique()
+    with SignalStore(tmp_path / "s.duckdb") as st:
+        run_signals(market.news, enc, st, sessions[2], sessions[60], events="rules", progress=False)
+        sig = st.signals()
+    event_cols = [c for c in sig.columns if c.startswith("sentiment_") and c != "sentiment_mean"]
+    assert "sentiment_earnings" in event_cols and "sentiment_other" not in event_cols
+    assert sig["sentiment_earnings"].notna().any()
+    rep = evaluate_factor(sig["sentiment"], market.prices, decay_horizons=(1,), events=sig[event_cols])
+    assert rep.by_event is not None and "1D" in rep.by_event.columns
+    with SignalStore(tmp_path / "s2.duckdb") as st, pytest.raises(UsageError, match="events must be"):
+        run_signals(market.news, enc, st, sessions[2], sessions[3], events="llm", progress=False)

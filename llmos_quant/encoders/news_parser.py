@@ -1,0 +1,331 @@
+"""News parser: from a headline (and lede) to tickers, event types, numeric facts and entities.
+
+- ``UniverseTable`` / ``TickerLinker``: company names, aliases, cashtags ($AAPL), Reuters RICs (AAPL.O) and
+  bare upper-case tickers -> tickers of a universe, each with a confidence and the method that matched.
+  Names that are also common words ("Target", "Gap") need company context; a name shared by several
+  tickers (share classes) links to all of them with the confidence split; unlinked mentions carry a reason.
+- Event types (multi-label, ``EVENT_TYPES``): transparent keyword rules give weak labels; an LLMOS
+  classification head trained on those weak labels (``llmos-quant train events``) generalises them.
+- Numeric facts: percentages with direction, price targets, EPS / revenue vs consensus, currency amounts.
+- Entities: the FIN-NER token classifier (``ner.EntityTagger``).
+
+``NewsParser.parse(frame)`` adds the columns ``tickers``, ``events``, ``numbers``, ``entities``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..errors import ValidationError
+
+EVENT_TYPES = ("earnings", "guidance", "analyst", "mna", "legal", "management", "product", "capital", "macro", "other")
+
+EVENT_DOCS = {
+    "earnings": "results and their components: profit, revenue, EPS, same-store sales, vs estimates",
+    "guidance": "company forecasts and outlook changes, profit warnings",
+    "analyst": "rating changes, price targets, coverage initiations",
+    "mna": "mergers, acquisitions, divestitures, stakes, takeover bids, spin-offs",
+    "legal": "lawsuits, settlements, fines, probes, regulatory decisions and approvals, recalls",
+    "management": "executive and board changes, hires, departures, pay",
+    "product": "launches, unveilings, contracts and orders, trials, new facilities",
+    "capital": "buybacks, dividends, share and debt offerings, IPOs, splits, financing",
+    "macro": "economy, central banks, rates, inflation, commodities, trade policy",
+    "other": "none of the above",
+}
+
+_RULES: dict[str, str] = {
+    "earnings": r"\b(earnings|results?|profit|net (income|loss)|(quarterly|annual|first-half|q[1-4]) (loss|revenue|sales)|"
+                r"revenue|sales (rise|fall|jump|drop|decline|grow|climb)|eps\b|per share (rise|fall)|same-store sales|"
+                r"(beats?|miss(es)?|tops?|top|in line with) (\w+ )?(estimates|expectations|forecasts)|swings? to|"
+                r"loss (narrows|widens)|quarterly (deliveries|subscriber))",
+    "guidance": r"\b(guidance|outlook|forecasts?\b|profit warning|warns|sees (\w+ )?(revenue|growth|flat|20\d\d|fy|q[1-4])|"
+                r"expects?\b|(raises|lifts|cuts|lowers|trims|reaffirms|withdraws) (its )?(full-year|annual|fiscal|\d{4}|"
+                r"forecast|outlook|guidance)|guides)",
+    "analyst": r"\b(upgrade[sd]?|downgrade[sd]?|price target|\bpt\b|target (raised|cut|lowered|trimmed)|"
+               r"(initiat\w+|starts) (\w+ )?coverage|initiated with|rating|overweight|underweight|equal-weight|"
+               r"outperform|underperform|reiterat\w+|top pick|(cut|raised|upgraded|downgraded) to (buy|sell|hold|neutral)|"
+               r"\bto (buy|sell|hold|neutral) from\b|at broker|brokerage)",
+    "mna": r"\b(acquir\w+|acquisition|merger?s?|merge\b|takeover|buyout|to buy (?!back)\w+|buys (?!back)\w+|"
+           r"bought by|to be (bought|acquired)|deal to buy|bids?\b|offer for|stake\b|divest\w*|spin off|spin-off|"
+           r"sells? (\w+ ){0,3}(unit|business|stations|assets|wind farms|brand)|sale of|explores sale|all-(stock|share) deal|"
+           r"to combine|talks to buy|takeover approach)",
+    "legal": r"\b(lawsuits?|sue[sd]?\b|court|judge|settles?|settlement|probe|investigation|regulators?|regulatory|"
+             r"\bsec\b|ftc|fcc|justice department|antitrust|fined?|penalty|fda|approval|approved by|approves|"
+             r"rejected by|recalls?|patent|permit|consent decree|class action|stress test|accused|appeal|dispute)",
+    "management": r"\b(ceo|chief (executive|financial|operating|risk)|cfo|coo|chairman|president\b|resigns?|steps down|"
+                  r"appoints?|names (\w+ )?(new|interim|former|first)|hires?|executive|board (ousts|seats)|directors?\b|"
+                  r"retire|departs|departure|succession|promotes|shake-up|activist|leave\b)",
+    "product": r"\b(launch\w*|unveil\w*|introduc\w+|debuts?|releases? (new|a|its)|rolls? out|new (version|product|model|"
+               r"collection|menu)|opens? (\w+ )?(new|largest|flagship)|begins? (production|deliveries|trial)|"
+               r"starts production|contract|orders? from|trial|drug|treatment|deliveries of|wins? (\$|order|approval for)|"
+               r"signs (\w+ )?(supply|licensing) deal|discovers|develops|plans \$[\d.]+ (billion|million) factory)",
+    "capital": r"\b(buyback|buy back|repurchase|dividend|payout|offering|share sale|stock sale|notes\b|bonds?\b|"
+               r"ipo\b|initial public offering|stock split|credit facility|raises \$|debt financing|convertible|"
+               r"capital through|first day of trading)",
+    "macro": r"\b(fed\b|federal reserve|interest rates?|rates? (steady|hike|cut)|inflation|gdp|jobs|unemployment|"
+             r"oil prices|crude|tariffs?|economy|central banks?|treasury yields|ecb|bank of (england|japan)|dollar|yen|"
+             r"consumer (prices|confidence)|housing starts|manufacturing activity|retail sales|opec|emerging market|"
+             r"factory orders|mortgage rates|global growth|trade fears)",
+}
+_RULES_RE = {k: re.compile(v, re.I) for k, v in _RULES.items()}
+
+
+def rule_events(text: str) -> list[str]:
+    """Weak event labels from the keyword rules (``other`` when none fires)."""
+    found = [k for k, rx in _RULES_RE.items() if rx.search(text or "")]
+    return found or ["other"]
+
+
+# ---------------------------------------------------------------------------------------------- numbers
+_PCT = re.compile(r"(?P<verb>up|down|rises?|rose|falls?|fell|jumps?|jumped|drops?|dropped|gains?|gained|climbs?|"
+                  r"climbed|slumps?|slumped|surges?|surged|declines?|declined|plunges?|plunged|soars?|soared|"
+                  r"increases?|increased|decreases?|decreased|grows?|grew|slides?|slid|sinks?|sank|cuts?|raises?|"
+                  r"lifts?|higher|lower)?\s*(?:by\s+)?(?:about\s+|nearly\s+|almost\s+)?"
+                  r"(?P<num>-?\d+(?:\.\d+)?)\s*(?P<unit>%|pct|percent|per cent)", re.I)
+_UP = {"up", "rise", "rises", "rose", "jump", "jumps", "jumped", "gain", "gains", "gained", "climb", "climbs", "climbed",
+       "surge", "surges", "surged", "soar", "soars", "soared", "increase", "increases", "increased", "grow", "grows",
+       "grew", "raise", "raises", "lift", "lifts", "higher"}
+_DOWN = {"down", "fall", "falls", "fell", "drop", "drops", "dropped", "slump", "slumps", "slumped", "decline",
+         "declines", "declined", "plunge", "plunges", "plunged", "decrease", "decreases", "decreased", "slide", "slides",
+         "slid", "sink", "sinks", "sank", "cut", "cuts", "lower"}
+_MONEY = re.compile(r"(?P<cur>\$|€|£|US\$|EUR\s?|USD\s?|GBP\s?)(?P<num>\d+(?:,\d{3})*(?:\.\d+)?)\s*"
+                    r"(?P<scale>billion|bln|bn|million|mln|mn|thousand|k)?\b", re.I)
+_PT = re.compile(r"(?:price target|\bpt\b|target)\D{0,30}?(?:to|at|of)?\s*\$(?P<new>\d+(?:\.\d+)?)"
+                 r"(?:\s*from\s*\$?(?P<old>\d+(?:\.\d+)?))?", re.I)
+_VS = re.compile(r"(?P<what>eps|revenue|sales|earnings per share)\D{0,20}?\$?(?P<actual>\d+(?:\.\d+)?)\s*"
+                 r"(?P<scale>billion|million|bln|mln)?\s*(?:vs\.?|versus|compared with)\s*\$?(?P<est>\d+(?:\.\d+)?)"
+                 r"\s*(?:billion|million|bln|mln)?\s*(?:consensus|estimates?|expected|forecast)?", re.I)
+_SCALE = {"billion": 1e9, "bln": 1e9, "bn": 1e9, "million": 1e6, "mln": 1e6, "mn": 1e6, "thousand": 1e3, "k": 1e3}
+_CUR = {"$": "USD", "US$": "USD", "USD": "USD", "€": "EUR", "EUR": "EUR", "£": "GBP", "GBP": "GBP"}
+
+
+def extract_numbers(text: str) -> list[dict[str, Any]]:
+    """Numeric facts: ``pct`` (value, direction), ``price_target`` (new, old), ``vs_consensus`` (metric, actual,
+    estimate, surprise) and ``amount`` (value in units, currency)."""
+    if not isinstance(text, str) or not text:
+        return []
+    facts: list[dict[str, Any]] = []
+    for m in _PCT.finditer(text):
+        verb = (m.group("verb") or "").lower()
+        val = float(m.group("num"))
+        direction = "up" if verb in _UP else "down" if verb in _DOWN else ("down" if val < 0 else "unknown")
+        facts.append({"kind": "pct", "value": abs(val), "direction": direction, "text": m.group(0).strip()})
+    pt_spans = []
+    for m in _PT.finditer(text):
+        facts.append({"kind": "price_target", "value": float(m.group("new")),
+                      "previous": float(m.group("old")) if m.group("old") else None, "text": m.group(0).strip()})
+        pt_spans.append(m.span())
+    for m in _VS.finditer(text):
+        actual, est = float(m.group("actual")), float(m.group("est"))
+        facts.append({"kind": "vs_consensus", "metric": m.group("what").lower(), "actual": actual, "estimate": est,
+                      "surprise": actual - est, "beat": actual > est, "text": m.group(0).strip()})
+    for m in _MONEY.finditer(text):
+        if any(a <= m.start() < b for a, b in pt_spans):
+            continue
+        scale = _SCALE.get((m.group("scale") or "").lower(), 1.0)
+        cur = _CUR.get(m.group("cur").strip().upper(), _CUR.get(m.group("cur").strip(), "USD"))
+        facts.append({"kind": "amount", "value": float(m.group("num").replace(",", "")) * scale, "currency": cur,
+                      "text": m.group(0).strip()})
+    return facts
+
+
+# ---------------------------------------------------------------------------------------------- tickers
+_SUFFIXES = re.compile(r"(,?\s+(inc\.?|incorporated|corp\.?|corporation|co\.?|company|companies|cos\.?|ltd\.?|limited|"
+                       r"plc|holdings?|group|n\.?v\.?|s\.?a\.?|l\.?p\.?|& co\.?|the))+$", re.I)
+COMMON_WORD_NAMES = {"target", "gap", "ball", "block", "discovery", "progressive", "southern", "visa",
+                     "general", "american", "united", "first", "national", "best",
+                     "dollar", "news", "fox", "mosaic", "nasdaq", "equity", "public", "state", "entergy"}
+_CONTEXT = re.compile(r"\b(shares?|stock|inc|corp|company|retailer|maker|firm|group|'s|ceo|chief|quarterly|profit|"
+                      r"revenue|sales|results|to buy|deal)\b", re.I)
+STOP_TICKERS = {"A", "I", "CEO", "CFO", "COO", "IPO", "US", "USA", "UK", "EU", "FDA", "SEC", "AI", "IT", "ALL", "ARE",
+                "ON", "NOW", "HAS", "CAN", "KEY", "LOW", "MAN", "FAST", "DE", "BRIEF", "UPDATE", "RPT", "GDP", "ECB",
+                "OPEC", "FTC", "FCC", "DOJ", "EPS", "PT", "Q1", "Q2", "Q3", "Q4", "FY", "NYSE", "ETF", "CEO'S", "AM",
+                "PM", "GO", "SO", "BE", "BIG", "CAT", "COST", "HOG", "LUV", "DISH", "AN", "OR", "AND", "THE", "FOR",
+                "NEW", "TV", "PC", "OIL", "CO", "INC", "EST", "IMF", "ADR", "LLC", "GE"}
+
+
+def company_aliases(name: str) -> list[str]:
+    """Aliases from a company name: the name and the name without corporate suffixes."""
+    name = re.sub(r"\s+", " ", str(name)).strip()
+    base = _SUFFIXES.sub("", name).strip(" ,.")
+    out = [name]
+    if base and base != name:
+        out.append(base)
+    return [a for a in out if len(a) >= 2]
+
+
+@dataclass
+class UniverseTable:
+    """Columns ``ticker``, ``name``, ``aliases`` (list of str). Extend with ``add``."""
+
+    frame: pd.DataFrame
+
+    @classmethod
+    def from_pairs(cls, pairs: Iterable[tuple[str, str]], extra_aliases: dict[str, list[str]] | None = None) -> UniverseTable:
+        rows: dict[str, dict[str, Any]] = {}
+        for ticker, name in pairs:
+            t = str(ticker).strip().upper().lstrip("$")
+            if not t:
+                continue
+            row = rows.setdefault(t, {"ticker": t, "name": str(name or ""), "aliases": []})
+            if name:
+                row["aliases"] = sorted(set(row["aliases"]) | set(company_aliases(name)))
+        for t, aliases in (extra_aliases or {}).items():
+            row = rows.setdefault(t.upper(), {"ticker": t.upper(), "name": aliases[0] if aliases else "", "aliases": []})
+            row["aliases"] = sorted(set(row["aliases"]) | set(aliases))
+        return cls(pd.DataFrame(list(rows.values()), columns=["ticker", "name", "aliases"]))
+
+    @classmethod
+    def default(cls) -> UniverseTable:
+        """Reuters ``ticker,company`` pairs + StockNet's StockTable + S&P tickers (../shared/data) + the project's
+        alias file (``data/resources/aliases.csv``)."""
+        from ..data.news import read_reuters_csv
+        from ..paths import shared_path
+
+        reuters = read_reuters_csv()
+        pairs = list(reuters.attrs.get("companies", {}).items())
+        table = pd.read_csv(shared_path("stocknet", "StockTable.tsv"), sep="\t")
+        pairs += list(zip(table["Symbol"].str.lstrip("$"), table["Company"], strict=True))
+        sp = shared_path("sp500_prices_5yr", "individual_stocks_5yr")
+        pairs += [(p.name.removesuffix("_data.csv"), "") for p in sp.glob("*_data.csv")]
+        return cls.from_pairs(pairs, load_alias_file())
+
+    def add(self, ticker: str, name: str = "", aliases: Iterable[str] = ()) -> None:
+        t = ticker.upper()
+        extra = sorted(set(aliases) | set(company_aliases(name) if name else []))
+        if t in set(self.frame["ticker"]):
+            i = self.frame.index[self.frame["ticker"] == t][0]
+            self.frame.at[i, "aliases"] = sorted(set(self.frame.at[i, "aliases"]) | set(extra))
+        else:
+            self.frame = pd.concat([self.frame, pd.DataFrame([{"ticker": t, "name": name, "aliases": extra}])],
+                                   ignore_index=True)
+
+
+def load_alias_file(path: str | Path | None = None) -> dict[str, list[str]]:
+    path = Path(path) if path else Path(__file__).resolve().parents[1] / "data" / "resources" / "aliases.csv"
+    frame = pd.read_csv(path, comment="#")
+    return {t: list(g["alias"]) for t, g in frame.groupby("ticker")}
+
+
+class TickerLinker:
+    """Links mentions in a text to universe tickers; see the module docstring for the rules."""
+
+    def __init__(self, universe: UniverseTable) -> None:
+        self.universe = universe
+        self.tickers = set(universe.frame["ticker"])
+        by_alias: dict[str, list[str]] = {}
+        for t, aliases in zip(universe.frame["ticker"], universe.frame["aliases"], strict=True):
+            for a in aliases:
+                by_alias.setdefault(a.lower(), [])
+                if t not in by_alias[a.lower()]:
+                    by_alias[a.lower()].append(t)
+        self.by_alias = by_alias
+        names = sorted(by_alias, key=len, reverse=True)
+        self._names = re.compile(r"(?<![\w$])(" + "|".join(re.escape(n) for n in names) + r")(?:'s|’s)?(?![\w])", re.I) \
+            if names else None
+
+    def link(self, text: str) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
+        """(links, unlinked): links = [{ticker, confidence, method, match, position}] best first;
+        unlinked = [{match, reason}]."""
+        if not isinstance(text, str) or not text.strip():
+            return [], []
+        scores: dict[str, dict[str, Any]] = {}
+        unlinked: list[dict[str, str]] = []
+
+        def add(t: str, conf: float, method: str, match: str, pos: int) -> None:
+            cur = scores.get(t)
+            if cur is None or conf > cur["confidence"]:
+                scores[t] = {"ticker": t, "confidence": round(conf, 3), "method": method, "match": match,
+                             "position": min(pos, cur["position"]) if cur else pos}
+
+        for m in re.finditer(r"\$([A-Za-z]{1,5}(?:[.-][A-Za-z])?)\b", text):
+            t = m.group(1).upper()
+            (add(t, 0.99, "cashtag", m.group(0), m.start()) if t in self.tickers
+             else unlinked.append({"match": m.group(0), "reason": "cashtag not in universe"}))
+        for m in re.finditer(r"\b([A-Z]{1,5})\.(O|N|OQ|K|A|P)\b", text):
+            if m.group(1) in self.tickers:
+                add(m.group(1), 0.95, "ric", m.group(0), m.start())
+        if self._names is not None:
+            for m in self._names.finditer(text):
+                alias = m.group(1)
+                key = alias.lower()
+                cands = self.by_alias.get(key, [])
+                if not cands:
+                    continue
+                if not alias[0].isupper():
+                    continue  # company names are capitalised; "apple pie" is not Apple
+                if key in COMMON_WORD_NAMES and not _CONTEXT.search(text[max(0, m.start() - 40):m.end() + 40]):
+                    unlinked.append({"match": alias, "reason": "name is also a common word and no company context"})
+                    continue
+                conf = 0.9 / len(cands)
+                for t in cands:
+                    add(t, conf, "name" if len(cands) == 1 else f"name shared by {len(cands)} tickers", alias, m.start())
+        for m in re.finditer(r"(?<![\w$.])([A-Z]{2,5})(?![\w.])", text):
+            t = m.group(1)
+            if t in self.tickers and t not in STOP_TICKERS and t not in scores:
+                add(t, 0.6, "ticker", t, m.start())
+        # best first: confidence, then the earliest mention (the subject of a headline usually comes first)
+        links = sorted(scores.values(), key=lambda d: (-d["confidence"], d["position"], d["ticker"]))
+        return links, unlinked
+
+
+# ---------------------------------------------------------------------------------------------- parser
+class NewsParser:
+    """``parse(frame)`` adds ``tickers``, ``events``, ``numbers``, ``entities`` to a news frame (``headline``,
+    optional ``body``). Bad input: missing or empty headlines give empty lists; a frame without a
+    ``headline`` column raises ``ValidationError``."""
+
+    def __init__(self, linker: TickerLinker | None = None, event_model: Any = None, tagger: Any = None,
+                 use_body: bool = True) -> None:
+        self.linker, self.event_model, self.tagger, self.use_body = linker, event_model, tagger, use_body
+
+    @classmethod
+    def default(cls, entities: bool = True, events: str = "model") -> NewsParser:
+        from .events import DEFAULT_EVENT_ADAPTER, EventClassifier
+        from .ner import DEFAULT_NER_ADAPTER, EntityTagger
+
+        model = EventClassifier.load() if events == "model" and DEFAULT_EVENT_ADAPTER.is_dir() else None
+        tagger = EntityTagger.load() if entities and DEFAULT_NER_ADAPTER.is_dir() else None
+        try:
+            linker = TickerLinker(UniverseTable.default())
+        except FileNotFoundError:
+            linker = None
+        return cls(linker, model, tagger)
+
+    def parse(self, frame: pd.DataFrame) -> pd.DataFrame:
+        if not isinstance(frame, pd.DataFrame) or "headline" not in frame.columns:
+            got = list(frame.columns) if isinstance(frame, pd.DataFrame) else type(frame).__name__
+            raise ValidationError(f"NewsParser.parse needs a frame with a 'headline' column, got {got}")
+        heads = [h if isinstance(h, str) else "" for h in frame["headline"].tolist()]
+        bodies = ([b if isinstance(b, str) else "" for b in frame["body"].tolist()]
+                  if self.use_body and "body" in frame.columns else [""] * len(heads))
+        full = [f"{h} {b}".strip() for h, b in zip(heads, bodies, strict=True)]
+        out = frame.copy()
+        out["tickers"] = [self.linker.link(t)[0] if self.linker else [] for t in full]
+        if self.event_model is not None:
+            out["events"] = self.event_model.predict(heads)
+        else:
+            out["events"] = [rule_events(h) if h.strip() else [] for h in heads]
+        out["numbers"] = [extract_numbers(t) for t in full]
+        out["entities"] = self.tagger.entities(heads) if self.tagger is not None else [[] for _ in heads]
+        return out
+
+
+def linking_accuracy(linker: TickerLinker, texts: list[str], truth: list[str]) -> dict[str, float]:
+    """Top-1 accuracy (over all rows and over linked rows) and coverage of the linker."""
+    top1, linked = [], []
+    for text, gold in zip(texts, truth, strict=True):
+        links, _ = linker.link(text)
+        linked.append(bool(links))
+        top1.append(bool(links) and links[0]["ticker"] == gold.upper())
+    n = max(len(texts), 1)
+    cov = float(np.mean(linked)) if linked else 0.0
+    return {"n": len(texts), "coverage": cov, "top1_accuracy": float(np.sum(top1) / n),
+            "top1_accuracy_when_linked": float(np.sum(top1) / max(np.sum(linked), 1))}

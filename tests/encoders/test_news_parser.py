@@ -1,0 +1,117 @@
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from llmos_quant.encoders.events import load_fixture, per_class_report
+from llmos_quant.encoders.news_parser import (
+    EVENT_TYPES,
+    NewsParser,
+    TickerLinker,
+    UniverseTable,
+    company_aliases,
+    extract_numbers,
+    linking_accuracy,
+    rule_events,
+)
+from llmos_quant.errors import ValidationError
+
+
+@pytest.fixture(scope="module")
+def linker():
+    table = UniverseTable.from_pairs([("AAPL", "Apple Inc"), ("MSFT", "Microsoft Corp"), ("TGT", "Target Corp"),
+                                      ("GOOG", "Alphabet Inc"), ("GOOGL", "Alphabet Inc"), ("XOM", "Exxon Mobil Corp")],
+                                     {"XOM": ["Exxon"]})
+    return TickerLinker(table)
+
+
+def test_aliases_strip_corporate_suffixes():
+    assert company_aliases("Exxon Mobil Corp") == ["Exxon Mobil Corp", "Exxon Mobil"]
+    assert company_aliases("Apple Inc.") == ["Apple Inc.", "Apple"]
+
+
+def test_names_cashtags_rics_possessives(linker):
+    for text in ("Apple unveils new iPhone", "Apple Inc shares rise", "$AAPL jumps", "AAPL beats estimates",
+                 "Apple's profit rises", "Shares of AAPL.O rose"):
+        links, _ = linker.link(text)
+        assert links and links[0]["ticker"] == "AAPL", text
+    assert linker.link("$AAPL jumps")[0][0]["method"] == "cashtag"
+    assert linker.link("Shares of AAPL.O rose")[0][0]["method"] == "ric"
+    links, _ = linker.link("Exxon and Microsoft sign cloud deal")
+    assert {x["ticker"] for x in links} == {"XOM", "MSFT"}
+
+
+def test_ambiguous_and_common_word_names(linker):
+    links, _ = linker.link("Alphabet profit beats estimates")
+    assert {x["ticker"] for x in links} == {"GOOG", "GOOGL"} and links[0]["confidence"] == pytest.approx(0.45)
+    links, unlinked = linker.link("Target price raised to 50 for dozens of names")
+    assert not links and unlinked and "common word" in unlinked[0]["reason"]
+    assert linker.link("Target shares fall after weak holiday sales")[0][0]["ticker"] == "TGT"
+    assert linker.link("apple pie recipe")[0] == []
+    links, unlinked = linker.link("$ZZZZ surges")
+    assert not links and unlinked[0]["reason"] == "cashtag not in universe"
+    assert linker.link(None) == ([], [])
+
+
+def test_numeric_facts():
+    facts = extract_numbers("Acme up 26 pct after Q2 EPS of $0.42 vs $0.38 consensus; PT raised to $150 from $120")
+    kinds = {f["kind"] for f in facts}
+    assert {"pct", "vs_consensus", "price_target"} <= kinds
+    pct = next(f for f in facts if f["kind"] == "pct")
+    assert pct["value"] == 26 and pct["direction"] == "up"
+    vs = next(f for f in facts if f["kind"] == "vs_consensus")
+    assert vs["beat"] and vs["surprise"] == pytest.approx(0.04)
+    pt = next(f for f in facts if f["kind"] == "price_target")
+    assert pt["value"] == 150 and pt["previous"] == 120
+    assert next(f for f in extract_numbers("Shares fall 3%") if f["kind"] == "pct")["direction"] == "down"
+    amount = next(f for f in extract_numbers("to buy rival for $2.4 billion") if f["kind"] == "amount")
+    assert amount["value"] == 2.4e9 and amount["currency"] == "USD"
+    assert extract_numbers(None) == []
+
+
+def test_rules_on_examples():
+    assert rule_events("Acme to buy rival for $2 billion") == ["mna"]
+    assert "analyst" in rule_events("Acme upgraded to buy at brokerage")
+    assert rule_events("Acme shares edge higher") == ["other"]
+
+
+def test_parse_adds_columns_and_handles_bad_input(linker):
+    parser = NewsParser(linker=linker)
+    frame = pd.DataFrame({"headline": ["Apple profit rises 10 pct", None, ""], "body": ["", "", ""]})
+    out = parser.parse(frame)
+    assert list(out.columns[-4:]) == ["tickers", "events", "numbers", "entities"]
+    assert out["tickers"].iloc[0][0]["ticker"] == "AAPL" and out["events"].iloc[0] == ["earnings"]
+    assert out["tickers"].iloc[1] == [] and out["events"].iloc[2] == [] and len(out) == 3
+    with pytest.raises(ValidationError, match="headline"):
+        parser.parse(pd.DataFrame({"title": ["x"]}))
+
+
+def test_fixture_is_the_projects_own_and_large_enough():
+    f = load_fixture()
+    assert len(f) >= 300 and f["headline"].is_unique
+    assert set(c for evs in f["events"] for c in evs) == set(EVENT_TYPES)
+    report = per_class_report(f["events"].tolist(), [rule_events(h) for h in f["headline"]])
+    assert list(report.index) == list(EVENT_TYPES)
+    assert report["precision"].between(0, 1).all()
+
+
+def test_linking_accuracy_helper(linker):
+    acc = linking_accuracy(linker, ["Apple rises", "nothing here", "$MSFT falls"], ["AAPL", "AAPL", "MSFT"])
+    assert acc["coverage"] == pytest.approx(2 / 3) and acc["top1_accuracy"] == pytest.approx(2 / 3)
+
+
+@pytest.mark.data
+def test_default_universe_links_reuters_rows(shared_data):
+    table = UniverseTable.default()
+    assert {"AAPL", "MSFT"} <= set(table.frame["ticker"])
+    link = TickerLinker(table)
+    assert link.link("Apple profit beats estimates")[0][0]["ticker"] == "AAPL"
+
+
+def test_entity_spans_and_f1():
+    from llmos_quant.encoders.ner import entity_f1, spans
+
+    assert spans(["O", "I-ORG", "I-ORG", "O", "I-PER", "I-LOC"]) == {(1, 3, "ORG"), (4, 5, "PER"), (5, 6, "LOC")}
+    assert spans(["B-ORG", "B-ORG"]) == {(0, 1, "ORG"), (1, 2, "ORG")}
+    m = entity_f1([["I-ORG", "O", "I-PER"]], [["I-ORG", "O", "I-LOC"]])
+    assert m["precision"] == 0.5 and m["recall"] == 0.5 and m["f1_by_type"]["ORG"] == 1.0
