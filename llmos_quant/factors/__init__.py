@@ -10,11 +10,11 @@ from .evaluate import (
     information_coefficient,
     mean_return_by_quantile,
 )
-from .ops import combine, demean, neutralize, quantiles, rank, winsorize, zscore
+from .ops import combine, demean, neutralize, quantiles, rank, standard_exposures, winsorize, zscore
 from .tearsheet import tear_sheet
 
 __all__ = [
     "FactorReport", "clean_factor_data", "combine", "demean", "evaluate_factor", "factor_returns",
     "forward_returns", "ic_summary", "information_coefficient", "mean_return_by_quantile", "neutralize",
-    "quantiles", "rank", "tear_sheet", "winsorize", "zscore",
+    "quantiles", "rank", "standard_exposures", "tear_sheet", "winsorize", "zscore",
 ]

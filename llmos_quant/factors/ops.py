@@ -166,3 +166,30 @@ def combine(factors: Mapping[str, pd.Series], weights: Mapping[str, float] | Non
     parts = pd.concat({k: std[method](v) * weights[k] for k, v in factors.items()}, axis=1)
     wsum = parts.notna().mul(pd.Series(weights)).abs().sum(axis=1)
     return (parts.sum(axis=1, min_count=1) / wsum.where(wsum > 0)).rename("combined")
+
+
+def standard_exposures(prices: pd.DataFrame, beta_window: int = 60, momentum_window: int = 5) -> pd.DataFrame:
+    """Common risk exposures per (date, asset), each known at D's close (no look-ahead):
+
+    - ``beta``: rolling ``beta_window``-session OLS beta of close-to-close returns on the equal-weight
+      market return;
+    - ``size``: log of the 20-session mean dollar volume (a liquidity/size proxy when market caps are absent);
+    - ``momentum``: ``momentum_window``-session close-to-close return.
+
+    Use with ``neutralize(factor, standard_exposures(prices))``.
+    """
+    from ..data.prices import validate_prices
+
+    prices = validate_prices(prices)
+    close = prices["close"].unstack("asset")
+    ret = close.pct_change(fill_method=None)
+    market = ret.mean(axis=1)
+    cov = ret.rolling(beta_window, min_periods=beta_window // 2).cov(market)
+    var = market.rolling(beta_window, min_periods=beta_window // 2).var()
+    beta = cov.div(var, axis=0)
+    dollar = (prices["close"] * prices["volume"]).unstack("asset").rolling(20, min_periods=5).mean()
+    size = np.log(dollar.where(dollar > 0))
+    mom = close / close.shift(momentum_window) - 1
+    out = pd.concat({"beta": beta.stack(), "size": size.stack(), "momentum": mom.stack()}, axis=1)
+    out.index = out.index.set_names(["date", "asset"])
+    return out.sort_index()

@@ -76,3 +76,18 @@ def test_signals_daily_on_real_reuters(tmp_path, shared_data):
     with SignalStore(store) as st:
         got = st.signals()
     assert sorted(got.index.get_level_values("asset")) == ["AAPL", "GOOG", "MSFT"]
+
+
+@pytest.mark.data
+def test_backtest_cli_on_real_sp500_prices(tmp_path, shared_data):
+    store = str(tmp_path / "s.duckdb")
+    universe = "AAPL,MSFT,GOOGL,AMZN,JPM,XOM,GE,WMT,INTC,CSCO"
+    assert main(["signals", "backfill", "--start", "2016-01-04", "--end", "2016-06-30", "--source", "reuters",
+                 "--universe", universe, "--backend", "lm", "--store", store, "--quiet"]) == 0
+    out = tmp_path / "bt.html"
+    assert main(["backtest", "--strategy", "long_short", "--signals", store, "--prices", "sp500",
+                 "--start", "2016-01-04", "--end", "2016-06-30", "--param", "min_assets=4", "--out", str(out)]) == 0
+    import json
+
+    stats = json.loads((tmp_path / "bt" / "stats.json").read_text())
+    assert stats["stats"]["orders"] > 0

@@ -86,3 +86,17 @@ def test_quantiles_with_ties_drop_or_rank():
     assert dropped.xs("2020-01-03").tolist() == [1, 1, 2, 2]
     ranked = quantiles(s, 2, ties="rank")
     assert ranked.xs("2020-01-02").tolist() == [1, 1, 2, 2]
+
+
+def test_standard_exposures_and_neutralize(market):
+    from llmos_quant.factors.ops import standard_exposures
+
+    exp = standard_exposures(market.prices, beta_window=20)
+    assert list(exp.columns) == ["beta", "size", "momentum"]
+    close = market.prices["close"].unstack("asset")
+    d, a = close.index[10], close.columns[0]
+    assert exp.loc[(d, a), "momentum"] == pytest.approx(close.loc[d, a] / close.iloc[5][a] - 1)
+    # a factor that is pure momentum is fully removed by neutralisation
+    f = exp["momentum"].dropna() * 3.0
+    res = neutralize(f, exp[["momentum"]])
+    assert res.dropna().abs().max() < 1e-10
