@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
+import torch
 from peft import LoraConfig, get_peft_model_state_dict, inject_adapter_in_model, set_peft_model_state_dict
 from peft.tuners.lora import LoraLayer
 from safetensors.torch import load_file, save_file
@@ -55,6 +57,24 @@ def save_adapter(model: nn.Module, lora: LoraConfig, llmos_config: LLMOSConfig, 
     cfg["extra"] = {**cfg.get("extra", {}), "base": base}
     (out / "llmos_config.json").write_text(json.dumps(cfg, indent=2))
     return out
+
+
+def optimizer_step(loss: torch.Tensor, opt: torch.optim.Optimizer, sched: Any, params: list[torch.Tensor],
+                   clip: float = 1.0) -> float:
+    """Backward, clip the gradient norm, step the optimizer and the schedule; returns the loss value."""
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(params, clip)
+    opt.step()
+    sched.step()
+    return float(loss.detach())
+
+
+def linear_warmup_decay(opt: torch.optim.Optimizer, total_steps: int, warmup_fraction: float = 0.1) -> Any:
+    """Linear warm-up over ``warmup_fraction`` of the steps, then linear decay to 0."""
+    warmup = max(1, int(warmup_fraction * total_steps))
+    return torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: min(1.0, (s + 1) / warmup) * max(0.0, (total_steps - s) / max(1, total_steps - warmup)))
 
 
 def merge_lora(model: nn.Module) -> nn.Module:

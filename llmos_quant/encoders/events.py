@@ -101,7 +101,7 @@ def train_events(out_dir: str | Path, limit: int = 20000, epochs: int = 2, lr: f
     from transformers import AutoTokenizer
 
     from ..llmos.convert import from_hf_bert, minilm_path
-    from .adapter import attach_lora, save_adapter
+    from .adapter import attach_lora, optimizer_step, save_adapter
 
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
@@ -113,7 +113,8 @@ def train_events(out_dir: str | Path, limit: int = 20000, epochs: int = 2, lr: f
     opt = torch.optim.AdamW(trainable, lr=lr, weight_decay=0.01)
     y = np.array([[c in ev for c in EVENT_TYPES] for ev in data["events"]], dtype=np.float32)
     steps = math.ceil(len(data) / batch_size) * epochs
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: max(0.0, 1 - s / steps) * min(1.0, (s + 1) / (0.1 * steps)))
+    sched = torch.optim.lr_scheduler.LambdaLR(  # 10% linear warm-up, linear decay to 0
+        opt, lambda s: max(0.0, 1 - s / steps) * min(1.0, (s + 1) / (0.1 * steps)))
     texts = data["headline"].tolist()
     t0 = time.perf_counter()
     for epoch in range(epochs):
@@ -123,11 +124,7 @@ def train_events(out_dir: str | Path, limit: int = 20000, epochs: int = 2, lr: f
             idx = perm[s:s + batch_size]
             enc = tok([texts[i] for i in idx], padding=True, truncation=True, max_length=64, return_tensors="pt")
             out = model(enc["input_ids"], enc["attention_mask"], labels=torch.from_numpy(y[idx]))
-            opt.zero_grad(set_to_none=True)
-            out.loss.backward()
-            torch.nn.utils.clip_grad_norm_(trainable, 1.0)
-            opt.step()
-            sched.step()
+            optimizer_step(out.loss, opt, sched, trainable)
     seconds = time.perf_counter() - t0
     model.eval()
     save_adapter(model, lora, model.config, out_dir)

@@ -149,7 +149,7 @@ def train_ner(out_dir: str | Path, epochs: int = 6, lr: float = 5e-4, lora_r: in
     from transformers import AutoTokenizer
 
     from ..llmos.convert import from_hf_bert, minilm_path
-    from .adapter import attach_lora, save_adapter
+    from .adapter import attach_lora, optimizer_step, save_adapter
 
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
@@ -162,7 +162,8 @@ def train_ner(out_dir: str | Path, epochs: int = 6, lr: float = 5e-4, lora_r: in
     opt = torch.optim.AdamW(trainable, lr=lr, weight_decay=0.01)
     rows = _encode(tok, train, max_length)
     steps = math.ceil(len(rows) / batch_size) * epochs
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: max(0.0, 1 - s / steps) * min(1.0, (s + 1) / (0.1 * steps)))
+    sched = torch.optim.lr_scheduler.LambdaLR(  # 10% linear warm-up, linear decay to 0
+        opt, lambda s: max(0.0, 1 - s / steps) * min(1.0, (s + 1) / (0.1 * steps)))
     t0 = time.perf_counter()
     history = []
     for epoch in range(epochs):
@@ -175,13 +176,7 @@ def train_ner(out_dir: str | Path, epochs: int = 6, lr: float = 5e-4, lora_r: in
             ids = torch.tensor([r["input_ids"] + [0] * (width - len(r["input_ids"])) for r in batch])
             lab = torch.tensor([r["labels"] + [-100] * (width - len(r["labels"])) for r in batch])
             mask = (torch.arange(width)[None, :] < torch.tensor([len(r["input_ids"]) for r in batch])[:, None]).long()
-            out = model(ids, mask, labels=lab)
-            opt.zero_grad(set_to_none=True)
-            out.loss.backward()
-            torch.nn.utils.clip_grad_norm_(trainable, 1.0)
-            opt.step()
-            sched.step()
-            losses.append(float(out.loss.detach()))
+            losses.append(optimizer_step(model(ids, mask, labels=lab).loss, opt, sched, trainable))
         history.append({"epoch": epoch + 1, "train_loss": float(np.mean(losses))})
         log.info("ner epoch %d loss %.4f", epoch + 1, np.mean(losses))
     seconds = time.perf_counter() - t0

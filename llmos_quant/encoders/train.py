@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 from ..data.datasets import PHRASEBANK_LABELS, load_semeval_headlines, phrasebank_split
 from ..llmos.convert import from_hf_bert, minilm_path
 from ..llmos.model import LLMOSForSequenceClassification
-from .adapter import attach_lora, save_adapter
+from .adapter import attach_lora, linear_warmup_decay, optimizer_step, save_adapter
 
 log = logging.getLogger(__name__)
 
@@ -91,10 +91,7 @@ def train_sentiment(cfg: SentimentTrainConfig, out_dir: str | Path, progress: bo
     texts, labels = split.train["text"].tolist(), split.train["label"].map(label_ids).to_numpy()
     steps_per_epoch = math.ceil(len(texts) / cfg.batch_size)
     total = steps_per_epoch * cfg.epochs
-    warmup = int(cfg.warmup_fraction * total)
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: min(1.0, (s + 1) / max(1, warmup)) * max(0.0, (total - s) / max(1, total - warmup))
-    )
+    sched = linear_warmup_decay(opt, total, cfg.warmup_fraction)
     rng = np.random.default_rng(cfg.seed)
     best: dict[str, Any] = {"valid_weighted_f1": -1.0}
     best_state: dict[str, torch.Tensor] = {}
@@ -110,12 +107,7 @@ def train_sentiment(cfg: SentimentTrainConfig, out_dir: str | Path, progress: bo
             enc = tokenizer([texts[i] for i in idx], padding=True, truncation=True,
                             max_length=cfg.max_length, return_tensors="pt")
             out = model(enc["input_ids"], enc["attention_mask"], labels=torch.as_tensor(labels[idx]))
-            opt.zero_grad(set_to_none=True)
-            out.loss.backward()
-            torch.nn.utils.clip_grad_norm_(trainable, 1.0)
-            opt.step()
-            sched.step()
-            losses.append(float(out.loss.detach()))
+            losses.append(optimizer_step(out.loss, opt, sched, trainable))
             bar.set_postfix(loss=f"{np.mean(losses[-20:]):.3f}")
         valid_pred = _predict(model, tokenizer, split.valid["text"].tolist(), cfg.max_length).argmax(1)
         vm = classification_metrics(split.valid["label"], [PHRASEBANK_LABELS[i] for i in valid_pred])

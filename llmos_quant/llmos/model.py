@@ -300,11 +300,14 @@ class LLMOSForMaskedLM(LLMOSPreTrained):
         self.init_weights()
         self.lm_head["decoder"].weight = self.encoder.word_embeddings.weight  # tie
 
+    def mlm_logits(self, hidden: Tensor) -> Tensor:
+        """BERT's prediction head: dense -> GELU -> LayerNorm -> tied decoder, (B, T, C) -> (B, T, V)."""
+        return self.lm_head["decoder"](self.lm_head["norm"](F.gelu(self.lm_head["dense"](hidden))))
+
     def forward(self, input_ids: Tensor, attention_mask: Tensor | None = None,
                 token_type_ids: Tensor | None = None, labels: Tensor | None = None) -> LLMOSOutput:
         out = self.encoder(input_ids, attention_mask, token_type_ids)
-        h = self.lm_head["norm"](F.gelu(self.lm_head["dense"](out.last_hidden_state)))
-        out.logits = self.lm_head["decoder"](h)  # (B, T, V)
+        out.logits = self.mlm_logits(out.last_hidden_state)  # (B, T, V)
         if labels is not None:  # labels: (B, T), -100 = not a masked position
             out.loss = F.cross_entropy(out.logits.flatten(0, 1), labels.flatten(), ignore_index=-100)
             if out.aux_loss is not None:
@@ -375,27 +378,12 @@ def info_nce(anchors: Tensor, positives: Tensor, temperature: float) -> Tensor:
     return F.cross_entropy(logits, target)
 
 
-class LLMOSForContrastive(LLMOSPreTrained):
+class LLMOSForContrastive(LLMOSForMaskedLM):
     """Sentence embeddings trained with InfoNCE (in-batch negatives) plus, optionally, masked LM.
 
     ``forward(input_ids, ..., labels=None, positive_ids=None, positive_mask=None)``: with
     positives, the loss is InfoNCE between the two views; with MLM ``labels``, the MLM loss is added.
     """
-
-    tied_keys = ("lm_head.decoder.weight",)
-
-    def __init__(self, config: LLMOSConfig) -> None:
-        super().__init__(config)
-        self.encoder = LLMOSModel(config)
-        self.lm_head = nn.ModuleDict(
-            {
-                "dense": nn.Linear(config.hidden_size, config.hidden_size),
-                "norm": nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps),
-                "decoder": nn.Linear(config.hidden_size, config.vocab_size),
-            }
-        )
-        self.init_weights()
-        self.lm_head["decoder"].weight = self.encoder.word_embeddings.weight
 
     def embed(self, input_ids: Tensor, attention_mask: Tensor | None = None) -> Tensor:
         """L2-normalised pooled embeddings, (B, T) -> (B, C)."""
@@ -408,8 +396,7 @@ class LLMOSForContrastive(LLMOSPreTrained):
         out.embeddings = F.normalize(out.pooled, dim=-1)
         losses: dict[str, Tensor] = {}
         if labels is not None:
-            h = self.lm_head["norm"](F.gelu(self.lm_head["dense"](out.last_hidden_state)))
-            out.logits = self.lm_head["decoder"](h)
+            out.logits = self.mlm_logits(out.last_hidden_state)
             losses["mlm"] = F.cross_entropy(out.logits.flatten(0, 1), labels.flatten(), ignore_index=-100)
         if positive_ids is not None:
             pos = self.encoder(positive_ids, positive_mask)
