@@ -86,6 +86,13 @@ def run_study(out_md: str | Path = "docs/study.md", out_dir: str | Path = "data/
     return StudyResult(reports, bt.stats(), coverage, time.perf_counter() - t0)
 
 
+def by_event_table(reports: dict[str, FactorReport]) -> str:
+    rep = reports.get("LLMOS sentiment")
+    if rep is None or rep.by_event is None:
+        return "n/a (no event split in this run)"
+    return markdown_table(rep.by_event)
+
+
 def write_study_md(path: str | Path, reports: dict[str, FactorReport], bt_stats: dict[str, float],
                    coverage: dict[str, float], start: str, end: str, cost_bps: float, seconds: float) -> Path:
     rows = []
@@ -120,7 +127,7 @@ def write_study_md(path: str | Path, reports: dict[str, FactorReport], bt_stats:
         "",
         "Mean daily rank IC of the same-day mean score of each event type's news (only assets with such news that day).",
         "",
-        markdown_table(reports["LLMOS sentiment"].by_event) if reports["LLMOS sentiment"].by_event is not None else "n/a",
+        by_event_table(reports),
         "",
         f"## Backtest: cross-sectional long-short on LLMOS sentiment (Backtrader, {cost_bps:g} bps per side)",
         "",

@@ -81,14 +81,14 @@ def ner(
 
 def events(
     out: Annotated[Path, typer.Option(help="Adapter output folder")] = Path("llmos_quant/encoders/weights/events-minilm"),
-    limit: int = 12000, epochs: int = 1, lr: float = 5e-4, quiet: bool = False,
+    limit: int = 12000, epochs: int = 2, lr: float = 2e-4, head_lr: float = 3e-3, quiet: bool = False,
 ) -> None:
     """Train the event-type head on rule-labelled headlines; per-class P/R on the hand-labelled fixture."""
     import pandas as pd
 
     from ..encoders.events import train_events
 
-    m = train_events(out, limit=limit, epochs=epochs, lr=lr, progress=not quiet)
+    m = train_events(out, limit=limit, epochs=epochs, lr=lr, head_lr=head_lr, progress=not quiet)
     print_table("event types on the hand-labelled fixture: model", pd.DataFrame(m["model"]).T)
     print_table("event types on the hand-labelled fixture: rules", pd.DataFrame(m["rules"]).T)
 

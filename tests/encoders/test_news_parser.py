@@ -115,3 +115,19 @@ def test_entity_spans_and_f1():
     assert spans(["B-ORG", "B-ORG"]) == {(0, 1, "ORG"), (1, 2, "ORG")}
     m = entity_f1([["I-ORG", "O", "I-PER"]], [["I-ORG", "O", "I-LOC"]])
     assert m["precision"] == 0.5 and m["recall"] == 0.5 and m["f1_by_type"]["ORG"] == 1.0
+
+
+def test_shipped_entity_tagger_and_event_head_load_offline(monkeypatch):
+    from llmos_quant.encoders.events import DEFAULT_EVENT_ADAPTER, EventClassifier
+    from llmos_quant.encoders.ner import DEFAULT_NER_ADAPTER, EntityTagger
+
+    monkeypatch.setenv("LLMOS_QUANT_SHARED_DATA", "/nonexistent")
+    for folder in (DEFAULT_EVENT_ADAPTER, DEFAULT_NER_ADAPTER):
+        assert sum(p.stat().st_size for p in folder.iterdir()) <= 10 * 1024 * 1024
+    ents = EntityTagger.load().entities(["John Smith , chief executive of Silicon Valley Bank , said in Boston .", None])
+    assert {"text": "John Smith", "type": "PER"} in ents[0] and ents[1] == []
+    events = EventClassifier.load().predict(["Acme to acquire rival for $2 billion", "Acme quarterly profit rises 20 pct", ""])
+    assert "mna" in events[0] and "earnings" in events[1] and events[2] == []
+    parser = NewsParser(linker=None, event_model=EventClassifier.load(), tagger=EntityTagger.load())
+    out = parser.parse(pd.DataFrame({"headline": ["Acme to acquire rival for $2 billion"]}))
+    assert out["events"].iloc[0] == events[0] and out["tickers"].iloc[0] == []
