@@ -38,6 +38,7 @@ def main() -> None:
     bz = read_benzinga_csv()
     b_acc = linking_accuracy(linker, bz["headline"].tolist(), bz["asset"].tolist())
     link = pd.DataFrame({"Reuters title + lede": r_acc, "Reuters title only": r_head, "Benzinga title": b_acc}).T
+    link.index.name = "sample"
     out = ["# News parser metrics", "", "Produced by `python bench/news_parser_eval.py` (linking) and the training "
            "commands named below (their `metrics.json` files are read here).", "",
            "## Ticker linking", "",
@@ -49,6 +50,8 @@ def main() -> None:
     if ev.is_file():
         m = json.loads(ev.read_text())
         table = pd.concat({"model": pd.DataFrame(m["model"]).T, "rules": pd.DataFrame(m["rules"]).T}, axis=1)
+        table.columns = [f"{a} {b}" for a, b in table.columns]
+        table.index.name = "event type"
         out += ["## Event types", "", f"Model: LLMOS (MiniLM + LoRA) multi-label head trained by `llmos-quant train "
                 f"events` on {m['train_headlines']:,} Reuters/Benzinga headlines weakly labelled by the keyword rules. "
                 f"Scored on the project's hand-labelled fixture (`tests/fixtures/event_headlines.csv`, "

@@ -14,7 +14,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-SCRIPTS = ["sentiment_throughput.py", "factor_eval.py", "backtest_overhead.py", "backfill.py"]
+SCRIPTS = ["sentiment_throughput.py", "factor_eval.py", "backtest_overhead.py", "backfill.py", "news_parser_eval.py"]
 
 
 def load(name: str) -> dict | None:
