@@ -21,7 +21,7 @@ from torch import nn
 from ..errors import ModelLoadError
 from ..llmos.config import LLMOSConfig
 from ..llmos.convert import from_hf_bert, minilm_path
-from ..llmos.model import LLMOSForSequenceClassification
+from ..llmos.model import LLMOSPreTrained
 
 LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "up_proj", "down_proj"]
 HEAD_PREFIXES = ("classifier.",)
@@ -88,7 +88,7 @@ def merge_lora(model: nn.Module) -> nn.Module:
     return model
 
 
-def load_adapter(directory: str | Path, base: str | Path | None = None) -> LLMOSForSequenceClassification:
+def load_adapter(directory: str | Path, base: str | Path | None = None) -> LLMOSPreTrained:
     """Base checkpoint + LoRA adapter + head, merged into a plain LLMOS classifier in eval mode.
 
     The head type follows ``llmos_config.json``: a token classifier when it has ``token_labels``."""
@@ -114,4 +114,4 @@ def load_adapter(directory: str | Path, base: str | Path | None = None) -> LLMOS
     if unexpected:
         raise ModelLoadError(f"{folder}: head tensors do not fit the base model: {unexpected[:5]}")
     model.eval()
-    return model  # type: ignore[return-value]
+    return model

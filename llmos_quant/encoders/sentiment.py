@@ -272,10 +272,8 @@ class SentimentEncoder:
             log.info("%d of %d texts were empty or missing: scored neutral with valid=False", (~valid).sum(), len(valid))
         frame = pd.DataFrame(probs, index=index, columns=["p_negative", "p_neutral", "p_positive"])
         frame["score"] = frame["p_positive"] - frame["p_negative"]
-        if self.backend.name == "lm" or self.backend.name == "vader":
+        if self.backend.name == "lm":  # dictionary counts: the sign of P - N decides, ties are neutral
             label_idx = np.where(frame["score"] > 0, 2, np.where(frame["score"] < 0, 0, 1))
-            if self.backend.name == "vader":
-                label_idx = probs.argmax(axis=1)
         else:
             label_idx = probs.argmax(axis=1)
         frame["label"] = np.array(LABELS, dtype=object)[label_idx]
