@@ -118,17 +118,15 @@ NOTEBOOKS = {
                    "source = 'synthetic'  # reuters | benzinga | synthetic | yfinance | rss:<url>\n"
                    "universe = ''        # 'AAPL,MSFT'; '' = every ticker in the source\n"
                    "backend = 'llmos'\nstore_path = ''      # '' = a temporary store"),
-        ("code", "import tempfile, pathlib\nimport pandas as pd\nfrom llmos_quant.encoders import SentimentEncoder\n"
-                 "from llmos_quant.signals.pipeline import check_universe, load_news, run_signals\n"
+        ("code", "import tempfile, pathlib\nfrom llmos_quant.signals.pipeline import run_job\n"
                  "from llmos_quant.signals.store import SignalStore\n"
                  "if not date:\n    from llmos_quant.data.simulate import simulate_market\n"
                  "    date = str(simulate_market().prices.index.get_level_values('date').unique()[-3].date())\n"
-                 "day = pd.Timestamp(date)\nnews = load_news(source, day - pd.Timedelta(days=120), day)\n"
-                 "tickers = check_universe(universe.split(','), news.attrs['known_assets'], source) if universe else None\n"
-                 "store = SignalStore(store_path or pathlib.Path(tempfile.mkdtemp()) / 'signals.duckdb')\n"
-                 "summary = run_signals(news, SentimentEncoder.create(backend, **({'progress': False} if backend == 'llmos' else {})), "
-                 "store, day, day, universe=tickers, kind='daily')\nsummary.as_dict()"),
-        ("code", "today = store.signals(start=date, end=date)\n"
+                 "store_path = store_path or pathlib.Path(tempfile.mkdtemp()) / 'signals.duckdb'\n"
+                 "summary, info = run_job('daily', date, date, source, store_path, "
+                 "universe.split(',') if universe else None, backend, progress=False)\n"
+                 "{**summary.as_dict(), **info}"),
+        ("code", "with SignalStore(store_path) as store:\n    today = store.signals(start=date, end=date)\n"
                  "today.sort_values('sentiment', ascending=False)[['sentiment', 'news_count', 'surprise', 'days_since_news']]"),
         ("code", "import plotly.express as px\nranked = today.reset_index().dropna(subset=['sentiment'])"
                  ".sort_values('sentiment')\npx.bar(ranked, x='asset', y='sentiment', color='news_count', "

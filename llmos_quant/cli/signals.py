@@ -9,7 +9,7 @@ import pandas as pd
 import typer
 
 from ..errors import UsageError
-from .common import console, default_store, parse_date, parse_universe, print_table
+from .common import default_store, parse_date, parse_universe, print_table
 
 app = typer.Typer(no_args_is_help=True, help="Daily sentiment signals per ticker.")
 
@@ -24,33 +24,16 @@ Events = Annotated[str | None, typer.Option(help="Split sentiment by event type:
 def _run(kind: str, start: pd.Timestamp, end: pd.Timestamp, source: str, universe: str | None, store: Path | None,
          backend: str, model_path: str | None, half_life: float, cutoff: str, batch_size: int, quiet: bool,
          events: str | None = None) -> None:
-    from ..encoders.sentiment import SentimentEncoder
-    from ..signals.pipeline import check_universe, load_news, run_signals
-    from ..signals.store import SignalStore
+    from ..signals.pipeline import run_job
 
     if start > end:
         raise UsageError(f"--start {start.date()} is after --end {end.date()}; swap them")
-    lookback = pd.Timedelta(days=120)
-    with console.status(f"loading news from {source}"):
-        news = load_news(source, start - lookback, end)
-    tickers = parse_universe(universe)
-    if tickers is not None:
-        known = news.attrs.get("known_assets", set(news["asset"])) if source != "yfinance" else tickers
-        tickers = check_universe(tickers, known, source)
-    kwargs = {"batch_size": batch_size, "progress": not quiet} if backend in ("llmos", "hf") else {}
-    encoder = SentimentEncoder.create(backend, model_path, **kwargs)
-    with SignalStore(store or default_store()) as st:
-        summary = run_signals(news, encoder, st, start, end, universe=tickers, half_life=half_life,
-                              cutoff=cutoff, kind=kind, progress=not quiet, events=events)
-        counts = st.counts()
+    summary, info = run_job(kind, start, end, source, store or default_store(), parse_universe(universe),
+                            backend, model_path, half_life, cutoff, batch_size, not quiet, events)
     rows = {k: v for k, v in summary.as_dict().items() if k != "seconds"}
     rows.update({f"seconds_{k}": round(v, 2) for k, v in summary.seconds.items()})
-    rows["rejected_rows"] = len(news.attrs.get("rejected", []))
-    rows["store"] = str(store or default_store())
-    rows.update({f"store_{k}": v for k, v in counts.items()})
-    if source == "synthetic":
-        rows["NOTE"] = "SYNTHETIC data (simulator), not real markets"
-    print_table(f"signals {kind} {start.date()}..{end.date()} ({encoder.model_name})", rows)
+    rows.update({k: v for k, v in info.items() if k != "model"})
+    print_table(f"signals {kind} {start.date()}..{end.date()} ({info['model']})", rows)
 
 
 def daily(

@@ -12,6 +12,7 @@ import logging
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -157,3 +158,33 @@ def run_signals(news: pd.DataFrame, encoder: Any, store: SignalStore, start: str
     s.run_id = store.log_run(kind, {"start": str(start), "end": str(end), "half_life": half_life, "model": model,
                                     "cutoff": cutoff, "assets": len(assets)}, s.as_dict(), started)
     return s
+
+
+def run_job(kind: str, start: str | pd.Timestamp, end: str | pd.Timestamp, source: str, store_path: str | Path,
+            universe: Iterable[str] | None = None, backend: str = "llmos", model_path: str | None = None,
+            half_life: float = 5.0, cutoff: str = DEFAULT_CUTOFF, batch_size: int = 64, progress: bool = True,
+            events: str | None = None, news_lookback_days: int = 120) -> tuple[RunSummary, dict[str, Any]]:
+    """The whole daily/backfill job as the CLI and the daily notebook run it: load the source's news (with a
+    lookback for decay and surprise), check the universe, build the encoder, run ``run_signals`` into the store.
+    Returns the run summary and facts for the report (model name, rejected rows, store counts)."""
+    from ..encoders.sentiment import SentimentEncoder
+
+    start, end = pd.Timestamp(start), pd.Timestamp(end)
+    if start > end:
+        raise UsageError(f"start {start.date()} is after end {end.date()}; swap them")
+    news = load_news(source, start - pd.Timedelta(days=news_lookback_days), end)
+    tickers = None
+    if universe is not None:
+        known = news.attrs.get("known_assets", set(news["asset"])) if source != "yfinance" else list(universe)
+        tickers = check_universe(universe, known, source)
+    kwargs = {"batch_size": batch_size, "progress": progress} if backend in ("llmos", "hf") else {}
+    encoder = SentimentEncoder.create(backend, model_path, **kwargs)
+    with SignalStore(store_path) as store:
+        summary = run_signals(news, encoder, store, start, end, universe=tickers, half_life=half_life,
+                              cutoff=cutoff, kind=kind, progress=progress, events=events)
+        counts = store.counts()
+    info = {"model": encoder.model_name, "rejected_rows": len(news.attrs.get("rejected", [])),
+            "store": str(store_path), **{f"store_{k}": v for k, v in counts.items()}}
+    if source == "synthetic":
+        info["NOTE"] = "SYNTHETIC data (simulator), not real markets"
+    return summary, info
