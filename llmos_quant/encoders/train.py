@@ -72,6 +72,9 @@ class SentimentTrainConfig:
             raise ValidationError(f"method must be 'full' or 'lora', got {self.method!r}")
         if self.soup not in ("uniform", "greedy"):
             raise ValidationError(f"soup must be 'uniform' or 'greedy', got {self.soup!r}")
+        for name in ("epochs", "batch_size", "extract_rank", "lora_r"):
+            if getattr(self, name) < 1:
+                raise ValidationError(f"{name} must be a positive integer, got {getattr(self, name)!r}; e.g. {name}=4")
         if not self.seeds:
             raise ValidationError("seeds must name at least one seed, e.g. (0,)")
 

@@ -98,6 +98,8 @@ def test_config_rejects_bad_method_and_empty_seeds():
         SentimentTrainConfig(method="adapterless")
     with pytest.raises(ValidationError, match="seeds"):
         SentimentTrainConfig(seeds=())
+    with pytest.raises(ValidationError, match="extract_rank must be a positive integer, got 0"):
+        SentimentTrainConfig(extract_rank=0)
 
 
 @pytest.mark.data
