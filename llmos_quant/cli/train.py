@@ -22,6 +22,7 @@ def sentiment(
     extract_rank: Annotated[int, typer.Option(help="Rank of the shipped LoRA extraction")] = 32,
     agreement_smoothing: Annotated[bool, typer.Option(help="Label smoothing by annotator agreement")] = True,
     lora_r: int = 16, limit: Annotated[int, typer.Option(help="Train on the first N sentences only (0 = all)")] = 0,
+    seeds_dir: Annotated[Path | None, typer.Option(help="Also keep each seed's weights here (for `train distill`)")] = None,
     quiet: bool = False,
 ) -> None:
     """Fine-tune LLMOS (MiniLM weights) on Financial PhraseBank 50Agree; write adapter + metrics.json."""
@@ -35,12 +36,36 @@ def sentiment(
     cfg = SentimentTrainConfig(method=method, pooling=pooling, lr=lr, head_lr=head_lr, epochs=epochs, batch_size=batch_size,
                                seeds=seed_list, soup=soup, extract_rank=extract_rank, agreement_smoothing=agreement_smoothing,
                                lora_r=lora_r, limit=limit)
-    metrics = train_sentiment(cfg, out, progress=not quiet)
+    metrics = train_sentiment(cfg, out, progress=not quiet, seeds_dir=seeds_dir)
     rows = {f"{split}.{k}": v for split in ("test_50agree", "test_allagree") for k, v in metrics[split].items()}
     rows["semeval2017.spearman"] = metrics["semeval2017_headlines_test"]["spearman"]
     rows["soup_seeds"] = ",".join(map(str, metrics["soup_seeds"]))
     rows["train_seconds"] = metrics["train_seconds"]
     print_table(f"sentiment model written to {out}", rows)
+
+
+def distill(
+    teachers: Annotated[Path, typer.Option(help="Folder of seed_*.safetensors from `train sentiment --seeds-dir`")] = Path(
+        "data/cache/distill/teachers"),
+    out: Annotated[Path, typer.Option(help="Adapter output folder")] = Path("llmos_quant/encoders/weights/finsent-minilm"),
+    transfer_limit: Annotated[int, typer.Option(help="Unlabelled Reuters titles + ledes to distil on (0 = none)")] = 20000,
+    gold_weight: Annotated[float, typer.Option(help="Share of the gold label in a PhraseBank sentence's target")] = 0.5,
+    temperature: float = 1.0, epochs: int = 3, lr: float = 8e-5, head_lr: float = 1e-3, batch_size: int = 16,
+    seed: int = 0, extract_rank: int = 32, quiet: bool = False,
+) -> None:
+    """Distil the seeds' logit ensemble into one student (PhraseBank + unlabelled Reuters text); write adapter + metrics."""
+    from ..encoders.distill import DistillConfig, distill_sentiment
+
+    cfg = DistillConfig(transfer_limit=transfer_limit, gold_weight=gold_weight, temperature=temperature, epochs=epochs,
+                        lr=lr, head_lr=head_lr, batch_size=batch_size, seed=seed, extract_rank=extract_rank)
+    metrics = distill_sentiment(cfg, teachers, out, progress=not quiet)
+    rows = {f"{split}.{k}": v for split in ("test_50agree", "test_allagree") for k, v in metrics[split].items()}
+    rows["semeval2017.spearman"] = metrics["semeval2017_headlines_test"]["spearman"]
+    rows["teacher_ensemble.valid_weighted_f1"] = metrics["teacher_ensemble_valid"]["weighted_f1"]
+    rows["student.valid_weighted_f1"] = metrics["student_valid"]["weighted_f1"]
+    rows["best_epoch"] = metrics["best_epoch"]
+    rows["train_seconds"] = metrics["train_seconds"]
+    print_table(f"distilled sentiment model written to {out}", rows)
 
 
 def report(
@@ -90,6 +115,8 @@ def _training_record(folder: Path | None) -> list[str]:
     if not path.is_file():
         return []
     m = json.loads(path.read_text())
+    if m.get("recipe") == "ensemble distillation":
+        return _distill_record(m)
     cfg = m.get("train_config", {})
     lines = ["## How the evaluated model was trained", "",
              f"`llmos-quant train sentiment` with {json.dumps(cfg)}; {m.get('train_seconds', '?')} s of training "
@@ -102,6 +129,18 @@ def _training_record(folder: Path | None) -> list[str]:
         lines += ["", f"{cfg.get('soup', 'greedy').capitalize()} soup of seeds {m['soup_seeds']} (shipped): valid "
                   f"weighted-F1 {m['soup_valid']['weighted_f1']:.4f}"
                   + "".join(f"; {kind} soup {v:.4f}" for kind, v in by_kind.items()) + ".", ""]
+    return lines
+
+
+def _distill_record(m: dict) -> list[str]:
+    lines = ["## How the evaluated model was trained", "",
+             f"Ensemble distillation: `llmos-quant train distill` with {json.dumps(m['distill_config'])}, teachers "
+             f"{m['teachers']} (from `llmos-quant train sentiment --seeds-dir`), transfer texts {m['transfer_texts']}; "
+             f"{m.get('train_seconds', '?')} s on this machine's CPUs ({m.get('label_seconds', '?')} s of it the teachers' "
+             "labelling), after the teachers' own training. Split: " + str(m.get("split", "")) + ".", "",
+             "| | valid weighted-F1 |", "|---|---|",
+             f"| teachers' logit ensemble | {m['teacher_ensemble_valid']['weighted_f1']:.4f} |",
+             f"| student (shipped), best epoch {m['best_epoch']} | {m['student_valid']['weighted_f1']:.4f} |", ""]
     return lines
 
 
@@ -132,6 +171,7 @@ def events(
 
 
 app.command("sentiment")(sentiment)
+app.command("distill")(distill)
 app.command("ner")(ner)
 app.command("events")(events)
 app.command("report")(report)

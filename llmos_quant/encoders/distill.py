@@ -1,0 +1,235 @@
+"""Ensemble distillation for the sentiment classifier: several fine-tuned seeds teach one student.
+
+Why: a logit ensemble of the seeds ``train_sentiment`` trains is more accurate than any one of them (and
+than their weight soup), but shipping five models costs five times the inference. Distillation (Hinton et
+al. 2015; "born-again" ensembles) moves most of the ensemble's accuracy into a single MiniLM of the
+original size and speed.
+
+Recipe (``DistillConfig`` defaults):
+
+- **teachers**: the per-seed weights written by ``train_sentiment(..., seeds_dir=...)``; the teacher of a
+  text is the mean of the teachers' softmax (at ``temperature``);
+- **transfer set**: unlabelled financial news text, Reuters titles and ledes (2011-2016) from
+  ``../shared/data``, deduplicated. Only the text is used (no prices, no dates), so this touches neither the
+  2017+ evaluation period nor any return. Any transfer text that also appears, after normalisation, in
+  PhraseBank (any agreement file) or in the SemEval-2017 headlines is dropped, so no evaluation sentence is
+  seen even without its label;
+- **student**: initialised like a seed (MiniLM + the shared head initialisation), trained on PhraseBank train
+  with the target ``gold_weight * agreement-smoothed gold + (1 - gold_weight) * teacher``, plus the transfer
+  texts with the teacher target alone; soft cross-entropy; best epoch by validation weighted-F1;
+- shipped like the soups: a rank-``extract_rank`` LoRA extraction that ``load_adapter`` reads.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import re
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from tqdm.auto import tqdm
+
+from ..data.datasets import PHRASEBANK_LABELS, load_phrasebank, load_semeval_headlines, phrasebank_split
+from ..errors import DataNotFoundError, ValidationError
+from ..llmos.convert import minilm_path
+from .train import (
+    SentimentTrainConfig,
+    _build_model,
+    _predict,
+    agreement_eps,
+    classification_metrics,
+    evaluate_encoder,
+    fit_soft_targets,
+    freeze_embeddings,
+    load_state,
+    ship_and_evaluate,
+    soft_targets,
+)
+
+log = logging.getLogger(__name__)
+
+TRANSFER_SOURCES = ("reuters_title", "reuters_lede")
+
+
+@dataclass(frozen=True)
+class DistillConfig:
+    transfer_sources: tuple[str, ...] = TRANSFER_SOURCES
+    transfer_limit: int = 20000  # texts drawn (seeded) from the transfer sources, split evenly; 0 = none
+    gold_weight: float = 0.5  # PhraseBank target: this much gold (agreement-smoothed), the rest teacher
+    transfer_weight: float = 1.0  # loss weight of a transfer text relative to a PhraseBank sentence
+    temperature: float = 1.0
+    lr: float = 8e-5
+    head_lr: float = 1e-3
+    epochs: int = 3
+    batch_size: int = 16
+    max_length: int = 96
+    weight_decay: float = 0.01
+    warmup_fraction: float = 0.1
+    seed: int = 0
+    extract_rank: int = 32
+    threads: int = 0
+
+    def __post_init__(self) -> None:
+        unknown = set(self.transfer_sources) - set(TRANSFER_SOURCES)
+        if unknown:
+            raise ValidationError(f"transfer_sources {sorted(unknown)} are unknown; choose from {list(TRANSFER_SOURCES)}")
+        for name in ("epochs", "batch_size", "extract_rank"):
+            if getattr(self, name) < 1:
+                raise ValidationError(f"{name} must be a positive integer, got {getattr(self, name)!r}; e.g. {name}=3")
+        if not 0.0 <= self.gold_weight <= 1.0:
+            raise ValidationError(f"gold_weight must be in [0, 1], got {self.gold_weight!r}; e.g. gold_weight=0.5")
+        if self.temperature <= 0 or self.transfer_weight < 0 or self.transfer_limit < 0:
+            raise ValidationError(
+                f"temperature must be > 0 and transfer_weight, transfer_limit >= 0; got {self.temperature!r}, "
+                f"{self.transfer_weight!r}, {self.transfer_limit!r}")
+
+    def seed_config(self) -> SentimentTrainConfig:
+        """The ``SentimentTrainConfig`` whose model builder and training loop the student shares."""
+        return SentimentTrainConfig(lr=self.lr, head_lr=self.head_lr, epochs=self.epochs, batch_size=self.batch_size,
+                                    max_length=self.max_length, weight_decay=self.weight_decay,
+                                    warmup_fraction=self.warmup_fraction, seeds=(self.seed,))
+
+
+def _norm(text: str) -> str:
+    return re.sub(r"\s+", " ", re.sub(r"[^a-z0-9 ]", " ", str(text).lower())).strip()
+
+
+def evaluation_texts() -> set[str]:
+    """Normalised texts of every sentence the project evaluates on (or trains on with gold labels)."""
+    texts = set()
+    for agree in ("50", "66", "75", "all"):
+        texts |= set(load_phrasebank(agree)["text"].map(_norm))
+    for split in ("train", "test"):
+        texts |= set(load_semeval_headlines(split)["text"].map(_norm))
+    return texts
+
+
+def transfer_texts(sources: tuple[str, ...] = TRANSFER_SOURCES, limit: int = 20000, seed: int = 0,
+                   exclude: set[str] | None = None) -> pd.DataFrame:
+    """Unlabelled transfer texts (columns ``text``, ``source``): Reuters titles and/or ledes, deduplicated
+    after normalisation, minus ``exclude`` (normalised; default ``evaluation_texts()``), then a seeded sample
+    of ``limit`` split evenly over the sources (0 = none)."""
+    from ..data.news import read_reuters_csv
+
+    if limit == 0 or not sources:
+        return pd.DataFrame({"text": pd.Series(dtype=str), "source": pd.Series(dtype=str)})
+    news = read_reuters_csv()
+    exclude = evaluation_texts() if exclude is None else exclude
+    columns = {"reuters_title": "headline", "reuters_lede": "body"}
+    parts, per_source = [], math.ceil(limit / len(sources))
+    seen: set[str] = set(exclude)
+    for source in sources:
+        text = news[columns[source]].astype(str).str.replace(r"\s+", " ", regex=True).str.strip()
+        text = text[text.str.split().str.len() >= 4]  # drop stubs ("Video", "BRIEF-...") that carry no sentiment
+        frame = pd.DataFrame({"text": text, "key": text.map(_norm)}).drop_duplicates("key")
+        frame = frame[~frame["key"].isin(seen)]
+        frame = frame.sample(n=min(per_source, len(frame)), random_state=seed)
+        seen |= set(frame["key"])
+        parts.append(frame.assign(source=source)[["text", "source"]])
+    out = pd.concat(parts, ignore_index=True)
+    if out.empty:
+        raise DataNotFoundError(f"no transfer texts left from {list(sources)} after removing evaluation sentences")
+    return out.iloc[:limit].reset_index(drop=True)
+
+
+def teacher_probs(teacher_paths: list[Path], base: Path, tokenizer: Any, texts: list[str], max_length: int,
+                  temperature: float = 1.0, progress: bool = True) -> np.ndarray:
+    """(n, 3) mean of the teachers' softmax(logits / temperature), in PHRASEBANK_LABELS order."""
+    model = _build_model(SentimentTrainConfig(), base)
+    total = np.zeros((len(texts), len(PHRASEBANK_LABELS)), dtype=np.float64)
+    for path in tqdm(teacher_paths, desc="teachers", disable=not progress):
+        model.load_state_dict(load_state(path))
+        if temperature == 1.0:
+            total += _predict(model, tokenizer, texts, max_length)
+        else:
+            logits = np.log(np.clip(_predict(model, tokenizer, texts, max_length), 1e-12, None))
+            total += torch.softmax(torch.from_numpy(logits / temperature), -1).numpy()
+    return (total / len(teacher_paths)).astype(np.float32)
+
+
+def find_teachers(teachers_dir: str | Path) -> list[Path]:
+    paths = sorted(Path(teachers_dir).glob("seed_*.safetensors"))
+    if not paths:
+        raise DataNotFoundError(
+            f"no teacher weights (seed_*.safetensors) in {teachers_dir}; write them with "
+            f"`llmos-quant train sentiment --seeds-dir {teachers_dir}`")
+    return paths
+
+
+def distill_sentiment(cfg: DistillConfig, teachers_dir: str | Path, out_dir: str | Path, progress: bool = True,
+                      base: str | Path | None = None) -> dict[str, Any]:
+    """Distil the teachers in ``teachers_dir`` into one student; write its adapter + ``metrics.json``."""
+    from transformers import AutoTokenizer
+
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    base_path = Path(base) if base else minilm_path()
+    tokenizer = AutoTokenizer.from_pretrained(str(base_path))
+    paths = find_teachers(teachers_dir)
+    split = phrasebank_split(seed=0)
+    label_ids = {lab: i for i, lab in enumerate(PHRASEBANK_LABELS)}
+    gold_texts = split.train["text"].tolist()
+    transfer = transfer_texts(cfg.transfer_sources, cfg.transfer_limit, cfg.seed)
+    t0 = time.perf_counter()
+
+    # Teachers: their ensemble's validation metrics, then the targets of every training text.
+    all_texts = gold_texts + transfer["text"].tolist() + split.valid["text"].tolist()
+    probs = teacher_probs(paths, base_path, tokenizer, all_texts, cfg.max_length, cfg.temperature, progress)
+    n_gold, n_transfer = len(gold_texts), len(transfer)
+    valid_probs = probs[n_gold + n_transfer:]
+    teacher_valid = classification_metrics(split.valid["label"], [PHRASEBANK_LABELS[i] for i in valid_probs.argmax(1)])
+    gold = soft_targets(split.train["label"].map(label_ids).to_numpy(), agreement_eps(gold_texts), len(PHRASEBANK_LABELS))
+    targets = torch.cat([cfg.gold_weight * gold + (1 - cfg.gold_weight) * torch.from_numpy(probs[:n_gold]),
+                         torch.from_numpy(probs[n_gold:n_gold + n_transfer])])
+    weights = torch.cat([torch.ones(n_gold), torch.full((n_transfer,), cfg.transfer_weight)])
+    texts = gold_texts + transfer["text"].tolist()
+    label_seconds = time.perf_counter() - t0
+    log.info("teachers: %d, valid wF1 of their ensemble %.4f; %d + %d training texts", len(paths),
+             teacher_valid["weighted_f1"], n_gold, n_transfer)
+
+    # Student: initialised like a seed, trained by the seeds' loop.
+    seed_cfg = cfg.seed_config()
+    model = _build_model(seed_cfg, base_path)
+    freeze_embeddings(model)
+    best_state, best, history = fit_soft_targets(model, tokenizer, seed_cfg, cfg.seed, texts, targets, split.valid,
+                                                 progress, weights=weights, temperature=cfg.temperature, name="student")
+    train_seconds = time.perf_counter() - t0
+    model.load_state_dict(best_state)
+    metrics = ship_and_evaluate(model, seed_cfg, base_path, base, out_dir, cfg.extract_rank)
+    metrics.update({
+        "recipe": "ensemble distillation", "distill_config": asdict(cfg),
+        "teachers": [p.name for p in paths], "teacher_ensemble_valid": teacher_valid,
+        "transfer_texts": {str(k): int(v) for k, v in transfer["source"].value_counts().items()},
+        "history": history, "best_epoch": best["epoch"], "student_valid": best["valid"],
+        "label_seconds": round(label_seconds, 1), "train_seconds": round(train_seconds, 1),
+        "split": "PhraseBank Sentences_50Agree, stratified 75/25 seed 0; 10% of train (seed 0) for validation",
+    })
+    Path(out_dir, "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    return metrics
+
+
+def ensemble_report(teachers_dir: str | Path, base: str | Path | None = None, max_length: int = 96) -> dict[str, Any]:
+    """Test metrics of the teachers' logit ensemble (mean softmax), for comparison with soups and students."""
+    from transformers import AutoTokenizer
+
+    from .sentiment import LABELS, SentimentEncoder
+
+    base_path = Path(base) if base else minilm_path()
+    tokenizer = AutoTokenizer.from_pretrained(str(base_path))
+    paths = find_teachers(teachers_dir)
+
+    class _Ensemble:
+        name = f"ensemble of {len(paths)}"
+
+        def predict_proba(self, texts: list[str]) -> np.ndarray:
+            p = teacher_probs(paths, base_path, tokenizer, texts, max_length, progress=False)
+            return p[:, [list(PHRASEBANK_LABELS).index(lab) for lab in LABELS]]
+
+    return evaluate_encoder(SentimentEncoder(_Ensemble()))

@@ -1,0 +1,103 @@
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from llmos_quant.encoders.distill import DistillConfig, _norm, find_teachers, teacher_probs
+from llmos_quant.encoders.train import SentimentTrainConfig, _build_model, _predict, load_state, save_state
+from llmos_quant.errors import DataNotFoundError, ValidationError
+
+
+def test_config_rejects_bad_values_with_the_value_and_a_fix():
+    with pytest.raises(ValidationError, match=r"gold_weight must be in \[0, 1\], got 1.5"):
+        DistillConfig(gold_weight=1.5)
+    with pytest.raises(ValidationError, match="transfer_sources .*'tweets'"):
+        DistillConfig(transfer_sources=("tweets",))
+    with pytest.raises(ValidationError, match="epochs must be a positive integer, got 0"):
+        DistillConfig(epochs=0)
+    with pytest.raises(ValidationError, match="temperature"):
+        DistillConfig(temperature=0.0)
+
+
+def test_find_teachers_says_how_to_make_them(tmp_path):
+    with pytest.raises(DataNotFoundError, match="--seeds-dir"):
+        find_teachers(tmp_path)
+
+
+def _random_teachers(base_dir, folder, n=2):
+    """n classifiers with perturbed weights saved as teacher files; returns the models."""
+    models = []
+    for k in range(n):
+        model = _build_model(SentimentTrainConfig(), base_dir)
+        gen = torch.Generator().manual_seed(k + 1)
+        with torch.no_grad():
+            for name, p in model.named_parameters():
+                if not ("embed" in name and "norm" not in name):
+                    p += 0.3 * torch.randn(p.shape, generator=gen)
+        save_state(model.state_dict(), folder / f"seed_{k}.safetensors", {"seed": k})
+        models.append(model.eval())
+    return models
+
+
+def test_teacher_probs_is_the_mean_of_the_teachers_softmax(tiny_bert_dir, tmp_path):
+    from transformers import AutoTokenizer
+
+    models = _random_teachers(tiny_bert_dir, tmp_path)
+    tok = AutoTokenizer.from_pretrained(str(tiny_bert_dir))
+    texts = ["Profit rose sharply.", "The company cut jobs after losses widened.", "Shares were flat."]
+    paths = find_teachers(tmp_path)
+    assert [p.name for p in paths] == ["seed_0.safetensors", "seed_1.safetensors"]
+    # the saved state round-trips exactly
+    assert all(torch.equal(v, models[0].state_dict()[k]) for k, v in load_state(paths[0]).items())
+    got = teacher_probs(paths, tiny_bert_dir, tok, texts, 32, progress=False)
+    each = [_predict(m, tok, texts, 32) for m in models]
+    assert not np.allclose(each[0], each[1], atol=1e-3)  # the teachers really differ
+    np.testing.assert_allclose(got, (each[0] + each[1]) / 2, atol=1e-6)
+    np.testing.assert_allclose(got.sum(1), 1.0, atol=1e-5)
+    # a temperature above 1 flattens the ensemble
+    hot = teacher_probs(paths, tiny_bert_dir, tok, texts, 32, temperature=4.0, progress=False)
+    assert (hot.max(1) <= got.max(1) + 1e-6).all()
+
+
+@pytest.mark.data
+def test_transfer_texts_never_contain_an_evaluation_sentence(shared_data):
+    from llmos_quant.data.datasets import load_phrasebank, load_semeval_headlines
+    from llmos_quant.encoders.distill import evaluation_texts, transfer_texts
+
+    evaluation = evaluation_texts()
+    assert set(load_semeval_headlines("test")["text"].map(_norm)) <= evaluation
+    assert set(load_phrasebank("50")["text"].map(_norm)) <= evaluation
+    one = transfer_texts(limit=600, seed=0)
+    assert len(one) == 600 and one["source"].value_counts().to_dict() == {"reuters_title": 300, "reuters_lede": 300}
+    keys = one["text"].map(_norm)
+    assert keys.is_unique and not (set(keys) & evaluation)
+    assert one.equals(transfer_texts(limit=600, seed=0))  # seeded
+    # an excluded text is never drawn, even when it is in the news
+    first = one["text"].iloc[0]
+    again = transfer_texts(limit=600, seed=0, exclude=evaluation | {_norm(first)})
+    assert first not in set(again["text"])
+
+
+@pytest.mark.data
+def test_distill_smoke_on_a_tiny_model(shared_data, tiny_bert_dir, tmp_path):
+    from llmos_quant.encoders.adapter import load_adapter
+    from llmos_quant.encoders.distill import distill_sentiment
+    from llmos_quant.encoders.train import train_sentiment
+
+    seeds_dir = tmp_path / "teachers"
+    train_sentiment(SentimentTrainConfig(epochs=1, seeds=(0, 1), limit=48, extract_rank=4, lr=1e-3),
+                    tmp_path / "soup", progress=False, base=tiny_bert_dir, seeds_dir=seeds_dir)
+    info = json.loads(__import__("safetensors").safe_open(str(seeds_dir / "seed_1.safetensors"), "pt").metadata()["info"])
+    assert info["seed"] == 1 and info["epoch"] == 1
+    cfg = DistillConfig(transfer_limit=40, epochs=2, extract_rank=4, lr=1e-3)
+    metrics = distill_sentiment(cfg, seeds_dir, tmp_path / "student", progress=False, base=tiny_bert_dir)
+    assert metrics["test_50agree"]["n"] == 1212 and metrics["teachers"] == ["seed_0.safetensors", "seed_1.safetensors"]
+    assert metrics["transfer_texts"] == {"reuters_title": 20, "reuters_lede": 20}
+    assert len(metrics["history"]) == 2 and metrics["best_epoch"] in (1, 2)
+    assert metrics["student_valid"]["weighted_f1"] == max(h["valid_weighted_f1"] for h in metrics["history"])
+    saved = json.loads((tmp_path / "student" / "metrics.json").read_text())
+    assert saved["distill_config"]["transfer_limit"] == 40 and saved["recipe"] == "ensemble distillation"
+    assert load_adapter(tmp_path / "student", base=tiny_bert_dir) is not None
