@@ -71,6 +71,8 @@ def distill(
 def report(
     out: Annotated[Path, typer.Option(help="Markdown file for the table")] = Path("docs/sentiment_metrics.md"),
     model_path: Annotated[str | None, typer.Option(help="Adapter folder (default: the shipped one)")] = None,
+    teachers: Annotated[Path | None, typer.Option(
+        help="Also evaluate the logit ensemble of these seed_*.safetensors (from `train sentiment --seeds-dir`)")] = None,
 ) -> None:
     """Evaluate ours, Loughran-McDonald and VADER on the fixed PhraseBank split and SemEval-2017 headlines."""
     import pandas as pd
@@ -86,10 +88,14 @@ def report(
         with console.status(f"evaluating {backend}{suffix}"):
             enc = SentimentEncoder.create(backend, model_path if backend == "llmos" else None, **kwargs)
             m = evaluate_encoder(enc)
-        rows.append({"model": enc.model_name + suffix,
-                     **{f"{s}_{k}": m[s][k] for s in ("test_50agree", "test_allagree")
-                        for k in ("accuracy", "macro_f1", "weighted_f1")},
-                     "semeval_spearman": m["semeval2017_headlines_test"]["spearman"]})
+        rows.append({"model": enc.model_name + suffix, **_metric_columns(m)})
+    if teachers is not None:
+        from ..encoders.distill import ensemble_report, find_teachers
+
+        with console.status(f"evaluating the teachers' ensemble in {teachers}"):
+            m = ensemble_report(teachers)
+        rows.append({"model": f"llmos: logit ensemble of {len(find_teachers(teachers))} teachers (5x the inference)",
+                     **_metric_columns(m)})
     table = pd.DataFrame(rows).set_index("model")
     print_table("sentiment metrics", table)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -105,6 +111,12 @@ def report(
     out.write_text("\n".join(body))
     console.print(f"written {out}")
     console.print_json(json.dumps(rows, default=float))
+
+
+def _metric_columns(m: dict) -> dict[str, float]:
+    """One row of the metrics table from ``evaluate_encoder``'s output."""
+    return {**{f"{s}_{k}": m[s][k] for s in ("test_50agree", "test_allagree") for k in ("accuracy", "macro_f1", "weighted_f1")},
+            "semeval_spearman": m["semeval2017_headlines_test"]["spearman"]}
 
 
 def _training_record(folder: Path | None) -> list[str]:

@@ -80,24 +80,27 @@ class DistillConfig:
         unknown = set(self.transfer_sources) - set(TRANSFER_SOURCES)
         if unknown:
             raise ValidationError(f"transfer_sources {sorted(unknown)} are unknown; choose from {list(TRANSFER_SOURCES)}")
-        for name in ("epochs", "batch_size", "extract_rank"):
-            if getattr(self, name) < 1:
-                raise ValidationError(f"{name} must be a positive integer, got {getattr(self, name)!r}; e.g. {name}=3")
+        self.seed_config()  # epochs, batch_size, extract_rank: the seeds' own checks and messages
         if not 0.0 <= self.gold_weight <= 1.0:
             raise ValidationError(f"gold_weight must be in [0, 1], got {self.gold_weight!r}; e.g. gold_weight=0.5")
-        if self.temperature <= 0 or self.transfer_weight < 0 or self.transfer_limit < 0:
-            raise ValidationError(
-                f"temperature must be > 0 and transfer_weight, transfer_limit >= 0; got {self.temperature!r}, "
-                f"{self.transfer_weight!r}, {self.transfer_limit!r}")
+        if self.temperature <= 0:
+            raise ValidationError(f"temperature must be > 0, got {self.temperature!r}; e.g. temperature=1.0")
+        for name in ("transfer_weight", "transfer_limit"):
+            if getattr(self, name) < 0:
+                raise ValidationError(f"{name} must be >= 0, got {getattr(self, name)!r}; e.g. {name}=0 to switch it off")
 
     def seed_config(self) -> SentimentTrainConfig:
         """The ``SentimentTrainConfig`` whose model builder and training loop the student shares."""
         return SentimentTrainConfig(lr=self.lr, head_lr=self.head_lr, epochs=self.epochs, batch_size=self.batch_size,
                                     max_length=self.max_length, weight_decay=self.weight_decay,
-                                    warmup_fraction=self.warmup_fraction, seeds=(self.seed,))
+                                    warmup_fraction=self.warmup_fraction, seeds=(self.seed,),
+                                    extract_rank=self.extract_rank)
 
 
 def _norm(text: str) -> str:
+    """Matching key for the evaluation-sentence exclusion: lower-case alphanumerics only. Looser than
+    ``data.news.normalise_headline`` (which keeps ``$ % .`` for deduplicating news), so punctuation variants of
+    an evaluation sentence are excluded too."""
     return re.sub(r"\s+", " ", re.sub(r"[^a-z0-9 ]", " ", str(text).lower())).strip()
 
 
@@ -146,11 +149,11 @@ def teacher_probs(teacher_paths: list[Path], base: Path, tokenizer: Any, texts: 
     total = np.zeros((len(texts), len(PHRASEBANK_LABELS)), dtype=np.float64)
     for path in tqdm(teacher_paths, desc="teachers", disable=not progress):
         model.load_state_dict(load_state(path))
-        if temperature == 1.0:
-            total += _predict(model, tokenizer, texts, max_length)
-        else:
-            logits = np.log(np.clip(_predict(model, tokenizer, texts, max_length), 1e-12, None))
-            total += torch.softmax(torch.from_numpy(logits / temperature), -1).numpy()
+        p = _predict(model, tokenizer, texts, max_length).astype(np.float64)
+        if temperature != 1.0:  # softmax(z / T) = p ** (1 / T), renormalised
+            p = p ** (1.0 / temperature)
+            p /= p.sum(1, keepdims=True)
+        total += p
     return (total / len(teacher_paths)).astype(np.float32)
 
 

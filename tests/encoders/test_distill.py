@@ -101,3 +101,21 @@ def test_distill_smoke_on_a_tiny_model(shared_data, tiny_bert_dir, tmp_path):
     saved = json.loads((tmp_path / "student" / "metrics.json").read_text())
     assert saved["distill_config"]["transfer_limit"] == 40 and saved["recipe"] == "ensemble distillation"
     assert load_adapter(tmp_path / "student", base=tiny_bert_dir) is not None
+
+
+@pytest.mark.data
+def test_ensemble_report_scores_the_argmax_of_the_mean_softmax(shared_data, tiny_bert_dir, tmp_path):
+    from transformers import AutoTokenizer
+
+    from llmos_quant.data.datasets import PHRASEBANK_LABELS, phrasebank_split
+    from llmos_quant.encoders.distill import ensemble_report
+    from llmos_quant.encoders.train import classification_metrics
+
+    _random_teachers(tiny_bert_dir, tmp_path)
+    report = ensemble_report(tmp_path, base=tiny_bert_dir)
+    test = phrasebank_split().test
+    probs = teacher_probs(find_teachers(tmp_path), tiny_bert_dir, AutoTokenizer.from_pretrained(str(tiny_bert_dir)),
+                          test["text"].tolist(), 96, progress=False)
+    expected = classification_metrics(test["label"], [PHRASEBANK_LABELS[i] for i in probs.argmax(1)])
+    assert report["test_50agree"] == pytest.approx(expected)
+    assert report["semeval2017_headlines_test"]["n"] == 491
