@@ -18,7 +18,8 @@ from typing import Any
 import pandas as pd
 
 from ..data.calendar import DEFAULT_CUTOFF, trading_sessions
-from ..data.news import dedupe, read_benzinga_csv, read_feed, read_reuters_csv, validate_news
+from ..data.live import read_feed
+from ..data.news import dedupe, read_benzinga_csv, read_reuters_csv, validate_news
 from ..errors import UsageError
 from .aggregate import attach_sessions, daily_signals
 from .store import SignalStore
@@ -58,7 +59,7 @@ def load_news(source: str, start: str | pd.Timestamp, end: str | pd.Timestamp,
 
         news = simulate_market(**kwargs.get("sim", {})).news
     elif source == "yfinance":
-        from ..data.news import fetch_yfinance_news
+        from ..data.live import fetch_yfinance_news
 
         if not universe:
             raise UsageError("source 'yfinance' needs a universe (--universe AAPL,MSFT)")

@@ -7,12 +7,11 @@ from llmos_quant.data.news import (
     NEWS_COLUMNS,
     dedupe,
     normalise_headline,
-    parse_yfinance_news,
     read_benzinga_csv,
-    read_feed,
     read_reuters_csv,
     validate_news,
 )
+from llmos_quant.data.live import parse_yfinance_news, read_feed
 from llmos_quant.errors import DataNotFoundError, ValidationError
 
 REUTERS = """ticker,company,date,title,body,news_type,recommendation,source_file
@@ -85,7 +84,7 @@ def test_yfinance_items_current_shape():
 
 
 def test_fetch_yfinance_news_with_fake_ticker():
-    from llmos_quant.data.news import fetch_yfinance_news
+    from llmos_quant.data.live import fetch_yfinance_news
     from llmos_quant.errors import FetchError
 
     class Fake:
