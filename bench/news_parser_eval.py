@@ -54,7 +54,7 @@ def main() -> None:
         table.index.name = "event type"
         out += ["## Event types", "", f"Model: LLMOS (MiniLM + LoRA) multi-label head trained by `llmos-quant train "
                 f"events` on {m['train_headlines']:,} Reuters/Benzinga headlines weakly labelled by the keyword rules. "
-                f"Scored on the project's hand-labelled fixture (`tests/fixtures/event_headlines.csv`, "
+                f"Scored on the project's hand-labelled fixture (`llmos_quant/data/resources/event_headlines.csv`, "
                 f"{m['fixture_headlines']} headlines written and labelled by this project). Caveat: the rules and the "
                 "fixture were written by the same team, so the rules' figures are optimistic.", "",
                 markdown_table(table.round(4)), "",

@@ -1,7 +1,9 @@
 """Find a strategy class by name in ``strategies/*.py`` files (freqtrade-style resolver).
 
-Search path, in order: directories given by the caller, ``$LLMOS_QUANT_STRATEGIES`` (os.pathsep-separated),
-``./strategies`` and the repository's ``strategies/``. A name matches a file stem (``sentiment_threshold``)
+Search path, in order: directories given by the caller (``--strategy-path``), ``$LLMOS_QUANT_STRATEGIES``
+(os.pathsep-separated), ``./strategies`` of the working directory, then the built-ins shipped inside the package
+(``llmos_quant/strategies/``). The first folder holding a name wins, so a user file can override a built-in.
+A name matches a file stem (``sentiment_threshold``)
 or a class name (``SentimentThreshold``). When nothing matches, the error lists the paths searched and
 the names available; an import error inside a strategy file is re-raised with the file name.
 """
@@ -16,8 +18,10 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from ..errors import StrategyNotFoundError
-from ..paths import REPO_DIR
 from .base import INTERFACE_VERSION, SignalStrategy
+
+BUILTIN_DIR = Path(__file__).resolve().parents[1] / "strategies"
+TEMPLATE = BUILTIN_DIR / "_template.py"
 
 
 def search_paths(extra: Iterable[str | Path] = ()) -> list[Path]:
@@ -25,7 +29,7 @@ def search_paths(extra: Iterable[str | Path] = ()) -> list[Path]:
     env = os.environ.get("LLMOS_QUANT_STRATEGIES")
     if env:
         paths += [Path(p) for p in env.split(os.pathsep) if p]
-    paths += [Path.cwd() / "strategies", REPO_DIR / "strategies"]
+    paths += [Path.cwd() / "strategies", BUILTIN_DIR]
     seen, out = set(), []
     for p in paths:
         key = p.resolve()

@@ -2,7 +2,7 @@
 
 Training data: Reuters (up to 2016-12-31) and Benzinga headlines from ../shared/data, labelled by
 ``news_parser.rule_events`` (weak supervision). Evaluation: per-class precision/recall on the project's
-hand-labelled fixture ``tests/fixtures/event_headlines.csv`` (headlines written and labelled by this
+hand-labelled fixture ``llmos_quant/data/resources/event_headlines.csv`` (headlines written and labelled by this
 project), for both the rules and the model.
 """
 
@@ -22,7 +22,7 @@ from tqdm.auto import tqdm
 from .news_parser import EVENT_TYPES, rule_events
 
 DEFAULT_EVENT_ADAPTER = Path(__file__).resolve().parent / "weights" / "events-minilm"
-FIXTURE = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "event_headlines.csv"
+FIXTURE = Path(__file__).resolve().parents[1] / "data" / "resources" / "event_headlines.csv"
 
 
 class EventClassifier:
