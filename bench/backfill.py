@@ -30,11 +30,12 @@ def main() -> None:
 
     from llmos_quant.data.prices import read_sp500_csvs
     from llmos_quant.encoders.sentiment import SentimentEncoder
-    from llmos_quant.signals.pipeline import load_news, run_signals
+    from llmos_quant.jobs.registry import load_news
+    from llmos_quant.signals.pipeline import run_signals
     from llmos_quant.signals.store import SignalStore
 
     t0 = time.perf_counter()
-    news = load_news("reuters", args.start, args.end)
+    news = load_news("reuters", args.start, args.end).frame
     sp500 = set(read_sp500_csvs(start=args.start, end="2013-03-01").index.get_level_values("asset"))
     news = news[news["asset"].isin(sp500)].reset_index(drop=True)
     if args.limit:

@@ -35,10 +35,10 @@ def load_market(use_shared_data: bool = False, n_assets: int = 12, n_sessions: i
                       f"SYNTHETIC market: {n_assets} invented tickers, {n_sessions} sessions, {len(m.news)} headlines",
                       dict(zip(m.universe["ticker"], m.universe["company"], strict=True)))
     from .data.prices import read_sp500_csvs
-    from .signals.pipeline import load_news
+    from .jobs.registry import load_news
 
     universe = universe or ["AAPL", "MSFT", "AMZN", "GOOGL", "JPM", "XOM", "JNJ", "WMT", "BAC", "INTC", "CSCO", "PFE"]
     prices = read_sp500_csvs(assets=universe, start=start, end=end)
-    news = load_news("reuters", start, end)
+    news = load_news("reuters", start, end).frame
     news = news[news["asset"].isin(universe)].reset_index(drop=True)
     return Market(prices, news, universe, f"S&P 500 prices + Reuters headlines {start}..{end}, {len(universe)} tickers")

@@ -38,9 +38,19 @@ def shared_path(*parts: str) -> Path:
     return path
 
 
+def in_checkout() -> bool:
+    """True when the package runs from a source checkout (editable install), not from an installed wheel."""
+    return (REPO_DIR / "pyproject.toml").is_file() and (REPO_DIR / "llmos_quant").is_dir()
+
+
 def data_dir() -> Path:
-    """The project's own data folder ($LLMOS_QUANT_DATA or <repo>/data)."""
-    return Path(os.environ.get("LLMOS_QUANT_DATA", REPO_DIR / "data"))
+    """The project's data folder: $LLMOS_QUANT_DATA, else <checkout>/data, else (wheel install)
+    $XDG_DATA_HOME/llmos_quant (default ~/.local/share/llmos_quant)."""
+    if env := os.environ.get("LLMOS_QUANT_DATA"):
+        return Path(env)
+    if in_checkout():
+        return REPO_DIR / "data"
+    return Path(os.environ.get("XDG_DATA_HOME", Path.home() / ".local" / "share")) / "llmos_quant"
 
 
 def cache_dir() -> Path:

@@ -23,8 +23,9 @@ from .encoders.sentiment import SentimentEncoder
 from .errors import UsageError
 from .factors.evaluate import FactorReport, evaluate_factor
 from .factors.tearsheet import report_figures, write_html
+from .jobs.registry import load_news
 from .reporting import markdown_table
-from .signals.pipeline import load_news, run_signals
+from .signals.pipeline import run_signals
 from .signals.store import SignalStore
 
 log = logging.getLogger(__name__)
@@ -49,7 +50,7 @@ def run_study(out_md: str | Path = "docs/study.md", out_dir: str | Path = "data/
     out_dir.mkdir(parents=True, exist_ok=True)
     prices = read_sp500_csvs(start=start, end=end)
     universe = sorted(set(prices.index.get_level_values("asset")))
-    news = load_news("reuters", start, end)
+    news = load_news("reuters", start, end).frame
     news = news[news["asset"].isin(universe)].reset_index(drop=True)
     signals: dict[str, pd.DataFrame] = {}
     for name, backend in (("llmos", "llmos"), ("loughran_mcdonald", "lm")):

@@ -91,7 +91,7 @@ NOTEBOOKS = {
         ("code", "report.coverage.describe()"),
     ],
     "04_backtest": [
-        ("md", "# 04 - Backtest\nThe shipped strategies (`strategies/`) run on Backtrader through the project's "
+        ("md", "# 04 - Backtest\nThe shipped strategies (`llmos_quant/strategies/`; yours go in `strategies/`) run on Backtrader through the project's "
                "runner; results come back as pandas and plotly figures."),
         ("params", COMMON_PARAMS + "\ncommission_bps = 10.0"),
         ("code", LOAD),
@@ -115,18 +115,19 @@ NOTEBOOKS = {
                "`papermill notebooks/daily_signals.ipynb out.ipynb -p date 2016-06-01 -p source reuters "
                "-p universe AAPL,MSFT`."),
         ("params", "date = ''            # session YYYY-MM-DD; '' = the simulator's last full session\n"
-                   "source = 'synthetic'  # reuters | benzinga | synthetic | yfinance | rss:<url>\n"
+                   "source = 'synthetic'  # reuters | benzinga | table:<file> | synthetic | yfinance | rss:<url>\n"
                    "universe = ''        # 'AAPL,MSFT'; '' = every ticker in the source\n"
                    "backend = 'llmos'\nstore_path = ''      # '' = a temporary store"),
-        ("code", "import tempfile, pathlib\nfrom llmos_quant.signals.pipeline import run_job\n"
+        ("code", "import tempfile, pathlib\nfrom llmos_quant.jobs import SignalJobConfig, resolve_session, run_signal_job\n"
                  "from llmos_quant.signals.store import SignalStore\n"
                  "if not date:\n    from llmos_quant.data.simulate import simulate_market\n"
                  "    date = str(simulate_market().prices.index.get_level_values('date').unique()[-3].date())\n"
+                 "session = resolve_session(date)\n"
                  "store_path = store_path or pathlib.Path(tempfile.mkdtemp()) / 'signals.duckdb'\n"
-                 "summary, info = run_job('daily', date, date, source, store_path, "
-                 "universe.split(',') if universe else None, backend, progress=False)\n"
-                 "{**summary.as_dict(), **info}"),
-        ("code", "with SignalStore(store_path) as store:\n    today = store.signals(start=date, end=date)\n"
+                 "config = SignalJobConfig('daily', session, session, source, store_path,\n"
+                 "                         tuple(universe.split(',')) if universe else None, backend, progress=False)\n"
+                 "result = run_signal_job(config)\nresult.rows()"),
+        ("code", "with SignalStore(store_path, read_only=True) as store:\n    today = store.signals(start=date, end=date)\n"
                  "today.sort_values('sentiment', ascending=False)[['sentiment', 'news_count', 'surprise', 'days_since_news']]"),
         ("code", "import plotly.express as px\nranked = today.reset_index().dropna(subset=['sentiment'])"
                  ".sort_values('sentiment')\npx.bar(ranked, x='asset', y='sentiment', color='news_count', "

@@ -1,4 +1,4 @@
-"""``llmos-quant backtest``: run a strategy from strategies/ on prices + signals; HTML report + results."""
+"""``llmos-quant backtest``: run a strategy on prices + signals; HTML report + results (see ``jobs.research``)."""
 
 from __future__ import annotations
 
@@ -7,42 +7,52 @@ from typing import Annotated
 
 import typer
 
-from .common import console, load_prices, load_signals, parse_params, print_table
+from ..errors import UsageError
+from ..jobs.research import BacktestJobConfig
+from .common import console, parse_params, print_table
+
+_D = BacktestJobConfig.__dataclass_fields__
 
 
 def backtest(
-    strategy: Annotated[str, typer.Option(help="Strategy name (file stem or class) in strategies/")],
-    signals: Annotated[str, typer.Option(help="Signals: .duckdb store, .parquet or .csv")],
-    prices: Annotated[str, typer.Option(help="sp500 | stocknet | synthetic | yfinance | file")] = "sp500",
-    start: str | None = None, end: str | None = None, model: str | None = None,
+    strategy: Annotated[str, typer.Option(help="Strategy name (file stem or class); `llmos-quant strategies list`")],
+    signals: Annotated[str, typer.Option(help="Signals: .duckdb store, .parquet or .csv (date, asset, sentiment, ...)")],
+    prices: Annotated[str, typer.Option(help="sp500 | stocknet | synthetic | yfinance | a .csv/.parquet file")] = "sp500",
+    start: Annotated[str | None, typer.Option(help="First session YYYY-MM-DD")] = None,
+    end: Annotated[str | None, typer.Option(help="Last session YYYY-MM-DD")] = None,
+    model: Annotated[str | None, typer.Option(help="Model name in the store, when it holds several")] = None,
     param: Annotated[list[str] | None, typer.Option(help="Strategy parameter k=v (repeatable)")] = None,
     sweep: Annotated[list[str] | None, typer.Option(help="Grid k=v1,v2 (repeatable): parallel runs")] = None,
-    cash: float = 1_000_000.0, commission_bps: float = 10.0, slippage_bps: float = 0.0, rebalance: str = "daily",
-    workers: int = 2, strategy_path: Annotated[list[str] | None, typer.Option(help="Extra strategy folders")] = None,
-    out: Annotated[Path, typer.Option(help="HTML report; results go to a folder of the same name")] = Path(
-        "data/reports/backtest.html"),
+    cash: Annotated[float, typer.Option(help="Starting cash")] = _D["cash"].default,
+    commission_bps: Annotated[float, typer.Option(help="Commission per side, bps of traded value")] = _D[
+        "commission_bps"].default,
+    slippage_bps: Annotated[float, typer.Option(help="Slippage per side, bps")] = _D["slippage_bps"].default,
+    rebalance: Annotated[str, typer.Option(help="daily | weekly")] = _D["rebalance"].default,
+    max_leverage: Annotated[float, typer.Option(help="Refuse target weights whose gross |w| sum exceeds this")] = _D[
+        "max_gross_leverage"].default,
+    workers: Annotated[int, typer.Option(help="Processes for --sweep")] = _D["workers"].default,
+    strategy_path: Annotated[list[str] | None, typer.Option(help="Extra strategy folders, searched first")] = None,
+    out: Annotated[Path, typer.Option(help="HTML report; results go to a folder of the same name")] = _D["out"].default,
 ) -> None:
     """Backtest one strategy (or a parameter sweep in parallel processes)."""
-    from ..backtest.report import backtest_report
-    from ..backtest.runner import BacktestConfig, run_backtest, run_sweep
+    from ..jobs.research import run_backtest_job
 
-    sig = load_signals(signals, model, start, end)
-    assets = sorted(set(sig.index.get_level_values("asset")))
-    px = load_prices(prices, assets if prices != "synthetic" else None, start, end)
-    px = px[px.index.get_level_values("asset").isin(assets)]
-    config = BacktestConfig(cash=cash, commission_bps=commission_bps, slippage_bps=slippage_bps, rebalance=rebalance,
-                            start=start, end=end, params=parse_params(param))
+    grid = None
     if sweep:
-        grid = {k: [v for v in vals.split(",")] for k, _, vals in (s.partition("=") for s in sweep)}
-        grid = {k: [parse_params([f"{k}={v}"])[k] for v in vs] for k, vs in grid.items()}
-        with console.status(f"sweeping {grid}"):
-            table = run_sweep(px, sig, strategy, grid, config, workers=workers, strategy_paths=strategy_path or ())
-        out.parent.mkdir(parents=True, exist_ok=True)
-        table.to_csv(out.with_suffix(".sweep.csv"), index=False)
-        print_table(f"sweep of {strategy}", table)
-        return
+        grid = {}
+        for item in sweep:
+            key, sep, vals = item.partition("=")
+            if not sep or not key or not vals:
+                raise UsageError(f"--sweep {item!r}: expected key=v1,v2, e.g. --sweep threshold=0.1,0.3")
+            grid[key] = [parse_params([f"{key}={v}"])[key] for v in vals.split(",")]
+    config = BacktestJobConfig(strategy, signals, prices, start, end, model, parse_params(param), grid, cash,
+                               commission_bps, slippage_bps, rebalance, max_leverage, workers, tuple(strategy_path or ()),
+                               out)
     with console.status(f"running {strategy}"):
-        result = run_backtest(px, sig, strategy, config, strategy_path or ())
-    backtest_report(result, px, sig, out)
-    print_table(f"{result.strategy}", result.stats())
+        job = run_backtest_job(config)
+    if job.sweep is not None:
+        print_table(f"sweep of {strategy}", job.sweep)
+        console.print(f"sweep table: {job.report}")
+        return
+    print_table(f"{job.result.strategy}" + (" (SYNTHETIC data)" if job.synthetic else ""), job.result.stats())
     console.print(f"report: {out}; results: {out.with_suffix('')}/")

@@ -9,26 +9,31 @@ from rich.console import Console
 from rich.table import Table
 
 from ..errors import UsageError
-from ..paths import data_dir
 
 console = Console()
 
 
-def parse_universe(universe: str | None) -> list[str] | None:
-    """'AAPL,MSFT' or a path to a file with one ticker per line (or a 'ticker' column)."""
+def parse_universe(universe: str | None) -> tuple[str, ...] | None:
+    """'AAPL,MSFT' or a path to a file with one ticker per line (or a 'ticker' column); each ticker validated."""
+    from ..data.tickers import validate_tickers
+
     if not universe:
         return None
     path = Path(universe)
     if path.is_file():
+        if path.stat().st_size == 0:
+            raise UsageError(f"--universe file {path} is empty; expected one ticker per line")
         if path.suffix == ".csv":
             frame = pd.read_csv(path)
             col = "ticker" if "ticker" in frame else frame.columns[0]
-            return sorted({str(t).strip().upper() for t in frame[col]})
-        return sorted({t.strip().upper() for t in path.read_text().splitlines() if t.strip()})
-    tickers = sorted({t.strip().upper() for t in universe.split(",") if t.strip()})
-    if not tickers:
+            raw = [str(t) for t in frame[col]]
+        else:
+            raw = [t for t in path.read_text().splitlines() if t.strip()]
+    else:
+        raw = [t for t in universe.split(",") if t.strip()]
+    if not raw:
         raise UsageError(f"--universe {universe!r} names no ticker; pass e.g. AAPL,MSFT or a file")
-    return tickers
+    return tuple(validate_tickers(raw))
 
 
 def parse_date(value: str, option: str) -> pd.Timestamp:
@@ -38,74 +43,20 @@ def parse_date(value: str, option: str) -> pd.Timestamp:
         raise UsageError(f"{option} {value!r} is not a date; expected YYYY-MM-DD") from exc
 
 
-def default_store() -> Path:
-    return data_dir() / "store" / "signals.duckdb"
-
-
 def print_table(title: str, rows: dict | pd.DataFrame) -> None:
     t = Table(title=title)
     if isinstance(rows, pd.DataFrame):
         frame = rows.reset_index()
         for c in frame.columns:
-            t.add_column(str(c))
+            t.add_column(str(c), overflow="fold")
         for _, r in frame.iterrows():
             t.add_row(*[f"{v:.4f}" if isinstance(v, float) else str(v) for v in r])
     else:
-        t.add_column("item")
-        t.add_column("value")
+        t.add_column("item", overflow="fold")
+        t.add_column("value", overflow="fold")
         for k, v in rows.items():
             t.add_row(str(k), f"{v:.4f}" if isinstance(v, float) else str(v))
     console.print(t)
-
-
-def load_prices(spec: str, assets: list[str] | None = None, start: str | None = None,
-                end: str | None = None) -> pd.DataFrame:
-    """--prices: sp500 | stocknet | synthetic | yfinance | a .parquet/.csv file with date, asset, OHLCV."""
-    from ..data import prices as P
-
-    if spec == "sp500":
-        return P.read_sp500_csvs(assets=assets, start=start, end=end)
-    if spec == "stocknet":
-        return P.read_stocknet_csvs(assets=assets, start=start, end=end)
-    if spec == "synthetic":
-        from ..data.simulate import simulate_market
-
-        return P._slice(simulate_market().prices, start, end)
-    if spec == "yfinance":
-        if not assets or not start or not end:
-            raise UsageError("--prices yfinance needs --universe, --start and --end")
-        return P.YFinancePrices().get(assets, start, end)
-    path = Path(spec)
-    if path.suffix in (".parquet", ".csv") and path.is_file():
-        frame = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path, parse_dates=["date"])
-        if "date" in frame.columns:
-            frame = frame.set_index(["date", "asset"])
-        return P._slice(P.validate_prices(frame.sort_index()), start, end)
-    raise UsageError(f"--prices {spec!r}: expected sp500, stocknet, synthetic, yfinance or a .parquet/.csv file")
-
-
-def load_signals(spec: str, model: str | None = None, start: str | None = None, end: str | None = None) -> pd.DataFrame:
-    """--signals: a DuckDB store (.duckdb) or a .parquet/.csv file with date, asset and signal columns."""
-    from ..signals.aggregate import validate_signals
-    from ..signals.store import SignalStore
-
-    path = Path(spec)
-    if not path.is_file():
-        raise UsageError(f"--signals {spec!r} does not exist; run `llmos-quant signals backfill` first or pass a file")
-    if path.suffix == ".duckdb":
-        with SignalStore(path) as store:
-            frame = store.signals(model=model, start=start, end=end)
-    elif path.suffix == ".parquet":
-        frame = pd.read_parquet(path)
-    elif path.suffix == ".csv":
-        frame = pd.read_csv(path, parse_dates=["date"])
-    else:
-        raise UsageError(f"--signals {spec!r}: expected a .duckdb store, .parquet or .csv file")
-    if "date" in frame.columns:
-        frame = frame.set_index(["date", "asset"])
-    if frame.empty:
-        raise UsageError(f"--signals {spec!r} holds no signals for the requested window/model")
-    return validate_signals(frame.sort_index())
 
 
 def parse_params(params: list[str] | None) -> dict:

@@ -7,32 +7,32 @@ from typing import Annotated
 
 import typer
 
-from .common import console, load_prices, load_signals, print_table
+from ..jobs.research import TearsheetJobConfig
+from .common import console, print_table
 
 app = typer.Typer(no_args_is_help=True, help="Factor research.")
+_D = TearsheetJobConfig.__dataclass_fields__
 
 
 def tearsheet(
     signals: Annotated[str, typer.Option(help="Signals: .duckdb store, .parquet or .csv")],
-    prices: Annotated[str, typer.Option(help="sp500 | stocknet | synthetic | yfinance | file")] = "sp500",
-    column: str = "sentiment", start: str | None = None, end: str | None = None, model: str | None = None,
-    quantiles: int = 5, cost_bps: float = 10.0,
-    out: Annotated[Path, typer.Option(help="HTML output")] = Path("data/reports/tear_sheet.html"),
+    prices: Annotated[str, typer.Option(help="sp500 | stocknet | synthetic | yfinance | a .csv/.parquet file")] = "sp500",
+    column: Annotated[str, typer.Option(help="Signal column to evaluate")] = _D["column"].default,
+    start: Annotated[str | None, typer.Option(help="First session YYYY-MM-DD")] = None,
+    end: Annotated[str | None, typer.Option(help="Last session YYYY-MM-DD")] = None,
+    model: Annotated[str | None, typer.Option(help="Model name in the store, when it holds several")] = None,
+    quantiles: Annotated[int, typer.Option(help="Quantile buckets (>= 2)")] = _D["quantiles"].default,
+    cost_bps: Annotated[float, typer.Option(help="Cost per side for net long-short returns, bps")] = _D["cost_bps"].default,
+    max_loss: Annotated[float, typer.Option(help="Largest fraction of signal rows that may be dropped (no price or no "
+                                                 "forward return) before the run fails")] = _D["max_loss"].default,
+    out: Annotated[Path, typer.Option(help="HTML output")] = _D["out"].default,
 ) -> None:
     """Rank IC, quantile returns, decay, long-short, turnover and coverage of one signal column."""
-    from ..errors import UsageError
-    from ..factors.tearsheet import tear_sheet
+    from ..jobs.research import run_tearsheet_job
 
-    sig = load_signals(signals, model, start, end)
-    if column not in sig.columns:
-        raise UsageError(f"--column {column!r} not in the signals (columns: {list(sig.columns)})")
-    assets = sorted(set(sig.index.get_level_values("asset")))
-    px = load_prices(prices, assets if prices != "synthetic" else None, start,
-                     str((sig.index.get_level_values("date").max() + __import__("pandas").Timedelta(days=30)).date()))
     with console.status("evaluating"):
-        by_event = [c for c in sig.columns if c.startswith("sentiment_") and c != "sentiment_mean"]
-        report = tear_sheet(sig[column], px, out, title=f"Tear sheet: {column}", n_quantiles=quantiles, cost_bps=cost_bps,
-                            events=sig[by_event] if by_event else None)
+        report = run_tearsheet_job(TearsheetJobConfig(signals, prices, column, start, end, model, quantiles, cost_bps,
+                                                      max_loss, out))
     print_table("summary", report.summary())
     if report.by_event is not None:
         print_table("mean rank IC by event type", report.by_event)

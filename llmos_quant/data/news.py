@@ -12,17 +12,16 @@ and listed in ``frame.attrs['rejected']``.
 
 from __future__ import annotations
 
-import calendar as _cal
 import hashlib
 import logging
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from ..errors import DataNotFoundError, FetchError, ValidationError
+from ..errors import DataNotFoundError, ValidationError
 from ..paths import shared_path
 
 log = logging.getLogger(__name__)
@@ -77,8 +76,55 @@ def validate_news(frame: pd.DataFrame) -> pd.DataFrame:
 
 def _read_csv(path: Path, **kwargs: Any) -> pd.DataFrame:
     if not path.is_file():
-        raise DataNotFoundError(f"news file {path} does not exist")
-    return pd.read_csv(path, dtype=str, keep_default_na=False, on_bad_lines="warn", **kwargs)
+        raise DataNotFoundError(f"news file {path} does not exist; check the path or pass another --source")
+    if path.stat().st_size == 0:
+        raise ValidationError(f"news file {path} is empty (0 bytes); expected a CSV with a header row")
+    try:
+        return pd.read_csv(path, dtype=str, keep_default_na=False, on_bad_lines="warn", **kwargs)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise ValidationError(f"news file {path} is not a readable CSV ({type(exc).__name__}: {exc})") from exc
+
+
+_DATE_ONLY = re.compile(r"^\s*(?:\d{4}-\d{2}-\d{2}|\d{8})\s*$")
+_HAS_ZONE = re.compile(r"(?:Z|UTC|GMT|[+-]\d{2}:?\d{2})\s*$", re.I)
+
+
+def parse_times(values: pd.Series, tz: str | None = None, what: str = "news") -> tuple[pd.Series, pd.Series, pd.Series]:
+    """Publication times as UTC plus a ``date_only`` flag, for every news format (the one point-in-time parser).
+
+    - date-only values (``2016-03-04``, ``20160304``) are stamped at midnight New York time of that date and
+      flagged ``date_only``: they count after that day's 16:00 close (next session), like Reuters rows;
+    - values with a zone or offset (``...-04:00``, ``...Z``) are converted to UTC;
+    - zone-less timestamps (``2016-03-04 17:30:00``) are refused unless ``tz`` declares the zone they are in:
+      reading them as UTC would move evening news into that day's signal.
+
+    Returns ``(published_at, date_only, bad)``; ``bad`` marks unparseable values (the caller rejects them)."""
+    text = values.astype(str).str.strip()
+    date_only = text.str.match(_DATE_ONLY)
+    zoned = ~date_only & text.str.contains(_HAS_ZONE)
+    naive = ~date_only & ~zoned & (text != "")
+    if naive.any():  # only values that parse as a date-time are zone-less timestamps; the rest are just bad
+        naive &= pd.to_datetime(text.where(naive), errors="coerce", format="mixed").notna()
+    out = pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns, UTC]")
+    if date_only.any():
+        day = pd.to_datetime(text[date_only].str.replace("-", ""), format="%Y%m%d", errors="coerce")
+        out[date_only] = day.dt.tz_localize("America/New_York").dt.tz_convert("UTC")
+    if zoned.any():
+        out[zoned] = pd.to_datetime(text[zoned], utc=True, errors="coerce", format="mixed")
+    if naive.any():
+        if tz is None:
+            rows = list(values.index[naive][:3])
+            raise ValidationError(
+                f"{what}: {int(naive.sum())} timestamps carry no time zone, e.g. row {rows[0]}: {text[naive].iloc[0]!r} "
+                f"(rows {rows}); the zone decides which session they count for. Declare it with --news-tz "
+                "America/New_York (or tz='UTC' in the library), or add an offset such as -05:00 to the values")
+        try:
+            local = pd.to_datetime(text[naive], errors="coerce", format="mixed")
+            out[naive] = local.dt.tz_localize(tz, ambiguous="NaT", nonexistent="NaT").dt.tz_convert("UTC")
+        except Exception as exc:  # unknown zone names
+            raise ValidationError(f"{what}: cannot localise timestamps to zone {tz!r} ({exc}); use an IANA name "
+                                  "such as America/New_York or UTC") from exc
+    return out, date_only.astype(bool), out.isna()
 
 
 def read_reuters_csv(path: str | Path | None = None) -> pd.DataFrame:
@@ -88,44 +134,115 @@ def read_reuters_csv(path: str | Path | None = None) -> pd.DataFrame:
     need = {"ticker", "date", "title"}
     if not need <= set(raw.columns):
         raise ValidationError(f"{path}: expected Reuters columns {sorted(need)}, got {list(raw.columns)}")
-    day = pd.to_datetime(raw["date"], format="%Y%m%d", errors="coerce")
-    bad = day.isna() | (raw["ticker"].str.strip() == "") | (raw["title"].str.strip() == "")
-    rejected = [{"row": int(i), "reason": "bad date, ticker or title", "values": raw.loc[i, ["ticker", "date", "title"]].to_dict()}
-                for i in raw.index[bad][:50]]
-    rejected += [{"row": -1, "reason": f"{int(bad.sum()) - 50} more"}] if bad.sum() > 50 else []
-    raw, day = raw[~bad], day[~bad]
-    frame = pd.DataFrame({
-        # Date-only: stamped at midnight New York time of the listing date and flagged.
-        "published_at": day.dt.tz_localize("America/New_York").dt.tz_convert("UTC"),
-        "date_only": True,
-        "asset": raw["ticker"],
-        "headline": raw["title"],
-        "body": raw.get("body", ""),
-        "url": "",
-    })
-    if "company" in raw:
-        frame.attrs["companies"] = dict(zip(raw["ticker"], raw["company"], strict=False))
+    day = pd.to_datetime(raw["date"], format="%Y%m%d", errors="coerce")  # the format is strictly YYYYMMDD, no time
+    # Date-only: stamped at midnight New York time of the listing date and flagged (counts after that day's close).
+    ts = day.dt.tz_localize("America/New_York").dt.tz_convert("UTC")
+    date_only, bad_time = pd.Series(True, index=raw.index), day.isna()
+    bad = bad_time | (raw["ticker"].str.strip() == "") | (raw["title"].str.strip() == "")
+    rejected = _rejections(raw, bad, ["ticker", "date", "title"], "bad date, ticker or title")
+    raw = raw[~bad]
+    frame = pd.DataFrame({"published_at": ts[~bad], "date_only": date_only[~bad], "asset": raw["ticker"],
+                          "headline": raw["title"], "body": raw.get("body", ""), "url": ""})
     out = _finish(frame, rejected, "reuters")
-    out.attrs["companies"] = frame.attrs.get("companies", {})
+    if "company" in raw:
+        out.attrs["companies"] = dict(zip(raw["ticker"], raw["company"], strict=False))
     return out
 
 
-def read_benzinga_csv(path: str | Path | None = None) -> pd.DataFrame:
-    """Benzinga analyst-ratings CSV (``title,date,stock``; date with UTC offset)."""
+def read_benzinga_csv(path: str | Path | None = None, tz: str | None = None) -> pd.DataFrame:
+    """Benzinga analyst-ratings CSV (``title,date,stock``; timestamps with a UTC offset, or date-only)."""
     path = Path(path) if path else shared_path("benzinga_analyst_ratings_sample", "analyst_ratings_processed_first10k.csv")
     raw = _read_csv(path)
     need = {"title", "date", "stock"}
     if not need <= set(raw.columns):
         raise ValidationError(f"{path}: expected Benzinga columns {sorted(need)}, got {list(raw.columns)}")
-    ts = pd.to_datetime(raw["date"], utc=True, errors="coerce", format="mixed")
-    has_time = raw["date"].str.contains(r"\d{1,2}:\d{2}", regex=True)
-    bad = ts.isna() | (raw["stock"].str.strip() == "") | (raw["title"].str.strip() == "")
-    rejected = [{"row": int(i), "reason": "bad date, stock or title", "values": raw.loc[i, ["title", "date", "stock"]].to_dict()}
-                for i in raw.index[bad]]
-    raw, ts, has_time = raw[~bad], ts[~bad], has_time[~bad]
-    frame = pd.DataFrame({"published_at": ts, "date_only": ~has_time, "asset": raw["stock"],
+    ts, date_only, bad_time = parse_times(raw["date"], tz=tz, what=str(path))
+    bad = bad_time | (raw["stock"].str.strip() == "") | (raw["title"].str.strip() == "")
+    rejected = _rejections(raw, bad, ["title", "date", "stock"], "bad date, stock or title")
+    raw = raw[~bad]
+    frame = pd.DataFrame({"published_at": ts[~bad], "date_only": date_only[~bad], "asset": raw["stock"],
                           "headline": raw["title"], "body": "", "url": ""})
     return _finish(frame, rejected, "benzinga")
+
+
+TABLE_COLUMNS = ["published_at", "asset", "headline"]
+
+
+def news_from_table(frame: pd.DataFrame, tz: str | None = None, source: str = "table") -> pd.DataFrame:
+    """The public constructor of a news frame from any table with ``published_at`` (with a zone, or declare
+    ``tz``), ``asset``, ``headline`` and optional ``body``, ``source``, ``url``. Rows with an empty asset or
+    headline or an unparseable time are rejected with a reason (``attrs['rejected']``), never dropped silently."""
+    missing = [c for c in TABLE_COLUMNS if c not in frame.columns]
+    if missing:
+        raise ValidationError(f"news table lacks columns {missing}; expected {TABLE_COLUMNS} (+ optional body, source, "
+                              f"url), got {list(frame.columns)}")
+    raw = frame.reset_index(drop=True)
+    times = raw["published_at"]
+    if isinstance(times.dtype, pd.DatetimeTZDtype):
+        ts, date_only, bad_time = times.dt.tz_convert("UTC"), pd.Series(False, index=raw.index), times.isna()
+    elif pd.api.types.is_datetime64_any_dtype(times):
+        if tz is None:
+            raise ValidationError(f"{source}: 'published_at' holds zone-less datetimes (e.g. row 0: {times.iloc[0]}); "
+                                  "declare their zone with --news-tz America/New_York (tz= in the library)")
+        ts = times.dt.tz_localize(tz, ambiguous="NaT", nonexistent="NaT").dt.tz_convert("UTC")
+        date_only, bad_time = pd.Series(False, index=raw.index), ts.isna()
+    else:
+        ts, date_only, bad_time = parse_times(times.fillna("").astype(str), tz=tz, what=source)
+    asset = raw["asset"].fillna("").astype(str).str.strip()
+    headline = raw["headline"].fillna("").astype(str).str.strip()
+    bad = bad_time | (asset == "") | (headline == "")
+    rejected = _rejections(raw.astype({"published_at": str}), bad, TABLE_COLUMNS, "bad published_at, asset or headline")
+    keep = ~bad
+    out = pd.DataFrame({"published_at": ts[keep], "date_only": date_only[keep], "asset": asset[keep],
+                        "headline": headline[keep],
+                        "body": raw["body"][keep] if "body" in raw else "",
+                        "url": raw["url"][keep] if "url" in raw else ""})
+    if "source" in raw:
+        out["source"] = raw["source"][keep].replace("", source)
+    return _finish(out, rejected, source)
+
+
+def read_news_table(path: str | Path, tz: str | None = None) -> pd.DataFrame:
+    """A generic news table file (CSV or Parquet) with ``published_at``, ``asset``, ``headline`` (+ optional)."""
+    path = Path(path)
+    if path.suffix == ".parquet":
+        if not path.is_file():
+            raise DataNotFoundError(f"news file {path} does not exist; check the path or pass another --source")
+        if path.stat().st_size == 0:
+            raise ValidationError(f"news file {path} is empty (0 bytes); expected a Parquet file")
+        try:
+            frame = pd.read_parquet(path)
+        except Exception as exc:  # pyarrow raises ArrowInvalid and friends
+            raise ValidationError(f"news file {path} is not a readable Parquet file ({type(exc).__name__}: {exc})") from exc
+    else:
+        frame = _read_csv(path)
+    return news_from_table(frame, tz=tz, source=f"table:{path.name}")
+
+
+def sniff_news_format(path: str | Path) -> str:
+    """``reuters``, ``benzinga`` or ``table`` from a file's columns (ValidationError when none fits)."""
+    path = Path(path)
+    if path.suffix == ".parquet":
+        return "table"
+    cols = set(_read_csv(path, nrows=0).columns)
+    if {"published_at", "asset", "headline"} <= cols:
+        return "table"
+    if {"ticker", "date", "title"} <= cols:
+        return "reuters"
+    if {"title", "date", "stock"} <= cols:
+        return "benzinga"
+    raise ValidationError(f"{path}: columns {sorted(cols)} match no news format; expected a table (published_at, asset, "
+                          "headline), Reuters (ticker, date, title) or Benzinga (title, date, stock). Name the format: "
+                          "--source table:PATH | reuters:PATH | benzinga:PATH")
+
+
+def _rejections(raw: pd.DataFrame, bad: pd.Series, cols: list[str], reason: str, limit: int = 50) -> list[dict[str, Any]]:
+    """Rejected rows as dicts (row, reason, values); past ``limit`` one summary entry carries the rest's count."""
+    idx = raw.index[bad.to_numpy()]
+    out: list[dict[str, Any]] = [{"row": int(i), "reason": reason, "values": raw.loc[i, cols].to_dict()} for i in idx[:limit]]
+    if len(idx) > limit:
+        out.append({"row": -1, "reason": reason, "count": len(idx) - limit, "values": "more rows"})
+    return out
 
 
 def concat_news(frames: Iterable[pd.DataFrame]) -> pd.DataFrame:

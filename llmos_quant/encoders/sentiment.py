@@ -201,10 +201,12 @@ class SentimentEncoder:
         from .adapter import load_adapter
 
         folder = Path(directory)
+        base_dir = Path(base) if base else minilm_path()
         model = load_adapter(folder, base=base)
-        tok = AutoTokenizer.from_pretrained(str(base or minilm_path()))
+        tok = AutoTokenizer.from_pretrained(str(base_dir))
         backend = TransformerBackend(model, tok, model.config.labels, name="llmos", **kwargs)
-        return cls(backend, model_name=f"llmos:{folder.name}", weights_hash=folder_hash(folder))
+        # provenance covers every weight that produces the scores: the base checkpoint and the adapter
+        return cls(backend, model_name=f"llmos:{folder.name}", weights_hash=folder_hash(folder, base_dir))
 
     @classmethod
     def from_llmos(cls, directory: str | Path, **kwargs: Any) -> SentimentEncoder:
@@ -229,8 +231,9 @@ class SentimentEncoder:
         try:
             model = AutoModelForSequenceClassification.from_pretrained(str(folder), use_safetensors=True)
             tok = AutoTokenizer.from_pretrained(str(folder))
-        except (OSError, ValueError) as exc:
-            raise ModelLoadError(f"cannot load a sequence classifier from {folder}: {exc}") from exc
+        except Exception as exc:  # OSError, ValueError, safetensors errors of truncated files, ...
+            raise ModelLoadError(f"cannot load a sequence classifier from {folder}: {type(exc).__name__}: {exc}; "
+                                 "expected a Hugging Face folder: config.json, model.safetensors, tokenizer files") from exc
         id2label = model.config.id2label
         labels = [str(id2label[i]).lower() for i in range(len(id2label))]
         backend = TransformerBackend(model, tok, labels, name="hf",
@@ -240,12 +243,24 @@ class SentimentEncoder:
 
     @classmethod
     def create(cls, backend: str = "llmos", path: str | Path | None = None, **kwargs: Any) -> SentimentEncoder:
-        """Build by backend name: ``llmos`` (default adapter or ``path``), ``hf`` (needs path), ``lm``, ``vader``."""
+        """Build by backend name: ``llmos`` (default adapter or ``path``), ``hf`` (needs path), ``lm``, ``vader``.
+
+        A folder that is missing, incomplete or holds truncated/corrupt weights raises ``ModelLoadError``."""
         if backend == "llmos":
             path = Path(path) if path else DEFAULT_ADAPTER
-            if (path / "adapter_config.json").is_file():
-                return cls.from_adapter(path, **kwargs)
-            return cls.from_llmos(path, **kwargs)
+            if not path.is_dir():
+                raise ModelLoadError(f"model folder {path} does not exist; pass --model-path to an adapter folder "
+                                     "(adapter_config.json, ...) or a saved LLMOS classifier, or omit it for the shipped model")
+            try:
+                if (path / "adapter_config.json").is_file():
+                    return cls.from_adapter(path, **kwargs)
+                return cls.from_llmos(path, **kwargs)
+            except ModelLoadError:
+                raise
+            except Exception as exc:  # safetensors/json/torch errors of a broken folder, translated at the boundary
+                raise ModelLoadError(f"cannot load the llmos model from {path}: {type(exc).__name__}: {exc}. Expected an "
+                                     "adapter folder (adapter_config.json, adapter_model.safetensors, head.safetensors, "
+                                     "llmos_config.json) or config.json + model.safetensors; rebuild or re-copy it") from exc
         if backend == "hf":
             if path is None:
                 raise UsageError("backend 'hf' needs a model folder or hub id: --model-path /path/to/finbert")
@@ -281,14 +296,18 @@ class SentimentEncoder:
         return frame
 
 
-def folder_hash(directory: str | Path) -> str:
-    """SHA-256 over the weight and config files of a model folder (provenance for stored scores)."""
+def folder_hash(*directories: str | Path) -> str:
+    """SHA-256 over the weight and config files of one or more model folders (e.g. base + adapter), the
+    provenance key of stored scores."""
     import hashlib
 
     h = hashlib.sha256()
-    folder = Path(directory)
-    for path in sorted(folder.glob("*")):
-        if path.suffix in (".safetensors", ".json") and path.name != "metrics.json":
-            h.update(path.name.encode())
-            h.update(path.read_bytes())
+    for directory in directories:
+        folder = Path(directory)
+        for path in sorted(folder.glob("*")):
+            if path.suffix in (".safetensors", ".json") and path.name != "metrics.json":
+                h.update(path.name.encode())
+                with path.open("rb") as f:
+                    for chunk in iter(lambda f=f: f.read(1 << 22), b""):
+                        h.update(chunk)
     return h.hexdigest()[:16]

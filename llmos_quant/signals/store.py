@@ -2,19 +2,26 @@
 
 Tables:
 - ``news``: the normalised news frame (``id`` primary key) plus its point-in-time session ``date``;
-- ``scores``: one row per (news id, model, weights hash): probabilities, score, valid flag;
+- ``scores``: one row per (news id, model, weights hash): probabilities, score, valid flag and the ``run_id``
+  of the run that computed it;
 - ``signals``: one row per (date, asset, model): the columns of ``daily_signals`` plus provenance
   (``model``, ``weights_hash``, ``code_version``, ``run_id``, ``written_at``);
-- ``runs``: one row per CLI run (kind, parameters, counts, times).
+- ``runs``: one row per run: kind, status, the full config, counts (rows in, rejected by reason, dropped),
+  package version and git commit, model name, a hash over every weight that produced the scores, and a hash
+  of the input news ids. ``signals.run_id`` and ``scores.run_id`` join ``runs.run_id``.
 
-Writes are idempotent (rewriting a day replaces its rows, never duplicates them) and atomic: each write
-is one DuckDB transaction, so a crash mid-write leaves the previous state intact.
+Writes are idempotent (a rerun replaces exactly the (date, asset, model) rows it recomputes; other rows stay)
+and atomic: each write is one DuckDB transaction, so a crash mid-write leaves the previous state intact.
+DuckDB lets one process write a file, or several read it: jobs hold the store only while they write, and
+readers open it read-only (``SignalStore(path, read_only=True)``), waiting a bounded time for a writer.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import time
 import uuid
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -24,7 +31,7 @@ import duckdb
 import pandas as pd
 
 from .. import __version__
-from ..errors import StoreError
+from ..errors import DataNotFoundError, StoreError
 from .aggregate import SIGNAL_COLUMNS, validate_signals
 
 log = logging.getLogger(__name__)
@@ -42,21 +49,67 @@ CREATE TABLE IF NOT EXISTS signals (
     run_id VARCHAR, written_at TIMESTAMPTZ, PRIMARY KEY (date, asset, model));
 CREATE TABLE IF NOT EXISTS runs (
     run_id VARCHAR PRIMARY KEY, kind VARCHAR, params JSON, counts JSON, started TIMESTAMPTZ, finished TIMESTAMPTZ);
+ALTER TABLE scores ADD COLUMN IF NOT EXISTS run_id VARCHAR;
+ALTER TABLE runs ADD COLUMN IF NOT EXISTS status VARCHAR;
+ALTER TABLE runs ADD COLUMN IF NOT EXISTS package_version VARCHAR;
+ALTER TABLE runs ADD COLUMN IF NOT EXISTS git_commit VARCHAR;
+ALTER TABLE runs ADD COLUMN IF NOT EXISTS model VARCHAR;
+ALTER TABLE runs ADD COLUMN IF NOT EXISTS weights_hash VARCHAR;
+ALTER TABLE runs ADD COLUMN IF NOT EXISTS input_hash VARCHAR;
+ALTER TABLE runs ADD COLUMN IF NOT EXISTS error VARCHAR;
 """
+_TABLES = ("news", "scores", "signals", "runs")
+SCORE_COLUMNS = ["p_negative", "p_neutral", "p_positive", "score", "valid"]
+
+
+def new_run_id() -> str:
+    return uuid.uuid4().hex[:12]
 
 
 class SignalStore:
-    """A DuckDB-backed store; ``path=':memory:'`` for a throw-away one."""
+    """A DuckDB-backed store; ``path=':memory:'`` for a throw-away one.
 
-    def __init__(self, path: str | Path) -> None:
-        self.path = str(path)
+    ``read_only=True`` opens an existing store for reading (a missing file is ``DataNotFoundError``); a writer
+    holding the file makes the open wait up to ``lock_timeout`` seconds, then ``StoreError``."""
+
+    def __init__(self, path: str | Path, read_only: bool = False, lock_timeout: float = 30.0) -> None:
+        self.path, self.read_only = str(path), read_only
         if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            file = Path(self.path)
+            if read_only and not file.is_file():
+                raise DataNotFoundError(f"signal store {file} does not exist; run `llmos-quant signals daily` or "
+                                        "`signals backfill` first, or pass --store")
+            if not read_only:
+                try:
+                    file.parent.mkdir(parents=True, exist_ok=True)
+                except OSError as exc:
+                    raise StoreError(f"cannot create the folder of the signal store {file}: {exc}; pass a writable "
+                                     "--store path") from exc
+        deadline = time.monotonic() + lock_timeout
+        wait = 0.05
+        while True:
+            try:
+                self.con = duckdb.connect(self.path, read_only=read_only)
+                break
+            except duckdb.IOException as exc:
+                if "lock" not in str(exc).lower() or time.monotonic() + wait > deadline:
+                    raise StoreError(f"cannot open the signal store {self.path}: {exc}; another process may be "
+                                     "writing it (wait for it, or use another --store)") from exc
+                time.sleep(wait)
+                wait = min(wait * 2, 1.0)
+            except duckdb.Error as exc:
+                raise StoreError(f"cannot open the signal store {self.path}: {exc}; is it a DuckDB file written by "
+                                 "llmos-quant? Pass another --store") from exc
         try:
-            self.con = duckdb.connect(self.path)
-            self.con.execute(_SCHEMA)
+            if read_only:
+                have = {r[0] for r in self.con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+                if not set(_TABLES) <= have:
+                    raise StoreError(f"{self.path} is not a signal store (tables {sorted(have)}, expected {list(_TABLES)})")
+            else:
+                self.con.execute(_SCHEMA)
         except duckdb.Error as exc:
-            raise StoreError(f"cannot open the signal store {self.path}: {exc}; is another process writing it?") from exc
+            self.con.close()
+            raise StoreError(f"cannot prepare the signal store {self.path}: {exc}") from exc
 
     def close(self) -> None:
         self.con.close()
@@ -69,12 +122,18 @@ class SignalStore:
 
     # ---- writes ---------------------------------------------------------------------------------
     def _transaction(self, work: Callable[[], None]) -> None:
-        self.con.execute("BEGIN TRANSACTION")
+        if self.read_only:
+            raise StoreError(f"the signal store {self.path} was opened read-only; open it with read_only=False to write")
         try:
+            self.con.execute("BEGIN TRANSACTION")
             work()
             self.con.execute("COMMIT")
-        except BaseException:
-            self.con.execute("ROLLBACK")
+        except BaseException as exc:
+            with contextlib.suppress(duckdb.Error):
+                self.con.execute("ROLLBACK")
+            if isinstance(exc, duckdb.Error | OSError):  # disk full, I/O errors: name the real cause
+                raise StoreError(f"writing the signal store {self.path} failed, nothing was changed: "
+                                 f"{type(exc).__name__}: {exc}") from exc
             raise
 
     def write_news(self, news: pd.DataFrame) -> int:
@@ -95,15 +154,17 @@ class SignalStore:
         self._transaction(work)
         return len(frame)
 
-    def write_scores(self, ids: Iterable[str], scores: pd.DataFrame, model: str, weights_hash: str) -> int:
-        frame = scores[["p_negative", "p_neutral", "p_positive", "score", "valid"]].copy()
+    def write_scores(self, ids: Iterable[str], scores: pd.DataFrame, model: str, weights_hash: str,
+                     run_id: str | None = None) -> int:
+        frame = scores[SCORE_COLUMNS].copy()
         frame.insert(0, "id", list(ids))
         frame.insert(1, "model", model)
         frame.insert(2, "weights_hash", weights_hash or "")
+        frame["run_id"] = run_id
 
         def work() -> None:
             self.con.register("incoming_scores", frame)
-            self.con.execute("INSERT OR REPLACE INTO scores SELECT * FROM incoming_scores")
+            self.con.execute("INSERT OR REPLACE INTO scores BY NAME SELECT * FROM incoming_scores")
             self.con.unregister("incoming_scores")
 
         self._transaction(work)
@@ -123,7 +184,8 @@ class SignalStore:
 
     def write_signals(self, signals: pd.DataFrame, model: str, weights_hash: str = "", run_id: str | None = None,
                       _between: Callable[[], None] | None = None) -> int:
-        """Replace the rows of every date in ``signals`` (for this model) with the new ones, atomically.
+        """Replace exactly the (date, asset, model) rows in ``signals`` with the new ones, atomically; rows of
+        other assets, dates or models stay.
 
         ``_between`` is a test hook called after the delete and before the insert.
         """
@@ -137,28 +199,51 @@ class SignalStore:
         frame["model"], frame["weights_hash"], frame["code_version"] = model, weights_hash or "", __version__
         frame["run_id"] = run_id or uuid.uuid4().hex[:12]
         frame["written_at"] = pd.Timestamp.now(tz="UTC")
-        dates = pd.DataFrame({"date": pd.to_datetime(frame["date"].unique())})
+        keys = frame[["date", "asset"]].copy()
 
         def work() -> None:
-            self.con.register("dates_to_replace", dates)
-            self.con.execute("DELETE FROM signals WHERE model = ? AND date IN (SELECT CAST(date AS DATE) "
-                             "FROM dates_to_replace)", [model])
+            self.con.register("keys_to_replace", keys)
+            self.con.execute("DELETE FROM signals WHERE model = ? AND (date, asset) IN "
+                             "(SELECT (CAST(date AS DATE), asset) FROM keys_to_replace)", [model])
             if _between is not None:
                 _between()
             self.con.register("incoming_signals", frame)
-            self.con.execute("INSERT INTO signals SELECT * FROM incoming_signals")
+            self.con.execute("INSERT INTO signals BY NAME SELECT * FROM incoming_signals")
             self.con.unregister("incoming_signals")
-            self.con.unregister("dates_to_replace")
+            self.con.unregister("keys_to_replace")
 
         self._transaction(work)
         return len(frame)
 
-    def log_run(self, kind: str, params: dict[str, Any], counts: dict[str, Any], started: pd.Timestamp) -> str:
-        run_id = uuid.uuid4().hex[:12]
-        self.con.execute("INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?)",
-                         [run_id, kind, json.dumps(params, default=str), json.dumps(counts, default=str),
-                          started, pd.Timestamp.now(tz="UTC")])
+    def log_run(self, kind: str, params: dict[str, Any], counts: dict[str, Any], started: pd.Timestamp,
+                run_id: str | None = None, status: str = "ok", provenance: dict[str, Any] | None = None,
+                error: str | None = None) -> str:
+        """Insert or replace one ``runs`` row (``provenance``: package_version, git_commit, model, weights_hash,
+        input_hash)."""
+        run_id = run_id or new_run_id()
+        prov = provenance or {}
+        row = pd.DataFrame([{
+            "run_id": run_id, "kind": kind, "params": json.dumps(params, default=str),
+            "counts": json.dumps(counts, default=str), "started": started,
+            "finished": pd.Timestamp.now(tz="UTC") if status != "running" else pd.NaT, "status": status,
+            "package_version": prov.get("package_version", __version__), "git_commit": prov.get("git_commit"),
+            "model": prov.get("model"), "weights_hash": prov.get("weights_hash"), "input_hash": prov.get("input_hash"),
+            "error": error}])
+        row["started"] = pd.to_datetime(row["started"], utc=True)
+        row["finished"] = pd.to_datetime(row["finished"], utc=True)
+
+        def work() -> None:
+            self.con.register("incoming_run", row)
+            self.con.execute("INSERT OR REPLACE INTO runs BY NAME SELECT * FROM incoming_run")
+            self.con.unregister("incoming_run")
+
+        self._transaction(work)
         return run_id
+
+    def runs(self, limit: int | None = None) -> pd.DataFrame:
+        """The runs table, newest first, with ``params`` and ``counts`` as JSON text."""
+        sql = "SELECT * FROM runs ORDER BY started DESC" + (f" LIMIT {int(limit)}" if limit else "")
+        return self.con.execute(sql).df()
 
     # ---- reads ----------------------------------------------------------------------------------
     def signals(self, model: str | None = None, start: str | None = None, end: str | None = None,

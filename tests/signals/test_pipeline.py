@@ -4,7 +4,8 @@ import pytest
 
 from llmos_quant.encoders.sentiment import SentimentEncoder
 from llmos_quant.errors import UsageError
-from llmos_quant.signals.pipeline import check_universe, load_news, run_signals
+from llmos_quant.jobs.registry import load_news
+from llmos_quant.signals.pipeline import check_universe, run_signals
 from llmos_quant.signals.store import SignalStore
 
 
