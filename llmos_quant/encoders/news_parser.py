@@ -199,6 +199,33 @@ class UniverseTable:
         pairs += [(p.name.removesuffix("_data.csv"), "") for p in sp.glob("*_data.csv")]
         return cls.from_pairs(pairs, load_alias_file())
 
+    @classmethod
+    def for_universe(cls, tickers: Iterable[str]) -> UniverseTable:
+        """A table of just ``tickers`` (validated with ``data.tickers.validate_ticker``): names and aliases from
+        the project alias file and, when the shared datasets are present, from ``default()`` filtered to these
+        tickers. A ticker found in neither still gets a row (it links by cashtag or as a bare symbol)."""
+        import logging
+
+        from ..data.tickers import validate_tickers
+        from ..paths import shared_data_dir
+
+        wanted = validate_tickers(tickers)
+        keep = set(wanted)
+        aliases = {t.upper(): a for t, a in load_alias_file().items() if t.upper() in keep}
+        table = cls.from_pairs([(t, "") for t in wanted], aliases)
+        if shared_data_dir() is not None and wanted:
+            try:
+                full = cls.default().frame
+            except FileNotFoundError as exc:  # DataNotFoundError too: the shared folder is incomplete
+                logging.getLogger(__name__).warning("UniverseTable.for_universe: shared datasets incomplete (%s); "
+                                                    "using the project alias file only", exc)
+            else:
+                for row in full[full["ticker"].isin(keep)].itertuples(index=False):
+                    table.add(row.ticker, "", row.aliases)
+                    if row.name:
+                        table.frame.loc[table.frame["ticker"] == row.ticker, "name"] = row.name
+        return table
+
     def add(self, ticker: str, name: str = "", aliases: Iterable[str] = ()) -> None:
         t = ticker.upper()
         extra = sorted(set(aliases) | set(company_aliases(name) if name else []))

@@ -3,6 +3,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
+from llmos_quant.data.live import parse_yfinance_news, read_feed
 from llmos_quant.data.news import (
     NEWS_COLUMNS,
     dedupe,
@@ -11,7 +12,6 @@ from llmos_quant.data.news import (
     read_reuters_csv,
     validate_news,
 )
-from llmos_quant.data.live import parse_yfinance_news, read_feed
 from llmos_quant.errors import DataNotFoundError, ValidationError
 
 REUTERS = """ticker,company,date,title,body,news_type,recommendation,source_file
@@ -83,9 +83,13 @@ def test_yfinance_items_current_shape():
     assert r["published_at"] == pd.Timestamp("2025-01-30 21:35", tz="UTC")
 
 
-def test_fetch_yfinance_news_with_fake_ticker():
+def test_fetch_yfinance_news_with_fake_ticker(monkeypatch, tmp_path):
+    # Retries (3 tries) and a cache now: keep the cache in tmp_path and do not wait between tries
+    # (more in tests/data/test_live.py).
     from llmos_quant.data.live import fetch_yfinance_news
     from llmos_quant.errors import FetchError
+
+    monkeypatch.setenv("LLMOS_QUANT_CACHE", str(tmp_path))
 
     class Fake:
         def __init__(self, t):
@@ -98,11 +102,13 @@ def test_fetch_yfinance_news_with_fake_ticker():
 
     news = fetch_yfinance_news(["AAPL", "MSFT"], ticker_factory=Fake)
     assert sorted(news["asset"]) == ["AAPL", "MSFT"]
-    with pytest.raises(FetchError, match="BAD"):
-        fetch_yfinance_news(["BAD"], ticker_factory=Fake)
+    with pytest.raises(FetchError, match="yfinance news for BAD failed after 3 of 3 tries"):
+        fetch_yfinance_news(["BAD"], ticker_factory=Fake, sleep=lambda s: None)
 
 
 def test_rss_feed_links_universe_tickers():
+    # Linking is the news parser's TickerLinker over UniverseTable.for_universe (names, cashtags, bare symbols);
+    # the XML text is parsed as given (no network, no cache).
     news = read_feed(FEED, universe=["AAPL", "MSFT", "GOOG"])
     assert sorted(news["asset"]) == ["AAPL", "AAPL", "MSFT"]
     reasons = [r["reason"] for r in news.attrs["rejected"]]
