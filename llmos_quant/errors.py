@@ -49,3 +49,11 @@ class StrategyNotFoundError(LLMOSQuantError, LookupError):
     """A strategy name that the resolver cannot find or import."""
 
     exit_code = 8
+
+
+class LookaheadBiasError(ValidationError):
+    """A signal changed when news or prices after its session's cutoff were removed (it looked ahead)."""
+
+
+class MaxLossExceededError(ValidationError):
+    """Factor evaluation would drop more of the factor's rows (no price, no forward return) than ``max_loss``."""

@@ -140,11 +140,12 @@ def build() -> None:
     for name, cells in NOTEBOOKS.items():
         nb = nbf.v4.new_notebook()
         nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-        for kind, src in cells:
+        for k, (kind, src) in enumerate(cells):
+            cell_id = f"{name[:20]}-{k:02d}"  # stable ids: a rebuild does not rewrite unchanged notebooks
             if kind == "md":
-                nb.cells.append(nbf.v4.new_markdown_cell(src))
+                nb.cells.append(nbf.v4.new_markdown_cell(src, id=cell_id))
             else:
-                cell = nbf.v4.new_code_cell(src)
+                cell = nbf.v4.new_code_cell(src, id=cell_id)
                 if kind == "params":
                     cell.metadata["tags"] = ["parameters"]
                 nb.cells.append(cell)

@@ -6,11 +6,14 @@ Interface (version ``INTERFACE_VERSION``):
   ``snapshot`` is a DataFrame indexed by asset with the current bar's ``open, high, low, close, volume,
   tradable`` and signal columns (``sentiment``, ``news_count``, ``surprise``), plus ``history(n)``
   for the last ``n`` closes as a (n x assets) frame;
-- weights are fractions of portfolio value (negative = short); assets left out are closed;
+- weights are fractions of portfolio value (negative = short); assets left out are closed; every weight
+  must be a finite number and the gross leverage sum |w| at most ``max_gross_leverage`` (default 2.0),
+  else ``ValidationError`` stops the run;
 - ``params`` are Backtrader params; the runner fills ``rebalance`` ('daily' or 'weekly'),
   ``fractional`` (fractional shares, for cross-checks), ``cost_rate`` (commission + slippage rate, kept
   aside when sizing so that fills never exceed the book), ``band`` (no-trade band: a held position within
-  ``band`` x its target size, same side, is left alone; 0 rebalances exactly) and ``signal_lines``.
+  ``band`` x its target size, same side, is left alone; 0 rebalances exactly), ``max_gross_leverage`` and
+  ``signal_lines``.
 
 Timing: the decision for signal date D is taken at D+1's open (Backtrader's cheat-on-open hook), from a
 snapshot of bar D only (D's prices and D's signal, i.e. news before D's cutoff); orders are sized at
@@ -25,6 +28,8 @@ from typing import Any
 import backtrader as bt
 import numpy as np
 import pandas as pd
+
+from ..errors import UsageError, ValidationError
 
 INTERFACE_VERSION = 1
 
@@ -43,11 +48,15 @@ class SignalStrategy(bt.Strategy):
 
     interface_version = INTERFACE_VERSION
     params: Any = (("rebalance", "daily"), ("fractional", False), ("cost_rate", 0.0), ("band", 0.1),
-                   ("signal_lines", ("sentiment", "news_count", "surprise")))
+                   ("max_gross_leverage", 2.0), ("signal_lines", ("sentiment", "news_count", "surprise")))
 
     def __init__(self) -> None:
         if self.p.rebalance not in ("daily", "weekly"):
             raise ValueError(f"rebalance must be 'daily' or 'weekly', got {self.p.rebalance!r}")
+        limit = self.p.max_gross_leverage
+        if not isinstance(limit, int | float) or not np.isfinite(limit) or limit <= 0:
+            raise UsageError(f"max_gross_leverage must be a finite number > 0, got {limit!r}; pass e.g. 2.0 "
+                             "(--max-leverage / BacktestConfig(max_gross_leverage=...))")
         self.order_log: list[dict[str, Any]] = []
         self.trade_log: list[dict[str, Any]] = []
         self.position_log: list[dict[str, Any]] = []
@@ -77,6 +86,39 @@ class SignalStrategy(bt.Strategy):
         return pd.DataFrame(out)
 
     # ---- machinery ----------------------------------------------------------------------------
+    def checked_weights(self, weights: dict[str, float]) -> dict[str, float]:
+        """``target_weights``' answer as floats, or ``ValidationError`` for unknown assets, non-finite weights
+        and gross leverage above ``max_gross_leverage`` (named with the signal date)."""
+        name = type(self).__name__
+        day = self.datas[0].datetime.date(-1)  # signal date D (the orders go out at D+1's open)
+        unknown = set(weights) - set(self.by_name)
+        if unknown:
+            raise ValidationError(
+                f"{name}.target_weights returned unknown assets {sorted(map(str, unknown))[:5]} for signal date {day}; "
+                f"expected assets of the feeds ({len(self.by_name)} assets, e.g. {sorted(self.by_name)[:5]}). "
+                "Return weights only for assets in the snapshot's index")
+        out: dict[str, float] = {}
+        for asset, w in weights.items():
+            try:
+                value = float(w)
+            except (TypeError, ValueError):
+                value = float("nan")
+            if not np.isfinite(value):
+                raise ValidationError(
+                    f"{name}.target_weights returned weight {w!r} for {asset} on signal date {day}; expected a finite "
+                    "number (fraction of portfolio value). Leave the asset out (or return 0.0) to hold no position, "
+                    "e.g. drop NaN signals with snapshot[...].dropna() before computing weights")
+            out[asset] = value
+        gross = float(sum(abs(v) for v in out.values()))
+        limit = float(self.p.max_gross_leverage)
+        if gross > limit * (1 + 1e-9):
+            raise ValidationError(
+                f"{name}.target_weights on signal date {day} asks for gross leverage {gross:.4g} (sum of |weights|), "
+                f"above the limit max_gross_leverage={limit:g}; expected sum |w| <= {limit:g}. Scale the weights down "
+                "(e.g. the strategy's gross param), or raise the limit with --max-leverage / "
+                "BacktestConfig(max_gross_leverage=...)")
+        return out
+
     def _is_rebalance_day(self) -> bool:
         if self.p.rebalance == "daily":
             return True
@@ -105,16 +147,11 @@ class SignalStrategy(bt.Strategy):
         marked = self.broker.getcash() + sum(self.getposition(d).size * d.open[0] for d in self.datas)
         value = marked / (1.0 + self.p.cost_rate)
         snap = self.snapshot()
-        weights = self.target_weights(snap) or {}
-        unknown = set(weights) - set(self.by_name)
-        if unknown:
-            raise ValueError(f"{type(self).__name__}.target_weights returned unknown assets {sorted(unknown)[:5]}")
+        weights = self.checked_weights(self.target_weights(snap) or {})
         for d in self.datas:
             if d.tradable[0] < 0.5 or d.tradable[-1] < 0.5:
                 continue
             target = weights.get(d._name, 0.0)
-            if not np.isfinite(target):
-                target = 0.0
             if not np.isfinite(d.open[0]) or d.open[0] <= 0:
                 continue
             size = target * value / d.open[0]

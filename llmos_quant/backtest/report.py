@@ -99,6 +99,7 @@ def backtest_report(result: BacktestResult, prices: pd.DataFrame, signals: pd.Da
     stats = pd.Series(result.stats(), name="value").to_frame()
     figs = {
         "stats": table(stats, "Run statistics"),
+        "data_issues": table(result.data_issues.table(), "Data issues: signal rows and price bars not used as given"),
         "equity": equity_curve(result),
         "drawdown": drawdown_chart(result),
         "monthly": monthly_heatmap(result),
@@ -114,6 +115,6 @@ def backtest_report(result: BacktestResult, prices: pd.DataFrame, signals: pd.Da
     result.positions.to_csv(folder / "positions.csv", index=False)
     result.trades.to_csv(folder / "trades.csv", index=False)
     result.orders.to_csv(folder / "orders.csv", index=False)
-    (folder / "stats.json").write_text(json.dumps({"stats": result.stats(), "config": cfg,
-                                                   "analyzers": result.analyzers}, indent=2, default=str))
+    (folder / "stats.json").write_text(json.dumps({"stats": result.stats(), "config": cfg, "analyzers": result.analyzers,
+                                                   "data_issues": result.data_issues.as_dict()}, indent=2, default=str))
     return path

@@ -14,9 +14,9 @@ import numpy as np
 import pandas as pd
 
 from ..data.prices import validate_prices
-from ..errors import UsageError
+from ..errors import UsageError, ValidationError
 from .base import FractionalCommission, SignalStrategy
-from .feeds import DEFAULT_SIGNAL_LINES, build_frames, feed_class
+from .feeds import DEFAULT_SIGNAL_LINES, DataIssues, feed_class, prepare_frames
 from .resolver import resolve_strategy
 
 log = logging.getLogger(__name__)
@@ -35,6 +35,7 @@ class BacktestConfig:
     end: str | None = None
     fractional: bool = False
     band: float = 0.1  # no-trade band as a fraction of the target position (0 = rebalance exactly)
+    max_gross_leverage: float = 2.0  # sum of |target weights| a strategy may ask for on any day
     signal_lines: tuple[str, ...] = DEFAULT_SIGNAL_LINES
     params: Mapping[str, Any] = field(default_factory=dict)
 
@@ -45,6 +46,10 @@ class BacktestConfig:
             raise UsageError(f"commission_bps and slippage_bps must be >= 0, got {self.commission_bps}, {self.slippage_bps}")
         if self.rebalance not in ("daily", "weekly"):
             raise UsageError(f"rebalance must be 'daily' or 'weekly', got {self.rebalance!r}")
+        lev = self.max_gross_leverage
+        if isinstance(lev, bool) or not isinstance(lev, int | float) or not np.isfinite(lev) or lev <= 0:
+            raise UsageError(f"max_gross_leverage must be a finite number > 0 (sum of |weights|), got {lev!r}; "
+                             "pass e.g. 2.0 with --max-leverage or BacktestConfig(max_gross_leverage=2.0)")
 
 
 @dataclass
@@ -58,6 +63,7 @@ class BacktestResult:
     trades: pd.DataFrame
     orders: pd.DataFrame
     analyzers: dict[str, Any]
+    data_issues: DataIssues = field(default_factory=DataIssues)  # signal rows / assets without prices, filled bars
 
     def stats(self) -> dict[str, float]:
         r = self.returns.dropna()
@@ -95,7 +101,8 @@ def build_cerebro(frames: Mapping[str, pd.DataFrame], strategy: type[SignalStrat
     cerebro.broker.set_checksubmit(False)
     cerebro.addstrategy(strategy, rebalance=config.rebalance, fractional=config.fractional,
                         cost_rate=(config.commission_bps + config.slippage_bps) / 1e4, band=config.band,
-                        signal_lines=config.signal_lines, **dict(config.params))
+                        max_gross_leverage=config.max_gross_leverage, signal_lines=config.signal_lines,
+                        **dict(config.params))
     cerebro.addanalyzer(bt.analyzers.TimeReturn, _name="time_return", timeframe=bt.TimeFrame.Days)
     cerebro.addanalyzer(bt.analyzers.SharpeRatio, _name="sharpe", timeframe=bt.TimeFrame.Days, annualize=True,
                         riskfreerate=0.0)
@@ -106,11 +113,18 @@ def build_cerebro(frames: Mapping[str, pd.DataFrame], strategy: type[SignalStrat
 
 def run_backtest(prices: pd.DataFrame, signals: pd.DataFrame | None, strategy: str | type[SignalStrategy],
                  config: BacktestConfig | None = None, strategy_paths: Sequence[str] = ()) -> BacktestResult:
-    """Run one backtest. ``strategy`` is a class or a name resolved from ``strategies/``."""
+    """Run one backtest. ``strategy`` is a class or a name resolved from ``strategies/``.
+
+    The universe is every asset with prices in the window. Signal rows of assets without prices (and rows
+    dated off the price calendar) are dropped, counted in ``result.data_issues`` and logged; when none of the
+    signals' assets has prices, ``ValidationError``. Errors raised by the strategy (e.g. the leverage
+    check) reach the caller unchanged.
+    """
     config = config or BacktestConfig()
     prices = validate_prices(prices)
     cls = resolve_strategy(strategy, strategy_paths) if isinstance(strategy, str) else strategy
-    frames = build_frames(prices, signals, config.signal_lines, start=config.start, end=config.end)
+    frames, issues = prepare_frames(prices, signals, config.signal_lines, start=config.start, end=config.end)
+    _check_issues(issues, frames, config)
     cerebro = build_cerebro(frames, cls, config)
     strat = cerebro.run()[0]
     tr = pd.Series(strat.analyzers.time_return.get_analysis(), dtype=float)
@@ -131,8 +145,29 @@ def run_backtest(prices: pd.DataFrame, signals: pd.DataFrame | None, strategy: s
         positions=pd.DataFrame(strat.position_log, columns=["date", "asset", "size", "value"]),
         trades=trades,
         orders=pd.DataFrame(strat.order_log, columns=ORDER_COLUMNS),
-        analyzers=analyzers,
+        analyzers=analyzers, data_issues=issues,
     )
+
+
+def _check_issues(issues: DataIssues, frames: Mapping[str, pd.DataFrame], config: BacktestConfig) -> None:
+    """Log what the feeds leave out; ``ValidationError`` when no signal asset has prices."""
+    window = f"{config.start or 'start'}..{config.end or 'end'}"
+    if issues.signal_rows and issues.signal_rows_without_prices == issues.signal_rows:
+        sample = sorted(frames)[:10]
+        raise ValidationError(
+            f"none of the {len(issues.assets_without_prices)} signal assets has prices in the window {window} "
+            f"(signal assets e.g. {list(issues.assets_without_prices[:10])}; priced assets e.g. {sample}); expected "
+            "prices for at least one asset of the signals. Load prices for the signals' tickers, or check the "
+            "--start/--end window and the ticker spelling")
+    if issues.signal_rows_without_prices:
+        log.warning("%d of %d signal rows dropped: %d asset(s) have no prices in the window %s, e.g. %s",
+                    issues.signal_rows_without_prices, issues.signal_rows, len(issues.assets_without_prices), window,
+                    list(issues.assets_without_prices[:10]))
+    if issues.signal_rows_off_calendar:
+        log.warning("%d of %d signal rows dropped: dated on days that are not price sessions in the window %s",
+                    issues.signal_rows_off_calendar, issues.signal_rows, window)
+    if issues.signal_rows_on_missing_bars:
+        log.info("%d signal rows fall on bars without a price (tradable=0; never traded)", issues.signal_rows_on_missing_bars)
 
 
 def trade_stats(trades: pd.DataFrame) -> dict[str, float]:

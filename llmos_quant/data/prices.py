@@ -17,14 +17,54 @@ import pandas as pd
 
 from ..errors import DataNotFoundError, FetchError, UsageError, ValidationError
 from ..paths import cache_dir, shared_path
+from .tickers import validate_ticker, validate_tickers
 
 log = logging.getLogger(__name__)
 
 PRICE_COLUMNS = ["open", "high", "low", "close", "volume"]
 
 
+def _examples(frame: pd.DataFrame, mask: np.ndarray | pd.Series, columns: list[str] | None = None, k: int = 5) -> str:
+    """``TICKER on YYYY-MM-DD`` (plus ``column=value`` pairs) for the first ``k`` rows of a (date, asset) frame under mask."""
+    rows = frame[np.asarray(mask, dtype=bool)].head(k)
+    out = []
+    for (date, asset), row in zip(rows.index, rows.itertuples(index=False), strict=True):
+        text = f"{asset} on {pd.Timestamp(date).date()}"
+        if columns:
+            values = dict(zip(rows.columns, row, strict=True))
+            text += " (" + ", ".join(f"{c}={values[c]!r}" for c in columns) + ")"
+        out.append(text)
+    return "; ".join(out)
+
+
+def _check_numeric(frame: pd.DataFrame, name: str) -> pd.DataFrame:
+    """Text price columns parsed to floats; ``ValidationError`` naming ticker, date, column and value for non-numbers."""
+    converted = {}
+    for c in PRICE_COLUMNS:
+        raw = frame[c]
+        if pd.api.types.is_numeric_dtype(raw) and not pd.api.types.is_bool_dtype(raw):
+            continue
+        num = pd.to_numeric(raw, errors="coerce")
+        text = raw.astype("string").str.strip().str.lower()
+        blank = raw.isna().to_numpy() | text.isna().to_numpy() | text.isin(["", "nan", "na", "n/a", "null", "none"]).to_numpy()
+        bad = num.isna().to_numpy() & ~blank
+        if bad.any():
+            raise ValidationError(
+                f"{name} column {c!r} has {int(bad.sum())} non-numeric value(s), e.g. "
+                f"{_examples(frame, bad, [c])}; expected numbers (an empty cell for a missing price). "
+                "Correct or remove these rows in the source file, or delete the cached file and reload")
+        converted[c] = num.astype(float)
+    if converted:
+        frame = frame.assign(**converted)
+    return frame
+
+
 def validate_prices(frame: pd.DataFrame, name: str = "prices") -> pd.DataFrame:
-    """The one validator for price frames: MultiIndex (date, asset), tz-naive dates, OHLCV columns, sorted."""
+    """The one validator for price frames: MultiIndex (date, asset), tz-naive dates, OHLCV columns, sorted.
+
+    Prices must be numbers; open/high/low/close must be > 0 and finite where present. Missing prices (NaN)
+    are allowed and left as they are: nothing is forward-filled or dropped here.
+    """
     if not isinstance(frame, pd.DataFrame):
         raise ValidationError(f"{name} must be a DataFrame, got {type(frame).__name__}")
     if list(frame.index.names) != ["date", "asset"]:
@@ -41,21 +81,67 @@ def validate_prices(frame: pd.DataFrame, name: str = "prices") -> pd.DataFrame:
     if dates.tz is not None:
         raise ValidationError(f"{name} dates must be tz-naive session dates, got tz={dates.tz}; use tz_localize(None)")
     if frame.index.has_duplicates:
-        dup = frame.index[frame.index.duplicated()][0]
-        raise ValidationError(f"{name} has duplicate (date, asset) rows, e.g. {dup}")
+        dup = frame.index.duplicated(keep=False)
+        raise ValidationError(
+            f"{name} has {int(frame.index.duplicated().sum())} duplicate (date, asset) row(s), e.g. "
+            f"{_examples(frame, dup, ['close'], k=4)}; expected one row per (date, asset). "
+            "Remove the wrong rows (frame[~frame.index.duplicated()] keeps the first) before passing prices")
+    frame = _check_numeric(frame, name)
+    ohlc = frame[PRICE_COLUMNS[:4]].to_numpy(dtype=float)
+    bad_cells = (ohlc <= 0) | np.isinf(ohlc)
+    if bad_cells.any():
+        bad_rows = bad_cells.any(axis=1)
+        cols = [c for c, b in zip(PRICE_COLUMNS[:4], bad_cells.any(axis=0), strict=True) if b]
+        raise ValidationError(
+            f"{name} has {int(bad_rows.sum())} row(s) with a zero, negative or infinite open/high/low/close, e.g. "
+            f"{_examples(frame, bad_rows, cols)}; expected finite prices > 0 (a missing price as an empty cell/NaN). "
+            "Correct these rows in the source, or set the bad values to NaN (a 0 usually marks a missing quote)")
     if not frame.index.is_monotonic_increasing:
         frame = frame.sort_index()
     return frame
 
 
-def _finish(frame: pd.DataFrame) -> pd.DataFrame:
+def _finish(frame: pd.DataFrame, name: str = "prices") -> pd.DataFrame:
+    """A raw long frame (``date, asset`` + OHLCV columns) -> validated (date, asset) price frame.
+
+    Refuses (``ValidationError``) non-numeric prices, non-positive prices and conflicting duplicate
+    (date, asset) rows; collapses exact duplicates and keeps rows without a close (both logged).
+    """
+    missing = [c for c in ["date", "asset", *PRICE_COLUMNS] if c not in frame.columns]
+    if missing:
+        raise ValidationError(f"{name} lacks columns {missing}; got {list(frame.columns)}, expected date, asset and "
+                              f"{PRICE_COLUMNS}. Rename the source's columns to these names")
     frame = frame.copy()
     frame["date"] = pd.to_datetime(frame["date"]).dt.tz_localize(None).dt.normalize()
     frame["asset"] = frame["asset"].astype(str).str.upper()
-    for c in PRICE_COLUMNS:
-        frame[c] = pd.to_numeric(frame[c], errors="coerce").astype(float)
-    frame = frame.dropna(subset=["close"]).drop_duplicates(["date", "asset"], keep="last")
-    return validate_prices(frame.set_index(["date", "asset"]).sort_index()[PRICE_COLUMNS + [c for c in frame.columns if c not in PRICE_COLUMNS + ["date", "asset"]]])
+    frame = _check_numeric(frame.set_index(["date", "asset"]), name).reset_index()
+    key = ["date", "asset"]
+    if frame.duplicated(key).any():
+        exact = frame.duplicated(keep="first")  # every column equal (NaN equals NaN here)
+        if exact.any():
+            log.warning("%s: collapsed %d exact duplicate (date, asset) row(s)", name, int(exact.sum()))
+            frame = frame[~exact.to_numpy()]
+        conflict = frame.duplicated(key, keep=False).to_numpy()
+        if conflict.any():
+            groups = frame[conflict].groupby(key, sort=True)
+            examples = []
+            for (date, asset), g in list(groups)[:3]:
+                values = g.drop(columns=key)
+                differing = [c for c in values.columns if values[c].nunique(dropna=False) > 1]
+                shown = ", ".join(f"{c} {' vs '.join(repr(v) for v in values[c].tolist())}" for c in differing)
+                examples.append(f"{asset} on {pd.Timestamp(date).date()}: {shown}")
+            raise ValidationError(
+                f"{name} has {groups.ngroups} (date, asset) key(s) with conflicting rows (same key, different values), "
+                f"e.g. {'; '.join(examples)}; expected one row per ticker and date. Remove the wrong row from the "
+                "source file (or delete the cached Parquet file) and reload")
+    no_close = frame["close"].isna().to_numpy()
+    if no_close.any():
+        shown = frame[no_close].head(5)
+        log.warning("%s: %d row(s) have no close and are kept as missing bars (not filled), e.g. %s", name,
+                    int(no_close.sum()), "; ".join(f"{a} on {d.date()}" for d, a in zip(shown["date"], shown["asset"],
+                                                                                         strict=True)))
+    extra = [c for c in frame.columns if c not in PRICE_COLUMNS + key]
+    return validate_prices(frame.set_index(key).sort_index()[PRICE_COLUMNS + extra], name)
 
 
 def read_sp500_csvs(folder: str | Path | None = None, assets: Iterable[str] | None = None,
@@ -123,7 +209,11 @@ def normalise_yfinance(raw: pd.DataFrame) -> pd.DataFrame:
     long = raw.stack(level=1, future_stack=True).reset_index()
     long.columns = [str(c).lower().replace(" ", "_") for c in long.columns]
     long = long.rename(columns={"ticker": "asset", "level_1": "asset", "index": "date", "datetime": "date"})
-    return _finish(long[["date", "asset", *PRICE_COLUMNS]].dropna(subset=["close"]))
+    long = long[["date", "asset", *PRICE_COLUMNS]]
+    empty = long[PRICE_COLUMNS].isna().all(axis=1).to_numpy()  # stacking pads tickers with all-NaN rows
+    if empty.any():
+        log.info("yfinance: skipped %d (date, ticker) row(s) with no value at all", int(empty.sum()))
+    return _finish(long[~empty], "yfinance prices")
 
 
 class YFinancePrices:
@@ -147,7 +237,8 @@ class YFinancePrices:
         self.downloader = downloader
 
     def _path(self, asset: str) -> Path:
-        return self.cache / f"{asset.upper()}_{'adj' if self.auto_adjust else 'raw'}.parquet"
+        """The cache file of one ticker; ``UsageError`` for anything that is not a ticker symbol (``../../X``)."""
+        return self.cache / f"{validate_ticker(asset)}_{'adj' if self.auto_adjust else 'raw'}.parquet"
 
     def _download(self, assets: list[str], start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
         last: Exception | None = None
@@ -169,7 +260,7 @@ class YFinancePrices:
 
     def get(self, assets: Iterable[str], start: str, end: str, refresh: bool = True) -> pd.DataFrame:
         """Prices for assets between start and end (inclusive), from cache plus what is missing from it."""
-        assets = sorted({a.upper() for a in assets})
+        assets = validate_tickers(assets)  # before any download or file name
         if not assets:
             raise UsageError("no assets given; pass at least one ticker")
         s, e = pd.Timestamp(start), pd.Timestamp(end)

@@ -6,7 +6,10 @@ Conventions (the same as alphalens-reloaded, so the numbers match it to 1e-9 on 
   ``open[D+1+p] / open[D+1] - 1`` (``price_field`` and ``from_next_session`` change this). Prices are
   forward-filled per asset before the returns are taken, as alphalens does.
 - The *clean* factor frame keeps the (date, asset) rows with a finite factor and every forward return
-  known, and adds ``factor_quantile`` (equal-count buckets per date, ``pd.qcut`` semantics).
+  known, and adds ``factor_quantile`` (equal-count buckets per date, ``pd.qcut`` semantics). The rows it
+  drops are counted by reason (``FactorRowCounts``); as alphalens' ``max_loss``, ``evaluate_factor`` raises
+  ``MaxLossExceededError`` when more than ``max_loss`` (default 0.35) of the rows with a factor value are
+  dropped (alphalens also counts NaN factor values as lost; here they are reported apart and not counted).
 - IC is per-date Spearman rank correlation (``rank_ic``; alphalens' IC) or Pearson (``ic``).
 - Quantile mean returns are demeaned per date, averaged per (quantile, date), then over dates; the
   standard error is the std across dates / sqrt(number of dates).
@@ -16,7 +19,7 @@ Conventions (the same as alphalens-reloaded, so the numbers match it to 1e-9 on 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
@@ -24,7 +27,7 @@ import pandas as pd
 from scipy import stats
 
 from ..data.prices import validate_prices
-from ..errors import ValidationError
+from ..errors import MaxLossExceededError, UsageError, ValidationError
 from .ops import GroupBy, _buckets, _keys, as_factor, quantiles
 
 
@@ -76,16 +79,99 @@ def forward_returns(prices: pd.DataFrame, periods: Sequence[int] = (1, 5, 10), p
     return out
 
 
+@dataclass(frozen=True)
+class FactorRowCounts:
+    """What happened to the factor's (date, asset) rows on the way to the clean frame.
+
+    ``rows_in`` = ``no_factor_value`` (NaN/inf factor, not counted as a loss) + ``with_factor``;
+    ``with_factor`` = ``no_price`` (the date is not a price session, the asset has no prices, or no price yet
+    at entry) + ``no_forward_return`` (the horizon runs past the price history) + ``binning`` (no quantile:
+    tied edges with ``ties='drop'``) + ``no_group`` (no group label) + ``kept``.
+    """
+
+    rows_in: int
+    no_factor_value: int
+    no_price: int
+    no_forward_return: int
+    binning: int
+    no_group: int
+    kept: int
+    assets_without_prices: tuple[str, ...] = ()
+
+    @property
+    def with_factor(self) -> int:
+        return self.rows_in - self.no_factor_value
+
+    @property
+    def dropped(self) -> int:
+        return self.no_price + self.no_forward_return + self.binning + self.no_group
+
+    @property
+    def dropped_fraction(self) -> float:
+        return self.dropped / self.with_factor if self.with_factor else 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["assets_without_prices"] = list(self.assets_without_prices)
+        d.update(with_factor=self.with_factor, dropped=self.dropped, dropped_fraction=self.dropped_fraction)
+        return d
+
+    def table(self) -> pd.DataFrame:
+        """One row per count (rows in, dropped by reason, kept) for reports."""
+        rows = [("rows in", self.rows_in), ("no factor value (NaN/inf; not a loss)", self.no_factor_value),
+                ("rows with a factor value", self.with_factor), ("dropped: no price for the asset/date", self.no_price),
+                ("dropped: no forward return (past the price history)", self.no_forward_return),
+                ("dropped: no quantile (tied edges)", self.binning), ("dropped: no group", self.no_group),
+                ("kept", self.kept), ("dropped fraction (of rows with a factor value)", round(self.dropped_fraction, 4))]
+        return pd.DataFrame(rows, columns=["rows", "count"]).set_index("rows")
+
+    def check(self, max_loss: float) -> None:
+        """``MaxLossExceededError`` when ``dropped_fraction`` exceeds ``max_loss``."""
+        if self.dropped_fraction <= max_loss:
+            return
+        unpriced = (f" (assets without prices e.g. {list(self.assets_without_prices[:5])})"
+                    if self.assets_without_prices else "")
+        suggestion = min(1.0, np.ceil(self.dropped_fraction * 100) / 100)
+        raise MaxLossExceededError(
+            f"factor evaluation would drop {self.dropped:,} of the {self.with_factor:,} factor rows with a value "
+            f"({self.dropped_fraction:.1%}), above max_loss={max_loss:g} ({max_loss:.0%}): {self.no_price:,} have no price "
+            f"for the asset/date{unpriced}, {self.no_forward_return:,} no forward return (the horizon runs past the "
+            f"price history), {self.binning:,} no quantile, {self.no_group:,} no group; {self.kept:,} kept. Check that the "
+            "prices cover the signals' assets and dates (through the last signal date plus the longest period), "
+            f"or accept the loss with max_loss={suggestion:g} (1.0 turns the check off)")
+
+
 def clean_factor_data(factor: pd.Series, prices: pd.DataFrame, periods: Sequence[int] = (1, 5, 10),
                       n_quantiles: int = 5, price_field: str = "open", from_next_session: bool = True,
-                      groupby: GroupBy = None, quantiles_by_group: bool = False, ties: str = "drop") -> pd.DataFrame:
+                      groupby: GroupBy = None, quantiles_by_group: bool = False, ties: str = "drop",
+                      max_loss: float | None = None) -> pd.DataFrame:
     """Factor, forward returns, quantile (and group) per (date, asset): the frame every metric uses.
 
     ``ties='drop'`` (alphalens behaviour) drops dates whose quantile edges are not unique; ``ties='rank'``
     keeps them (see ``ops.quantiles``). Computed on dense (date x asset) arrays, stacked once at the end.
+    ``max_loss`` (None: no check) raises ``MaxLossExceededError`` above that dropped fraction;
+    ``clean_factor_counts`` also returns the counts.
     """
+    return clean_factor_counts(factor, prices, periods, n_quantiles, price_field, from_next_session, groupby,
+                               quantiles_by_group, ties, max_loss)[0]
+
+
+def _check_max_loss(max_loss: float | None) -> None:
+    if max_loss is None:
+        return
+    if isinstance(max_loss, bool) or not isinstance(max_loss, int | float) or not 0 <= max_loss <= 1:
+        raise UsageError(f"max_loss must be a fraction between 0 and 1, got {max_loss!r}; e.g. max_loss=0.35 "
+                         "(the default) or max_loss=1.0 to accept any loss")
+
+
+def clean_factor_counts(factor: pd.Series, prices: pd.DataFrame, periods: Sequence[int] = (1, 5, 10),
+                        n_quantiles: int = 5, price_field: str = "open", from_next_session: bool = True,
+                        groupby: GroupBy = None, quantiles_by_group: bool = False, ties: str = "drop",
+                        max_loss: float | None = None) -> tuple[pd.DataFrame, FactorRowCounts]:
+    """``clean_factor_data`` and the ``FactorRowCounts`` of the rows it kept and dropped (by reason)."""
     if not periods or any(int(p) < 1 for p in periods):
         raise ValidationError(f"periods must be positive integers, got {list(periods)}")
+    _check_max_loss(max_loss)
     f = as_factor(factor)
     fw = to_wide(f)
     px = entry_prices(prices, price_field, from_next_session).ffill()
@@ -106,6 +192,19 @@ def clean_factor_data(factor: pd.Series, prices: pd.DataFrame, periods: Sequence
         fwd[:-p] = P[p:] / P[:-p] - 1.0  # row t: price[t+p] / price[t] - 1
         cols[f"{p}D"] = fwd[where]
         mask &= np.isfinite(cols[f"{p}D"])
+    # Counts of the finite factor rows the grid loses, by reason (before quantiles).
+    finite_all = np.isfinite(fw.to_numpy(dtype=float))
+    sessions = pd.DatetimeIndex(prices.index.get_level_values("date").unique())
+    in_sessions = fw.index.isin(sessions)[:, None]
+    priced = assets.isin(px.columns)[None, :]
+    in_grid = fw.index.isin(px.index)[:, None]
+    no_price = int((finite_all & (~in_sessions | ~priced)).sum())
+    no_fwd = int((finite_all & in_sessions & priced & ~in_grid).sum())  # the last session when trading at D+1
+    finite_grid = np.isfinite(F)
+    entry_ok = np.isfinite(P[where])
+    no_price += int((finite_grid & priced & ~entry_ok).sum())
+    no_fwd += int((finite_grid & entry_ok & ~mask).sum())
+    before_binning = int(mask.sum())
     if groupby is not None and quantiles_by_group:
         q_long = None
     else:
@@ -118,25 +217,37 @@ def clean_factor_data(factor: pd.Series, prices: pd.DataFrame, periods: Sequence
             raise ValidationError(f"ties must be 'drop' or 'rank', got {ties!r}")
         q_long = Q
         mask &= np.isfinite(Q)
+    binning = before_binning - int(mask.sum())
     i, j = np.nonzero(mask)
     index = pd.MultiIndex(levels=[pd.DatetimeIndex(dates, name="date"), pd.Index(assets, name="asset")],
                           codes=[i, j], names=["date", "asset"], verify_integrity=False)
     data = pd.DataFrame({c: v[i, j] for c, v in cols.items()}, index=index)
     data["factor"] = F[i, j]
+    no_group = 0
     if groupby is not None:
         data["group"] = _keys(data["factor"], groupby)[1]
+        n = len(data)
         data = data.dropna(subset=["group"])
+        no_group = n - len(data)
     if q_long is not None:
         data["factor_quantile"] = q_long[data.index.codes[0], data.index.codes[1]]
     else:
         data["factor_quantile"] = quantiles(data["factor"], n_quantiles, groupby=data["group"], ties=ties)
+        n = len(data)
         data = data.dropna(subset=["factor_quantile"])
+        binning += n - len(data)
+    unpriced = tuple(str(a) for a in assets[~assets.isin(px.columns) & finite_all.any(axis=0)])
+    counts = FactorRowCounts(rows_in=len(f), no_factor_value=int(len(f) - finite_all.sum()), no_price=no_price,
+                             no_forward_return=no_fwd, binning=binning, no_group=no_group, kept=len(data),
+                             assets_without_prices=unpriced)
+    if max_loss is not None:
+        counts.check(max_loss)
     if data.empty:
         raise ValidationError(
             "no (date, asset) row has a factor value, all forward returns and a quantile; check that factor dates "
             "are trading sessions inside the price history, that the assets match the price frame's assets, and "
             f"that dates have {n_quantiles} distinct quantile edges (else use ties='rank' or fewer quantiles)")
-    return data
+    return data, counts
 
 
 def _returns_cols(data: pd.DataFrame) -> list[str]:
@@ -306,24 +417,34 @@ class FactorReport:
     cost_bps: float
     params: dict[str, Any] = field(default_factory=dict)
     by_event: pd.DataFrame | None = None
+    row_counts: FactorRowCounts | None = None  # factor rows in, dropped by reason, kept
 
     def summary(self) -> pd.DataFrame:
-        """One table: rank IC stats, spread and long-short return per period."""
+        """One table: rank IC stats, spread and long-short return per period (and the rows kept / dropped)."""
         s = self.rank_ic_summary[["mean", "std", "icir", "t_stat"]].add_prefix("rank_ic_")
         s["ic_mean"] = self.ic_summary["mean"]
         s["spread_mean"] = self.spread.attrs["summary"]["mean"]
         s["spread_t"] = self.spread.attrs["summary"]["t_stat"]
         s["ls_mean"] = self.factor_returns.mean()
+        if self.row_counts is not None:
+            s["rows_kept"] = self.row_counts.kept
+            s["rows_dropped"] = self.row_counts.dropped
+            s["dropped_fraction"] = self.row_counts.dropped_fraction
         return s
 
 
 def evaluate_factor(factor: pd.Series, prices: pd.DataFrame, periods: Sequence[int] = (1, 5, 10),
                     n_quantiles: int = 5, cost_bps: float = 10.0, price_field: str = "open",
                     groupby: GroupBy = None, decay_horizons: Sequence[int] = (1, 2, 3, 5, 10, 15, 20),
-                    events: pd.DataFrame | None = None, ties: str = "rank") -> FactorReport:
+                    events: pd.DataFrame | None = None, ties: str = "rank", max_loss: float = 0.35) -> FactorReport:
     """Run every metric on one factor. ``events``: optional (date, asset) frame of per-event-type factors
-    (e.g. ``sentiment_<event>`` columns); their mean rank IC per period is reported in ``by_event``."""
-    data = clean_factor_data(factor, prices, periods, n_quantiles, price_field, groupby=groupby, ties=ties)
+    (e.g. ``sentiment_<event>`` columns); their mean rank IC per period is reported in ``by_event``.
+
+    ``max_loss``: the largest fraction of the factor rows with a value that may be dropped for want of a price
+    or a forward return (alphalens' ``max_loss``); above it ``MaxLossExceededError``. The counts are in
+    ``report.row_counts``."""
+    data, counts = clean_factor_counts(factor, prices, periods, n_quantiles, price_field, groupby=groupby, ties=ties,
+                                       max_loss=max_loss)
     rank_ic = information_coefficient(data, "spearman")
     ic = information_coefficient(data, "pearson")
     q_mean, q_se = mean_return_by_quantile(data)
@@ -350,6 +471,6 @@ def evaluate_factor(factor: pd.Series, prices: pd.DataFrame, periods: Sequence[i
         turnover=turn, net_returns=net, coverage=coverage(factor, prices),
         decay=ic_decay(factor, prices, decay_horizons, price_field), autocorrelation=factor_rank_autocorrelation(data),
         cost_bps=cost_bps, params={"periods": list(periods), "n_quantiles": n_quantiles, "price_field": price_field,
-                                   "ties": ties},
-        by_event=by_event,
+                                   "ties": ties, "max_loss": max_loss},
+        by_event=by_event, row_counts=counts,
     )

@@ -30,6 +30,9 @@ def report_figures(report: FactorReport) -> dict[str, go.Figure]:
         "decay": plots.ic_decay_chart(report.decay),
         "coverage": plots.coverage_chart(report.coverage),
     }
+    if report.row_counts is not None:
+        figs = {"summary": figs.pop("summary"),
+                "row_counts": plots.table(report.row_counts.table(), "Factor rows: in, dropped by reason, kept"), **figs}
     if report.by_event is not None and len(report.by_event):
         figs["by_event"] = plots.by_event_bar(report.by_event)
     return figs
@@ -72,13 +75,21 @@ def write_pngs(figures: dict[str, go.Figure], folder: str | Path) -> list[Path]:
 
 
 def tear_sheet(factor: pd.Series, prices: pd.DataFrame, path: str | Path = "tear_sheet.html",
-               title: str = "Factor tear sheet", pngs: bool = False, **kwargs: object) -> FactorReport:
-    """Evaluate ``factor`` against ``prices`` and write the HTML tear sheet to ``path``; returns the report."""
-    report = evaluate_factor(factor, prices, **kwargs)  # type: ignore[arg-type]
+               title: str = "Factor tear sheet", pngs: bool = False, max_loss: float = 0.35,
+               **kwargs: object) -> FactorReport:
+    """Evaluate ``factor`` against ``prices`` and write the HTML tear sheet to ``path``; returns the report.
+
+    ``max_loss`` and ``kwargs`` go to ``evaluate_factor``."""
+    report = evaluate_factor(factor, prices, max_loss=max_loss, **kwargs)  # type: ignore[arg-type]
     figs = report_figures(report)
     d = report.data.index.get_level_values("date")
     notes = [f"{len(report.data):,} (date, asset) rows, {d.nunique()} dates {d.min().date()} .. {d.max().date()}; "
              f"signal dated D trades at D+1's {report.params['price_field']}; costs {report.cost_bps:g} bps per side."]
+    if report.row_counts is not None:
+        c = report.row_counts
+        notes.append(f"factor rows: {c.rows_in:,} in, {c.no_factor_value:,} without a value, {c.dropped:,} dropped "
+                     f"({c.dropped_fraction:.1%} of {c.with_factor:,}: {c.no_price:,} no price, {c.no_forward_return:,} "
+                     f"no forward return, {c.binning:,} no quantile, {c.no_group:,} no group), {c.kept:,} kept.")
     write_html(figs, path, title, notes)
     if pngs:
         write_pngs(figs, Path(path).with_suffix(""))

@@ -57,7 +57,10 @@ def available_before(news: pd.DataFrame, session: pd.Timestamp, cutoff: str = DE
 
 def pipeline_signal_fn(scores: pd.Series, half_life: float = 5.0, cutoff: str = DEFAULT_CUTOFF,
                        universe: Iterable[str] | None = None) -> SignalFn:
-    """The pipeline's signal from news alone, with per-item scores looked up by news id (scores are per item)."""
+    """The pipeline's signal from news alone, with per-item scores looked up by news id (scores are per item).
+
+    Pass the ``universe``: without it the assets are those present in the news given, so a truncated run
+    would lack the assets whose first news comes later (a difference in rows, not a look-ahead)."""
     def fn(news: pd.DataFrame, prices: pd.DataFrame | None, sessions: pd.DatetimeIndex) -> pd.DataFrame:
         unique = attach_sessions(dedupe(news), cutoff=cutoff)
         scored = unique.assign(score=scores.reindex(unique["id"]).to_numpy())

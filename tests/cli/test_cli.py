@@ -1,35 +1,118 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 import pytest
 
 from llmos_quant.cli.main import main
-from llmos_quant.errors import LLMOSQuantError, StrategyNotFoundError, UsageError, ValidationError
 
 
 def test_exit_codes_are_distinct_per_error_class():
-    codes = {cls.exit_code for cls in (LLMOSQuantError, UsageError, ValidationError, StrategyNotFoundError)}
-    assert len(codes) == 4
+    from llmos_quant import errors as E
+
+    classes = [E.LLMOSQuantError, E.UsageError, E.ValidationError, E.DataNotFoundError, E.FetchError, E.ModelLoadError,
+               E.StoreError, E.StrategyNotFoundError]
+    assert [c.exit_code for c in classes] == list(range(1, 9))
 
 
-def test_usage_errors_map_to_exit_code_2(tmp_path, capsys):
-    code = main(["signals", "daily", "--date", "2021-13-45", "--source", "synthetic", "--store", str(tmp_path / "s.duckdb")])
-    assert code == 2
-    assert "--date '2021-13-45' is not a date" in capsys.readouterr().err.replace("\n", " ")
-    assert main(["signals", "backfill", "--start", "2021-03-01", "--end", "2021-02-01", "--source", "synthetic",
-                 "--store", str(tmp_path / "s.duckdb")]) == 2
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
-def test_unknown_ticker_and_unknown_strategy(tmp_path, capsys):
-    code = main(["signals", "daily", "--date", "2021-03-01", "--source", "synthetic", "--universe", "ZACMX",
-                 "--backend", "lm", "--store", str(tmp_path / "s.duckdb")])
-    assert code == 2 and "ZACM" in capsys.readouterr().err
-    sig = tmp_path / "sig.csv"
+def _files(tmp: Path) -> dict[str, str]:
+    """Bad inputs for the table below, made on the fly."""
+    import shutil
+
+    from llmos_quant.encoders.sentiment import DEFAULT_ADAPTER
+
+    (tmp / "empty.csv").write_text("")
+    (tmp / "naive.csv").write_text("published_at,asset,headline\n2016-03-04 17:30:00,AAPL,Apple late news\n")
+    broken = tmp / "truncated_model"
+    shutil.copytree(DEFAULT_ADAPTER, broken)
+    data = (broken / "adapter_model.safetensors").read_bytes()
+    (broken / "adapter_model.safetensors").write_bytes(data[: len(data) // 3])
+    (tmp / "not_a_dir").write_text("x")
+    sig = tmp / "sig.csv"
     pd.DataFrame({"date": ["2021-01-04"], "asset": ["ZACM"], "sentiment": [0.1], "news_count": [1],
                   "surprise": [0.0]}).to_csv(sig, index=False)
-    code = main(["backtest", "--strategy", "nope", "--signals", str(sig), "--prices", "synthetic",
-                 "--out", str(tmp_path / "bt.html")])
-    assert code == 8
+    (tmp / "strats").mkdir()
+    (tmp / "strats" / "crashes.py").write_text(
+        "from llmos_quant.backtest.base import SignalStrategy\n\n\nclass Crashes(SignalStrategy):\n"
+        "    interface_version = 1\n\n    def target_weights(self, snapshot):\n        return {'ZACM': 1 / 0}\n")
+    return {"tmp": str(tmp), "sig": str(sig), "port": str(_closed_port())}
+
+
+DAILY = ["signals", "daily", "--date", "2021-03-01", "--backend", "lm", "--quiet"]
+CASES = [
+    # (id, argv, exit code, text the one-line message must contain)
+    ("ok", ["score", "--backend", "vader", "great results"], 0, ""),
+    ("unexpected error in a user strategy", ["backtest", "--strategy", "crashes", "--strategy-path", "{tmp}/strats",
+                                             "--signals", "{sig}", "--prices", "synthetic", "--out", "{tmp}/bt.html"], 1,
+     "ZeroDivisionError"),
+    ("no arguments", [], 2, ""),
+    ("unknown option", [*DAILY, "--source", "synthetic", "--bogus", "1"], 2, "No such option"),
+    ("missing option", ["signals", "daily", "--source", "synthetic"], 2, "Missing option"),
+    ("non-integer batch size", [*DAILY, "--source", "synthetic", "--batch-size", "abc"], 2, "Invalid value for '--batch-size'"),
+    ("bad date", ["signals", "daily", "--date", "2021-13-45", "--source", "synthetic"], 2, "is not a date"),
+    ("half-life nan", [*DAILY, "--source", "synthetic", "--half-life", "nan"], 2, "--half-life nan"),
+    ("path-like ticker", [*DAILY, "--source", "synthetic", "--universe", "../../X"], 2, "not a valid symbol"),
+    ("unknown ticker", [*DAILY, "--source", "synthetic", "--universe", "ZACMX"], 2, "ZACM"),
+    ("zero-byte news file", [*DAILY, "--source", "table:{tmp}/empty.csv", "--store", "{tmp}/s.duckdb"], 3, "0 bytes"),
+    ("zone-less timestamps", [*DAILY, "--source", "table:{tmp}/naive.csv", "--store", "{tmp}/s.duckdb"], 3, "--news-tz"),
+    ("missing news file", [*DAILY, "--source", "reuters:{tmp}/nope.csv", "--store", "{tmp}/s.duckdb"], 4, "nope.csv"),
+    ("missing signals", ["backtest", "--strategy", "long_short", "--signals", "{tmp}/none.duckdb"], 4, "none.duckdb"),
+    ("network down", [*DAILY, "--source", "rss:http://127.0.0.1:{port}/feed", "--universe", "AAPL",
+                      "--store", "{tmp}/s.duckdb"], 5, "127.0.0.1:{port}"),
+    ("missing model folder", [*DAILY[:-3], "--source", "synthetic", "--model-path", "{tmp}/no_model", "--quiet",
+                              "--store", "{tmp}/s.duckdb"], 6, "no_model"),
+    ("truncated safetensors", [*DAILY[:-3], "--source", "synthetic", "--model-path", "{tmp}/truncated_model", "--quiet",
+                               "--store", "{tmp}/s.duckdb"], 6, "truncated_model"),
+    ("store parent is a file", [*DAILY, "--source", "synthetic", "--store", "{tmp}/not_a_dir/s.duckdb"], 7, "not_a_dir"),
+    ("unknown strategy", ["backtest", "--strategy", "nope", "--signals", "{sig}", "--prices", "synthetic",
+                          "--out", "{tmp}/bt.html"], 8, "Searched"),
+]
+
+
+@pytest.mark.parametrize(("name", "argv", "code", "text"), CASES, ids=[c[0] for c in CASES])
+def test_exit_code_contract(tmp_path, capsys, monkeypatch, name, argv, code, text):
+    monkeypatch.setenv("LLMOS_QUANT_CACHE", str(tmp_path / "cache"))
+    f = _files(tmp_path)
+    got = main([a.format(**f) for a in argv])
+    captured = capsys.readouterr()
+    assert got == code, captured.err
+    assert text.format(**f) in captured.err + captured.out
+    assert "Traceback" not in captured.err
+
+
+def test_debug_flag_shows_the_traceback(tmp_path, capsys):
+    assert main(["--debug", "signals", "daily", "--date", "2021-03-01", "--source", "synthetic", "--backend", "lm",
+                 "--half-life", "0", "--store", str(tmp_path / "s.duckdb")]) == 2
+    assert "Traceback" in capsys.readouterr().err
+
+
+def test_disk_full_is_a_store_error_naming_the_cause(tmp_path, capsys):
+    import shutil
+    import subprocess
+
+    mnt = tmp_path / "full"
+    mnt.mkdir()
+    if shutil.which("mount") is None or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=600k", "tmpfs", str(mnt)],
+                                                       capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a small tmpfs here (needs root); the disk-full path is not exercised")
+    try:
+        code = main(["signals", "backfill", "--start", "2021-01-05", "--end", "2021-06-30", "--source", "synthetic",
+                     "--backend", "lm", "--store", str(mnt / "s.duckdb"), "--quiet"])
+        err = capsys.readouterr().err
+        assert code == 7, err
+        assert "No space left" in err or "disk" in err.lower()
+        assert "Traceback" not in err
+    finally:
+        subprocess.run(["umount", str(mnt)], check=False)
 
 
 def test_signals_daily_backfill_tearsheet_backtest_on_synthetic(tmp_path, capsys):

@@ -11,7 +11,7 @@ from llmos_quant.data.prices import (
     read_stocknet_csvs,
     validate_prices,
 )
-from llmos_quant.errors import DataNotFoundError, ValidationError
+from llmos_quant.errors import DataNotFoundError, UsageError, ValidationError
 
 
 def fake_yf_frame(tickers, start, end):
@@ -114,3 +114,84 @@ def test_real_price_files(shared_data):
 def test_real_yfinance(tmp_path):
     out = YFinancePrices(cache=tmp_path).get(["AAPL"], "2024-01-02", "2024-01-31")
     assert len(out) > 15
+
+
+SP_HEADER = "date,open,high,low,close,volume,Name\n"
+
+
+def write_sp(tmp_path, rows: str, ticker: str = "AAA"):
+    folder = tmp_path / "sp"
+    folder.mkdir(exist_ok=True)
+    (folder / f"{ticker}_data.csv").write_text(SP_HEADER + rows)
+    return folder
+
+
+def test_conflicting_duplicate_rows_are_refused_with_ticker_date_and_values(tmp_path):
+    folder = write_sp(tmp_path, "2013-02-08,1,2,0.5,1.5,100,AAA\n2013-02-08,1,2,0.5,999.0,100,AAA\n"
+                                "2013-02-11,1.5,2,1,1.8,200,AAA\n")
+    with pytest.raises(ValidationError, match=r"AAA on 2013-02-08: close 1\.5 vs 999\.0") as err:
+        read_sp500_csvs(folder)
+    assert "conflicting" in str(err.value) and "Remove the wrong row" in str(err.value)
+
+
+def test_exact_duplicate_rows_collapse_with_a_logged_count(tmp_path, caplog):
+    folder = write_sp(tmp_path, "2013-02-08,1,2,0.5,1.5,100,AAA\n2013-02-08,1,2,0.5,1.5,100,AAA\n"
+                                "2013-02-11,1.5,2,1,1.8,200,AAA\n")
+    with caplog.at_level("WARNING", logger="llmos_quant.data.prices"):
+        out = read_sp500_csvs(folder)
+    assert len(out) == 2 and out["close"].tolist() == [1.5, 1.8]
+    assert "collapsed 1 exact duplicate" in caplog.text
+
+
+@pytest.mark.parametrize("bad", ["0", "-3.5"])
+def test_non_positive_prices_are_refused(tmp_path, bad):
+    folder = write_sp(tmp_path, f"2013-02-08,1,2,0.5,1.5,100,AAA\n2013-02-11,1.5,2,1,{bad},200,AAA\n")
+    with pytest.raises(ValidationError, match=r"zero, negative or infinite.*AAA on 2013-02-11 \(close="):
+        read_sp500_csvs(folder)
+    px = make_frame([1.0, 0.0])
+    with pytest.raises(ValidationError, match="AAA on 2020-01-02"):
+        validate_prices(px)
+
+
+def test_non_numeric_prices_are_refused_with_column_and_value(tmp_path):
+    folder = write_sp(tmp_path, "2013-02-08,1,2,0.5,1.5,100,AAA\n2013-02-11,1.5,2,1,abc,200,AAA\n")
+    with pytest.raises(ValidationError, match=r"column 'close'.*AAA on 2013-02-11 \(close='abc'\)"):
+        read_sp500_csvs(folder)
+    px = make_frame([1.0, 2.0]).astype({"open": object})
+    px.iloc[1, px.columns.get_loc("open")] = "n.a.x"
+    with pytest.raises(ValidationError, match=r"column 'open'.*'n\.a\.x'"):
+        validate_prices(px)
+
+
+def test_missing_closes_are_kept_logged_and_never_filled(tmp_path, caplog):
+    folder = write_sp(tmp_path, "2013-02-08,1,2,0.5,1.5,100,AAA\n2013-02-11,1.5,2,1,,200,AAA\n"
+                                "2013-02-12,1.5,2,1,1.7,200,AAA\n")
+    with caplog.at_level("WARNING", logger="llmos_quant.data.prices"):
+        out = read_sp500_csvs(folder)
+    assert len(out) == 3 and np.isnan(out.loc[(pd.Timestamp("2013-02-11"), "AAA"), "close"])
+    assert "1 row(s) have no close" in caplog.text and "AAA on 2013-02-11" in caplog.text
+    px = make_frame([1.0, np.nan, 3.0])
+    checked = validate_prices(px)
+    assert np.isnan(checked["close"].iloc[1]) and len(checked) == 3  # not forward-filled, not dropped
+
+
+def make_frame(closes):
+    dates = pd.date_range("2020-01-01", periods=len(closes))
+    idx = pd.MultiIndex.from_arrays([dates, ["AAA"] * len(closes)], names=["date", "asset"])
+    c = np.asarray(closes, dtype=float)
+    return pd.DataFrame({"open": np.where(np.isnan(c), 1.0, c), "high": 5.0, "low": 0.5, "close": c,
+                         "volume": 10.0}, index=idx)
+
+
+def test_cache_path_refuses_non_ticker_names(tmp_path):
+    cache = tmp_path / "cache" / "prices"
+    dl = FakeDownloader()
+    src = YFinancePrices(cache=cache, downloader=dl, sleep=lambda s: None)
+    with pytest.raises(UsageError, match=r"'\.\./\.\./X' is not a valid symbol"):
+        src._path("../../X")
+    with pytest.raises(UsageError, match="not a valid symbol"):
+        src.get(["AAPL", "../../X"], "2024-01-02", "2024-01-05")
+    assert dl.calls == []  # refused before any download
+    written = [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert written == [] and sorted(p.name for p in tmp_path.iterdir()) == ["cache"]
+    assert src._path("brk.b").name == "BRK.B_adj.parquet"

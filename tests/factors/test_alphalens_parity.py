@@ -59,3 +59,29 @@ def test_factor_returns_equal(setup):
     got = ev.factor_returns(ours)
     np.testing.assert_allclose(got.to_numpy(), ref.to_numpy(), atol=1e-9)
     assert pd.DatetimeIndex(got.index).equals(pd.DatetimeIndex(ref.index))
+
+
+def test_dropped_fraction_and_max_loss_equal(setup, market):
+    fd, ours = setup
+    f = random_factor(market.prices.index, seed=4)
+    f = f.drop(f.sample(frac=0.2, random_state=0).index)
+    _, counts = ev.clean_factor_counts(f, market.prices, periods=(1, 5, 10), n_quantiles=5)
+    assert counts.no_factor_value == 0 and counts.kept == len(fd) == len(ours)
+    loss = (len(f) - len(fd)) / len(f)  # alphalens' tot_loss
+    assert counts.dropped_fraction == pytest.approx(loss, abs=1e-12) and loss > 0.1
+    px = ev.entry_prices(market.prices)
+    for limit in (loss - 0.01, loss + 0.01):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                al.utils.get_clean_factor_and_forward_returns(f, px, quantiles=5, periods=(1, 5, 10), filter_zscore=None,
+                                                              max_loss=limit)
+                theirs = False
+            except al.utils.MaxLossExceededError:
+                theirs = True
+        try:
+            ev.clean_factor_data(f, market.prices, periods=(1, 5, 10), n_quantiles=5, max_loss=limit)
+            mine = False
+        except ev.MaxLossExceededError:
+            mine = True
+        assert mine == theirs == (limit < loss)

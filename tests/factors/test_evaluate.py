@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from llmos_quant.errors import ValidationError
+from llmos_quant.errors import MaxLossExceededError, UsageError, ValidationError
 from llmos_quant.factors import evaluate as ev
 from tests.conftest import make_prices
 
@@ -83,3 +83,51 @@ def test_full_report_on_simulated_signal(market):
     assert rep.rank_ic_summary.loc["1D", "mean"] > 0.1  # the planted effect is found at 1 day
     assert rep.decay.loc[1, "rank_ic"] > rep.decay.loc[5, "rank_ic"]
     assert set(rep.summary().columns) >= {"rank_ic_mean", "spread_mean", "ls_mean"}
+
+
+def test_dropped_rows_are_counted_by_reason():
+    sat = pd.Timestamp("2021-01-09")  # a Saturday: not a session
+    rows = [(DATES[i], a, float(k)) for i in range(6) for k, a in enumerate("ABC")]
+    rows += [(sat, "A", 1.0), (DATES[0], "ZZZ", 1.0), (DATES[1], "ZZZ", 2.0)]
+    f = pd.DataFrame(rows, columns=["date", "asset", "f"]).set_index(["date", "asset"])["f"].sort_index()
+    f.loc[(DATES[1], "B")] = np.nan
+    f.loc[DATES[2]] = 5.0  # all tied: no distinct quantile edges
+    data, c = ev.clean_factor_counts(f, PRICES, periods=(1,), n_quantiles=3, ties="drop")
+    # 18 + 3 rows; 1 NaN. No price: the Saturday and 2 ZZZ rows. No forward return: DATES[4] (needs open[6]) and
+    # DATES[5] (its next session is not in the data): 6 rows. DATES[2]'s tied values get no quantile: 3 rows
+    assert (c.rows_in, c.no_factor_value, c.with_factor) == (21, 1, 20)
+    assert (c.no_price, c.no_forward_return, c.binning, c.no_group, c.kept) == (3, 6, 3, 0, 8)
+    assert c.kept == len(data) and c.dropped + c.kept == c.with_factor
+    assert c.assets_without_prices == ("ZZZ",) and c.dropped_fraction == pytest.approx(12 / 20)
+    assert ev.clean_factor_counts(f, PRICES, periods=(1,), n_quantiles=3, ties="rank")[1].binning == 0
+    groups = {"A": "x", "B": "x", "C": None, "ZZZ": "y"}
+    g = ev.clean_factor_counts(f, PRICES, periods=(1,), n_quantiles=2, groupby=pd.Series(
+        f.index.get_level_values("asset").map(groups), index=f.index), ties="rank")[1]
+    assert g.no_group == 4 and g.kept == 7 and g.dropped + g.kept == g.with_factor  # C on 4 kept dates
+    table = c.table()
+    assert table.loc["kept", "count"] == 8 and table.loc["dropped: no price for the asset/date", "count"] == 3
+
+
+def test_max_loss_raises_with_counts_fraction_limit_and_fix(market):
+    truth = market.truth["true_polarity"]
+    dates = market.prices.index.get_level_values("date").unique()
+    short = market.prices[market.prices.index.get_level_values("date") <= dates[len(dates) // 2]]
+    with pytest.raises(MaxLossExceededError) as err:
+        ev.evaluate_factor(truth, short, periods=(1, 5), decay_horizons=(1, 2))
+    assert isinstance(err.value, ValidationError) and err.value.exit_code == 3
+    msg = str(err.value)
+    for part in ("above max_loss=0.35", "no forward return", "no price", "kept", "max_loss=0.", "prices cover the signals'"):
+        assert part in msg, part
+    counts = ev.clean_factor_counts(truth, short, periods=(1, 5), ties="rank")[1]
+    assert f"drop {counts.dropped:,} of the {counts.with_factor:,}" in msg and f"({counts.dropped_fraction:.1%})" in msg
+    rep = ev.evaluate_factor(truth, short, periods=(1, 5), decay_horizons=(1, 2), max_loss=1.0)
+    assert rep.row_counts == counts and rep.params["max_loss"] == 1.0
+    s = rep.summary()
+    assert (s["rows_kept"] == counts.kept).all() and s["dropped_fraction"].iloc[0] == pytest.approx(counts.dropped_fraction)
+    with pytest.raises(UsageError, match="max_loss must be a fraction between 0 and 1, got 2"):
+        ev.evaluate_factor(truth, market.prices, max_loss=2)
+    # an unpriced asset's rows count as no price and are named
+    extra = pd.Series(1.0, index=pd.MultiIndex.from_product([dates[:40], ["NOPX"]], names=["date", "asset"]))
+    with pytest.raises(MaxLossExceededError, match=r"assets without prices e\.g\. \['NOPX'\]"):
+        ev.evaluate_factor(pd.concat([truth.dropna().head(30), extra]).sort_index(), market.prices, periods=(1,),
+                           decay_horizons=(1,))

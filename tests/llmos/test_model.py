@@ -161,16 +161,30 @@ def test_moe_routing_and_balance_loss():
     assert moe.last_expert_index.shape == (32, 2)
     # top-k experts of each token are distinct and all experts exist
     idx = moe.last_expert_index
-    assert (idx[:, 0] != idx[:, 1]).all() and idx.max() < 4
+    assert (idx[:, 0] != idx[:, 1]).all() and idx.min() >= 0 and idx.max() < 4
     # With a uniform router the balance term equals its minimum 1 (E * sum 1/E * 1/E * E... = 1).
     with torch.no_grad():
         for layer in m.layers:
             layer.ffn.router.weight.zero_()
     out = m(ids, mask)
     assert out.aux_loss.item() == pytest.approx(cfg.moe_aux_loss_coef * 1.0, rel=1e-5)
-    # gradient reaches the router through the balance loss
+    # gradient reaches every layer's router through the balance loss alone
+    torch.manual_seed(0)
+    m = LLMOSModel(cfg)
     m.zero_grad()
-    LLMOSForMaskedLM(cfg)(ids, mask, labels=ids).loss.backward()
+    m(ids, mask).aux_loss.backward()
+    for layer in m.layers:
+        g = layer.ffn.router.weight.grad
+        assert g is not None and torch.isfinite(g).all() and g.abs().sum() > 0
+    # and through the full masked-LM loss (cross-entropy + balance term) of a head model
+    mlm = LLMOSForMaskedLM(cfg)
+    mlm.zero_grad()
+    out = mlm(ids, mask, labels=ids)
+    assert torch.isfinite(out.loss) and out.aux_loss is not None and out.loss > out.aux_loss
+    out.loss.backward()
+    for layer in mlm.encoder.layers:
+        g = layer.ffn.router.weight.grad
+        assert g is not None and torch.isfinite(g).all() and g.abs().sum() > 0
 
 
 def test_moe_output_matches_dense_computation_of_chosen_experts():
