@@ -85,7 +85,8 @@ def trades_on_price(result: BacktestResult, prices: pd.DataFrame, signals: pd.Da
         fig.add_scatter(x=o["date"], y=o["price"], mode="markers", name=side,
                         marker={"symbol": symbol, "size": 9, "color": color}, row=1, col=1)
     if signals is not None and "sentiment" in signals:
-        s = signals["sentiment"].xs(asset, level="asset").reindex(px.index)
+        has = asset in set(signals.index.get_level_values("asset"))  # a traded asset may have no signal rows
+        s = (signals["sentiment"].xs(asset, level="asset") if has else pd.Series(dtype=float)).reindex(px.index)
         fig.add_bar(x=s.index, y=s, name="sentiment", marker_color=np.where(s.fillna(0) >= 0, "seagreen", "indianred"),
                     row=2, col=1)
     fig.update_layout(title=f"Trades on {asset} with its daily sentiment", template=TEMPLATE, height=480)

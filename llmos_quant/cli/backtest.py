@@ -55,4 +55,7 @@ def backtest(
         console.print(f"sweep table: {job.report}")
         return
     print_table(f"{job.result.strategy}" + (" (SYNTHETIC data)" if job.synthetic else ""), job.result.stats())
+    issues = {k: (", ".join(v[:10]) + (" ..." if len(v) > 10 else "") if isinstance(v, list) else v)
+              for k, v in job.result.data_issues.as_dict().items()}
+    print_table("data issues (rows not used as given)", issues)
     console.print(f"report: {out}; results: {out.with_suffix('')}/")

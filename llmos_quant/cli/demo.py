@@ -26,5 +26,5 @@ def demo(
 
     console.rule("[bold]llmos-quant demo on SYNTHETIC data (simulator, not real markets)")
     result = run_demo(DemoConfig(out, n_assets, n_sessions, seed, backend, model_path))
-    console.print(result.examples.to_string())
+    print_table("examples (SYNTHETIC headlines)", result.examples.set_index("headline"))
     print_table("demo summary (SYNTHETIC data)", result.rows)

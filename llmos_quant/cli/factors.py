@@ -34,6 +34,11 @@ def tearsheet(
         report = run_tearsheet_job(TearsheetJobConfig(signals, prices, column, start, end, model, quantiles, cost_bps,
                                                       max_loss, out))
     print_table("summary", report.summary())
+    counts = report.row_counts
+    if counts is not None:
+        print_table("factor rows (dropped by reason)", {k: v for k, v in vars(counts).items()
+                                                        if k != "assets_without_prices"}
+                    | {"assets_without_prices": ", ".join(counts.assets_without_prices[:10]) or "-"})
     if report.by_event is not None:
         print_table("mean rank IC by event type", report.by_event)
     console.print(f"tear sheet written to {out}")

@@ -91,6 +91,13 @@ def run_backtest_job(config: BacktestJobConfig) -> BacktestJobResult:
     sig = load_signals(config.signals, config.model, config.start, config.end)
     assets = sorted(set(sig.index.get_level_values("asset")))
     px = load_prices(config.prices, assets if config.prices not in ("synthetic",) else None, config.start, config.end)
+    # the backtest universe is the signals' assets; priced assets without any signal are left out, with a count
+    priced = set(px.index.get_level_values("asset"))
+    extra = sorted(priced - set(assets))
+    if extra:
+        log.warning("prices of %d assets without signals are left out of the backtest universe (e.g. %s)", len(extra),
+                    extra[:5])
+        px = px[px.index.get_level_values("asset").isin(assets)]
     bt_config = BacktestConfig(cash=config.cash, commission_bps=config.commission_bps, slippage_bps=config.slippage_bps,
                                rebalance=config.rebalance, start=config.start, end=config.end,
                                max_gross_leverage=config.max_gross_leverage, params=dict(config.params))
@@ -181,6 +188,7 @@ def run_demo(config: DemoConfig) -> DemoResult:
     sessions = market.prices.index.get_level_values("date").unique()
     encoder = SentimentEncoder.create(config.backend, config.model_path,
                                       **({"progress": config.progress} if config.backend == "llmos" else {}))
+    market.prices.to_parquet(out / "prices.parquet")  # `backtest --prices data/demo/prices.parquet` reuses them
     store_path = out / "signals.duckdb"
     store_path.unlink(missing_ok=True)  # the demo's own throw-away store
     summary = run_signals(market.news, encoder, store_path, sessions[0], sessions[-3], kind="demo")
