@@ -29,6 +29,10 @@ def parse_universe(universe: str | None) -> tuple[str, ...] | None:
             raw = [str(t) for t in frame[col]]
         else:
             raw = [t for t in path.read_text().splitlines() if t.strip()]
+    elif path.suffix in (".txt", ".csv"):
+        from ..errors import DataNotFoundError
+
+        raise DataNotFoundError(f"--universe file {universe} does not exist; pass tickers (AAPL,MSFT) or an existing file")
     else:
         raw = [t for t in universe.split(",") if t.strip()]
     if not raw:

@@ -23,7 +23,16 @@ def score(
     from ..encoders.sentiment import SentimentEncoder
 
     if file is not None:
-        frame = pd.read_csv(file)
+        from ..errors import DataNotFoundError, ValidationError
+
+        if not file.is_file():
+            raise DataNotFoundError(f"--file {file} does not exist; pass a CSV with a {column!r} column")
+        if file.stat().st_size == 0:
+            raise ValidationError(f"--file {file} is empty (0 bytes); expected a CSV with a header row")
+        try:
+            frame = pd.read_csv(file)
+        except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+            raise ValidationError(f"--file {file} is not a readable CSV ({type(exc).__name__}: {exc})") from exc
         if column not in frame:
             raise UsageError(f"column {column!r} not in {file} (columns: {list(frame.columns)}); pass --column")
         series = frame[column]
