@@ -236,3 +236,40 @@ def test_yfinance_through_the_job_replaying_recorded_responses(tmp_path, monkeyp
     assert main(["signals", "daily", "--date", "2025-01-31", "--source", "yfinance", "--backend", "lm",
                  "--store", str(tmp_path / "s.duckdb"), "--quiet"]) == 2
     assert "needs a universe" in capsys.readouterr().err
+
+
+def test_a_reader_can_read_while_a_job_is_scoring(tmp_path):
+    """The job holds the store only while it reads its cache and while it writes: a report opens it meanwhile."""
+    import subprocess
+    import sys
+    import textwrap
+    import time
+
+    store = tmp_path / "s.duckdb"
+    run_signal_job(job(source="synthetic", store=store, universe=("ZACM", "ZBLU")))
+    script = textwrap.dedent(f"""
+        import time
+        import pandas as pd
+        from llmos_quant.encoders.sentiment import SentimentEncoder
+        from llmos_quant.jobs import SignalJobConfig, run_signal_job
+
+        class Slow(SentimentEncoder):
+            def score(self, texts):
+                print("scoring", flush=True)
+                time.sleep(4)
+                return super().score(texts)
+
+        enc = Slow(SentimentEncoder.create("vader").backend)  # another model: nothing cached, so it scores
+        run_signal_job(SignalJobConfig("daily", pd.Timestamp("2021-03-01"), pd.Timestamp("2021-03-01"), "synthetic",
+                                       {str(store)!r}, ("ZACM", "ZBLU"), "vader", progress=False), encoder=enc)
+        print("done", flush=True)
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True,
+                            cwd=str(Path(__file__).resolve().parents[2]))
+    assert proc.stdout.readline().strip() == "scoring"
+    t0 = time.monotonic()
+    with SignalStore(store, read_only=True, lock_timeout=2) as st:  # would wait (and fail) if the job held the file
+        assert len(st.signals(model="lm")) == 2
+    assert time.monotonic() - t0 < 2
+    assert proc.stdout.readline().strip() == "done"
+    assert proc.wait(timeout=60) == 0
