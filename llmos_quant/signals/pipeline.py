@@ -131,6 +131,12 @@ def run_signals(news: pd.DataFrame, encoder: Any, store: SignalStore | str | Pat
     unique = attach_sessions(dedupe(news), cutoff=cutoff)
     s.news_unique, s.duplicates_collapsed = len(unique), len(news) - len(unique)
     assets = sorted(set(universe)) if universe is not None else sorted(unique["asset"].unique())
+    if not assets:
+        from ..errors import DataNotFoundError
+
+        raise DataNotFoundError(f"the news holds no item for sessions up to {target[-1].date()} (received {len(news)} "
+                                "rows) and no universe was given; check the source's dates, or pass --universe to "
+                                "write rows without news")
     s.assets = len(assets)
     in_universe = unique["asset"].isin(assets)
     before, after = unique["date"] < window[0], unique["date"] > window[-1]

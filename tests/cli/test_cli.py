@@ -68,6 +68,8 @@ CASES = [
     ("missing universe file", [*DAILY, "--source", "synthetic", "--universe", "{tmp}/tickers.txt"], 4, "tickers.txt"),
     ("missing file to score", ["score", "--file", "{tmp}/nope.csv", "--backend", "vader"], 4, "nope.csv"),
     ("zero-byte file to score", ["score", "--file", "{tmp}/empty.csv", "--backend", "vader"], 3, "0 bytes"),
+    ("no news at all in the window", ["signals", "daily", "--date", "2026-06-01", "--source", "synthetic", "--backend",
+                                      "lm", "--store", "{tmp}/s.duckdb"], 4, "no item"),
     ("missing signals", ["backtest", "--strategy", "long_short", "--signals", "{tmp}/none.duckdb"], 4, "none.duckdb"),
     ("network down", [*DAILY, "--source", "rss:http://127.0.0.1:{port}/feed", "--universe", "AAPL",
                       "--store", "{tmp}/s.duckdb"], 5, "127.0.0.1:{port}"),
