@@ -50,6 +50,7 @@ class NewsBatch:
     rejected: list[dict[str, Any]]
     known_assets: list[str]
     closed_universe: bool  # True when the source lists every ticker it has (a file); False for live feeds
+    outside_window: int = 0  # valid rows read but published outside [start - 7 days, end + 1 day]
 
 
 @dataclass(frozen=True)
@@ -153,9 +154,10 @@ def load_news(spec: str, start: str | pd.Timestamp, end: str | pd.Timestamp, uni
     lo = pd.Timestamp(start).tz_localize("UTC") - pd.Timedelta(days=7)
     hi = pd.Timestamp(end).tz_localize("UTC") + pd.Timedelta(days=1)
     attrs = dict(news.attrs)
-    news = news[(news["published_at"] >= lo) & (news["published_at"] < hi)].reset_index(drop=True)
+    inside = (news["published_at"] >= lo) & (news["published_at"] < hi)
+    news = news[inside].reset_index(drop=True)
     news.attrs = attrs
-    return NewsBatch(spec, news, rejected, known, src.closed_universe)
+    return NewsBatch(spec, news, rejected, known, src.closed_universe, int((~inside).sum()))
 
 
 # ---- prices ---------------------------------------------------------------------------------------------

@@ -173,7 +173,8 @@ def run_signal_job(config: SignalJobConfig, encoder: Any = None) -> SignalJobRes
     summary = run_signals(batch.frame, encoder, config.store, config.start, config.end, universe=tickers,
                           half_life=config.half_life, cutoff=config.cutoff, kind=config.kind, progress=config.progress,
                           events=config.events, run_id=run_id, params={"config": config.as_dict()}, provenance=prov,
-                          rejected=batch.rejected)
+                          rejected=batch.rejected,
+                          dropped={"published outside the job's news window": batch.outside_window})
     output = config.output
     if output is None and config.kind == "daily":
         output = config.store.parent / "daily" / f"signals_{config.end.date()}.csv"

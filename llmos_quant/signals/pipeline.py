@@ -109,13 +109,14 @@ def run_signals(news: pd.DataFrame, encoder: Any, store: SignalStore | str | Pat
                 lookback_sessions: int = 60, cutoff: str = DEFAULT_CUTOFF, kind: str = "backfill",
                 progress: bool = True, events: str | None = None, run_id: str | None = None,
                 params: dict[str, Any] | None = None, provenance: dict[str, Any] | None = None,
-                rejected: Iterable[dict[str, Any]] = ()) -> RunSummary:
+                rejected: Iterable[dict[str, Any]] = (), dropped: dict[str, int] | None = None) -> RunSummary:
     """Score and aggregate news into signals for sessions start..end and write them to the store.
 
     ``store`` is an open ``SignalStore`` or a path (then it is opened only while reading the score cache and
     while writing). ``events``: ``None`` (no event split), ``"rules"`` (keyword rules) or ``"model"`` (the
     trained event classifier) adds ``sentiment_<event>`` columns. ``rejected`` are the reader's rejected rows
-    (counted by reason in the summary); ``params``/``provenance`` go to the ``runs`` row of ``run_id``."""
+    (counted by reason in the summary), ``dropped`` what the loader left out (by reason); ``params``/``provenance``
+    go to the ``runs`` row of ``run_id``."""
     t_all = time.perf_counter()
     started = pd.Timestamp.now(tz="UTC")
     s = RunSummary(run_id=run_id or new_run_id(), rejected=rejected_by_reason(rejected))
@@ -140,7 +141,7 @@ def run_signals(news: pd.DataFrame, encoder: Any, store: SignalStore | str | Pat
     s.assets = len(assets)
     in_universe = unique["asset"].isin(assets)
     before, after = unique["date"] < window[0], unique["date"] > window[-1]
-    dropped = {"outside the universe": int((~in_universe).sum()),
+    dropped = {**(dropped or {}), "outside the universe": int((~in_universe).sum()),
                "before the lookback window": int((in_universe & before).sum()),
                "after the last session's cutoff": int((in_universe & after).sum())}
     s.dropped = {k: v for k, v in dropped.items() if v}
