@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-import numpy as np
+import re
+from collections.abc import Mapping
+
 import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
+
+from ..reporting import format_frame
 
 TEMPLATE = "plotly_white"
 
@@ -18,7 +22,8 @@ def ic_timeseries(ic: pd.DataFrame, period: str | None = None, window: int = 21,
     fig.add_scatter(x=s.index, y=s.rolling(window, min_periods=max(1, window // 3)).mean(), name=f"{window}-day mean",
                     line={"color": "firebrick", "width": 2})
     fig.add_hline(y=float(s.mean()), line_dash="dot", annotation_text=f"mean {s.mean():.4f}")
-    fig.update_layout(title=f"{title} ({period})", template=TEMPLATE, yaxis_title="IC", height=360)
+    fig.update_layout(title=f"{title} ({period})", template=TEMPLATE, xaxis_title="date", yaxis_title="rank IC",
+                      height=360)
     return fig
 
 
@@ -26,7 +31,8 @@ def ic_histogram(ic: pd.DataFrame, title: str = "Rank IC distribution") -> go.Fi
     fig = go.Figure()
     for c in ic.columns:
         fig.add_histogram(x=ic[c].dropna(), name=c, opacity=0.6, nbinsx=40)
-    fig.update_layout(barmode="overlay", title=title, template=TEMPLATE, xaxis_title="IC", height=360)
+    fig.update_layout(barmode="overlay", title=title, template=TEMPLATE, xaxis_title="rank IC", yaxis_title="days",
+                      height=360)
     return fig
 
 
@@ -36,8 +42,8 @@ def quantile_returns_bar(mean: pd.DataFrame, std_err: pd.DataFrame | None = None
     for c in mean.columns:
         err = None if std_err is None else {"type": "data", "array": (std_err[c] * 1e4).to_numpy()}
         fig.add_bar(x=[str(q) for q in mean.index], y=mean[c] * 1e4, name=c, error_y=err)
-    fig.update_layout(barmode="group", title=title, template=TEMPLATE, xaxis_title="quantile", yaxis_title="bps",
-                      height=360)
+    fig.update_layout(barmode="group", title=title, template=TEMPLATE, xaxis_title="factor quantile",
+                      yaxis_title="mean forward return (bps)", height=360)
     return fig
 
 
@@ -46,7 +52,8 @@ def cumulative_returns(returns: pd.Series | pd.DataFrame, title: str = "Cumulati
     fig = go.Figure()
     for c in frame.columns:
         fig.add_scatter(x=frame.index, y=(1 + frame[c].fillna(0)).cumprod() - 1, name=str(c), mode="lines")
-    fig.update_layout(title=title, template=TEMPLATE, yaxis_tickformat=".1%", height=360)
+    fig.update_layout(title=title, template=TEMPLATE, xaxis_title="date", yaxis_title="cumulative return",
+                      yaxis_tickformat=".1%", height=360)
     return fig
 
 
@@ -54,7 +61,8 @@ def turnover_chart(turnover: pd.Series, window: int = 21, title: str = "Turnover
     fig = go.Figure()
     fig.add_scatter(x=turnover.index, y=turnover.values, name="daily", mode="lines", line={"width": 1})
     fig.add_scatter(x=turnover.index, y=turnover.rolling(window, min_periods=1).mean(), name=f"{window}-day mean")
-    fig.update_layout(title=title, template=TEMPLATE, height=320)
+    fig.update_layout(title=title, template=TEMPLATE, xaxis_title="date", yaxis_title="turnover (sum of |weight change|)",
+                      yaxis_tickformat=".0%", height=320)
     return fig
 
 
@@ -63,7 +71,8 @@ def ic_decay_chart(decay: pd.DataFrame, title: str = "IC decay by horizon") -> g
     fig.add_scatter(x=decay.index, y=decay["rank_ic"], name="rank IC", mode="lines+markers")
     fig.add_scatter(x=decay.index, y=decay["ic"], name="IC", mode="lines+markers")
     fig.add_hline(y=0, line_color="grey")
-    fig.update_layout(title=title, template=TEMPLATE, xaxis_title="horizon (sessions)", height=320)
+    fig.update_layout(title=title, template=TEMPLATE, xaxis_title="horizon (sessions)", yaxis_title="mean correlation",
+                      height=320)
     return fig
 
 
@@ -72,7 +81,9 @@ def coverage_chart(cov: pd.DataFrame, title: str = "Coverage: assets with a sign
     fig.add_scatter(x=cov.index, y=cov["assets_with_signal"], name="assets", mode="lines")
     if "share" in cov:
         fig.add_scatter(x=cov.index, y=cov["share"], name="share of universe", mode="lines", secondary_y=True)
-    fig.update_layout(title=title, template=TEMPLATE, height=320)
+        fig.update_yaxes(title_text="share of universe", tickformat=".0%", secondary_y=True)
+    fig.update_yaxes(title_text="assets with a signal", secondary_y=False)
+    fig.update_layout(title=title, template=TEMPLATE, xaxis_title="date", height=320)
     return fig
 
 
@@ -81,14 +92,25 @@ def by_event_bar(by_event: pd.DataFrame, title: str = "Mean rank IC by event typ
     fig = go.Figure()
     for c in cols:
         fig.add_bar(x=by_event.index, y=by_event[c], name=c)
-    fig.update_layout(barmode="group", title=title, template=TEMPLATE, height=360)
+    fig.update_layout(barmode="group", title=title, template=TEMPLATE, xaxis_title="event type",
+                      yaxis_title="mean rank IC", height=360)
     return fig
 
 
-def table(frame: pd.DataFrame, title: str = "", digits: int = 4) -> go.Figure:
-    shown = frame.reset_index()
-    cells = [[f"{v:.{digits}f}" if isinstance(v, float | np.floating) else str(v) for v in shown[c]] for c in shown.columns]
-    fig = go.Figure(go.Table(header={"values": [str(c) for c in shown.columns], "fill_color": "#dde6f0"},
-                             cells={"values": cells}))
-    fig.update_layout(title=title, height=60 + 28 * (len(shown) + 1), margin={"t": 40, "b": 10})
+def table(frame: pd.DataFrame, title: str = "", digits: int = 4, kinds: Mapping[object, str] | str | None = None,
+          index: bool = True) -> go.Figure:
+    """A table figure of ``frame``, cells formatted by ``llmos_quant.reporting.format_frame``: integers as integers,
+    returns/drawdowns/volatility/fractions as percentages, Sharpe, t-stats and ratios with 2 decimals (``kinds``
+    overrides the rules by row/column label or for the whole table)."""
+    shown = format_frame(frame, kinds, digits, index=index)
+    numeric = [bool(len(shown)) and all(_looks_numeric(v) for v in shown[c]) for c in shown.columns]
+    fig = go.Figure(go.Table(header={"values": [str(c) for c in shown.columns], "fill_color": "#dde6f0",
+                                     "align": ["right" if n else "left" for n in numeric]},
+                             cells={"values": [shown[c].tolist() for c in shown.columns],
+                                    "align": ["right" if n else "left" for n in numeric], "height": 26}))
+    fig.update_layout(title=title, height=80 + 28 * (len(shown) + 1), margin={"t": 50, "b": 10, "l": 10, "r": 10})
     return fig
+
+
+def _looks_numeric(text: str) -> bool:
+    return text == "" or bool(re.fullmatch(r"[-+]?[\d,]*\.?\d+(e[-+]?\d+)?%?", text))

@@ -109,7 +109,7 @@ def run_backtest_job(config: BacktestJobConfig) -> BacktestJobResult:
         table.to_csv(config.out.with_suffix(".sweep.csv"), index=False)
         return BacktestJobResult(sweep=table, report=config.out.with_suffix(".sweep.csv"), synthetic=synthetic)
     result = run_backtest(px, sig, config.strategy, bt_config, config.strategy_paths)
-    backtest_report(result, px, sig, config.out)
+    backtest_report(result, px, sig, config.out, synthetic=True if synthetic else None)
     return BacktestJobResult(result=result, report=config.out, synthetic=synthetic)
 
 
@@ -145,7 +145,8 @@ def run_tearsheet_job(config: TearsheetJobConfig) -> Any:
     px = load_prices(config.prices, assets if config.prices != "synthetic" else None, config.start, str(last.date()))
     by_event = [c for c in sig.columns if c.startswith("sentiment_") and c != "sentiment_mean"]
     return tear_sheet(sig[config.column], px, config.out, title=f"Tear sheet: {config.column}", n_quantiles=config.quantiles,
-                      cost_bps=config.cost_bps, events=sig[by_event] if by_event else None, max_loss=config.max_loss)
+                      cost_bps=config.cost_bps, events=sig[by_event] if by_event else None, max_loss=config.max_loss,
+                      synthetic=True if config.prices == "synthetic" else None)
 
 
 # ---- demo ------------------------------------------------------------------------------------------------
@@ -196,9 +197,9 @@ def run_demo(config: DemoConfig) -> DemoResult:
         signals = store.signals()
     examples = encoder.score(market.news["headline"].head(6)).assign(headline=market.news["headline"].head(6))
     report = tear_sheet(signals["sentiment"], market.prices, out / "tear_sheet.html",
-                        title="SYNTHETIC demo: sentiment factor tear sheet")
+                        title="SYNTHETIC demo: sentiment factor tear sheet", synthetic=True)
     result = run_backtest(market.prices, signals, "long_short", BacktestConfig(commission_bps=10.0, params={"quantiles": 5}))
-    backtest_report(result, market.prices, signals, out / "backtest.html")
+    backtest_report(result, market.prices, signals, out / "backtest.html", synthetic=True)
     stats = result.stats()
     rows = {
         "data": "SYNTHETIC (llmos_quant.data.simulate)",
