@@ -57,3 +57,7 @@ class LookaheadBiasError(ValidationError):
 
 class MaxLossExceededError(ValidationError):
     """Factor evaluation would drop more of the factor's rows (no price, no forward return) than ``max_loss``."""
+
+
+class StrategyRuntimeError(LLMOSQuantError):
+    """A strategy raised while running (exit 1): the message names the strategy, its params and the cause."""

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from ..data.prices import validate_prices
-from ..errors import UsageError, ValidationError
+from ..errors import LLMOSQuantError, StrategyRuntimeError, UsageError, ValidationError
 from .base import FractionalCommission, SignalStrategy
 from .feeds import DEFAULT_SIGNAL_LINES, DataIssues, feed_class, prepare_frames
 from .resolver import resolve_strategy
@@ -40,8 +40,10 @@ class BacktestConfig:
     params: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if self.cash <= 0:
-            raise UsageError(f"cash must be > 0, got {self.cash}")
+        if not np.isfinite(self.cash) or self.cash <= 0:
+            raise UsageError(f"cash must be a finite amount > 0, got {self.cash}; pass e.g. --cash 1000000")
+        if not (np.isfinite(self.commission_bps) and np.isfinite(self.slippage_bps)):
+            raise UsageError(f"commission_bps and slippage_bps must be finite, got {self.commission_bps}, {self.slippage_bps}")
         if self.commission_bps < 0 or self.slippage_bps < 0:
             raise UsageError(f"commission_bps and slippage_bps must be >= 0, got {self.commission_bps}, {self.slippage_bps}")
         if self.rebalance not in ("daily", "weekly"):
@@ -123,10 +125,18 @@ def run_backtest(prices: pd.DataFrame, signals: pd.DataFrame | None, strategy: s
     config = config or BacktestConfig()
     prices = validate_prices(prices)
     cls = resolve_strategy(strategy, strategy_paths) if isinstance(strategy, str) else strategy
+    check_params(cls, config.params)
     frames, issues = prepare_frames(prices, signals, config.signal_lines, start=config.start, end=config.end)
     _check_issues(issues, frames, config)
     cerebro = build_cerebro(frames, cls, config)
-    strat = cerebro.run()[0]
+    try:
+        strat = cerebro.run()[0]
+    except LLMOSQuantError:
+        raise
+    except Exception as exc:  # an error inside the strategy's code, often from a --param value it cannot use
+        raise StrategyRuntimeError(
+            f"strategy {cls.__name__} failed while running with params {dict(config.params)}: {type(exc).__name__}: "
+            f"{exc}. Check the --param values (defaults: {strategy_params(cls)}) or the strategy's code") from exc
     tr = pd.Series(strat.analyzers.time_return.get_analysis(), dtype=float)
     tr.index = pd.DatetimeIndex(tr.index, name="date")
     values = pd.DataFrame(strat.value_log).set_index("date")["value"] if strat.value_log else pd.Series(dtype=float)
@@ -168,6 +178,27 @@ def _check_issues(issues: DataIssues, frames: Mapping[str, pd.DataFrame], config
                     issues.signal_rows_off_calendar, issues.signal_rows, window)
     if issues.signal_rows_on_missing_bars:
         log.info("%d signal rows fall on bars without a price (tradable=0; never traded)", issues.signal_rows_on_missing_bars)
+
+
+def strategy_params(cls: type[SignalStrategy]) -> dict[str, Any]:
+    """The strategy's own parameters and their defaults (the runner's machinery parameters left out)."""
+    base = set(SignalStrategy.params._getkeys())
+    return {k: v for k, v in zip(cls.params._getkeys(), cls.params._getdefaults(), strict=True) if k not in base}
+
+
+def check_params(cls: type[SignalStrategy], params: Mapping[str, Any]) -> None:
+    """Unknown parameter names and values of the wrong type are usage errors that name the valid ones."""
+    valid = strategy_params(cls)
+    unknown = sorted(set(params) - set(valid))
+    if unknown:
+        raise UsageError(f"strategy {cls.__name__} has no parameter {unknown}; its parameters (defaults) are {valid}. "
+                         "Fix --param/--sweep")
+    for key, value in params.items():
+        default = valid[key]
+        if isinstance(default, int | float) and not isinstance(default, bool) and (
+                isinstance(value, bool) or not isinstance(value, int | float) or not np.isfinite(value)):
+            raise UsageError(f"--param {key}={value!r}: strategy {cls.__name__} expects a finite number like its default "
+                             f"{default!r}")
 
 
 def trade_stats(trades: pd.DataFrame) -> dict[str, float]:

@@ -32,7 +32,8 @@ def backtest(
         "max_gross_leverage"].default,
     workers: Annotated[int, typer.Option(help="Processes for --sweep")] = _D["workers"].default,
     strategy_path: Annotated[list[str] | None, typer.Option(help="Extra strategy folders, searched first")] = None,
-    out: Annotated[Path, typer.Option(help="HTML report; results go to a folder of the same name")] = _D["out"].default,
+    out: Annotated[Path | None, typer.Option(help="HTML report; results go to a folder of the same name [default: "
+                                                  "data/reports/backtest_<strategy>.html]")] = None,
 ) -> None:
     """Backtest one strategy (or a parameter sweep in parallel processes)."""
     from ..jobs.research import run_backtest_job
@@ -58,4 +59,4 @@ def backtest(
     issues = {k: (", ".join(v[:10]) + (" ..." if len(v) > 10 else "") if isinstance(v, list) else v)
               for k, v in job.result.data_issues.as_dict().items()}
     print_table("data issues (rows not used as given)", issues)
-    console.print(f"report: {out}; results: {out.with_suffix('')}/")
+    console.print(f"report: {config.out}; results: {config.out.with_suffix('')}/")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -10,15 +11,17 @@ from rich.table import Table
 
 from ..errors import UsageError
 
-console = Console()
+console = Console(width=None if sys.stdout.isatty() else 160)  # cron logs and pipes get wide tables, not 80 cols
 
 
 def parse_universe(universe: str | None) -> tuple[str, ...] | None:
     """'AAPL,MSFT' or a path to a file with one ticker per line (or a 'ticker' column); each ticker validated."""
     from ..data.tickers import validate_tickers
 
-    if not universe:
+    if universe is None:
         return None
+    if not universe.strip():
+        raise UsageError("--universe '' names no ticker; pass e.g. AAPL,MSFT or a file, or leave the option out")
     path = Path(universe)
     if path.is_file():
         if path.stat().st_size == 0:
@@ -28,7 +31,7 @@ def parse_universe(universe: str | None) -> tuple[str, ...] | None:
             col = "ticker" if "ticker" in frame else frame.columns[0]
             raw = [str(t) for t in frame[col]]
         else:
-            raw = [t for t in path.read_text().splitlines() if t.strip()]
+            raw = [t.split("#")[0] for t in path.read_text().splitlines() if t.split("#")[0].strip()]
     elif path.suffix in (".txt", ".csv"):
         from ..errors import DataNotFoundError
 
@@ -54,13 +57,24 @@ def print_table(title: str, rows: dict | pd.DataFrame) -> None:
         for c in frame.columns:
             t.add_column(str(c), overflow="fold")
         for _, r in frame.iterrows():
-            t.add_row(*[f"{v:.4f}" if isinstance(v, float) else str(v) for v in r])
+            t.add_row(*[_fmt(v) for v in r])
     else:
         t.add_column("item", overflow="fold")
         t.add_column("value", overflow="fold")
         for k, v in rows.items():
-            t.add_row(str(k), f"{v:.4f}" if isinstance(v, float) else str(v))
+            t.add_row(str(k), _fmt(v))
     console.print(t)
+
+
+def _fmt(v: object) -> str:
+    """Integers (also integral floats) as integers, other floats with 4 decimals, the rest as text."""
+    import math
+
+    if isinstance(v, float):
+        if math.isfinite(v) and v.is_integer() and abs(v) < 1e15:
+            return str(int(v))
+        return f"{v:.4f}"
+    return str(v)
 
 
 def parse_params(params: list[str] | None) -> dict:

@@ -25,14 +25,14 @@ def tearsheet(
     cost_bps: Annotated[float, typer.Option(help="Cost per side for net long-short returns, bps")] = _D["cost_bps"].default,
     max_loss: Annotated[float, typer.Option(help="Largest fraction of signal rows that may be dropped (no price or no "
                                                  "forward return) before the run fails")] = _D["max_loss"].default,
-    out: Annotated[Path, typer.Option(help="HTML output")] = _D["out"].default,
+    out: Annotated[Path | None, typer.Option(help="HTML output [default: data/reports/tear_sheet_<column>.html]")] = None,
 ) -> None:
     """Rank IC, quantile returns, decay, long-short, turnover and coverage of one signal column."""
     from ..jobs.research import run_tearsheet_job
 
+    config = TearsheetJobConfig(signals, prices, column, start, end, model, quantiles, cost_bps, max_loss, out)
     with console.status("evaluating"):
-        report = run_tearsheet_job(TearsheetJobConfig(signals, prices, column, start, end, model, quantiles, cost_bps,
-                                                      max_loss, out))
+        report = run_tearsheet_job(config)
     print_table("summary", report.summary())
     counts = report.row_counts
     if counts is not None:
@@ -41,7 +41,7 @@ def tearsheet(
                     | {"assets_without_prices": ", ".join(counts.assets_without_prices[:10]) or "-"})
     if report.by_event is not None:
         print_table("mean rank IC by event type", report.by_event)
-    console.print(f"tear sheet written to {out}")
+    console.print(f"tear sheet written to {config.out}")
 
 
 app.command("tearsheet")(tearsheet)

@@ -24,7 +24,7 @@ from . import backtest, demo, factors, pretrain, score, signals, strategies, stu
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="LLMOS financial sentiment encoders, daily signals, factor research and backtests. "
                        "Exit codes: 0 ok, 1 other, 2 usage, 3 validation, 4 data not found, 5 fetch, 6 model load, "
-                       "7 store, 8 strategy not found.")
+                       "7 store, 8 strategy not found. Add --debug (or LLMOS_QUANT_DEBUG=1) anywhere for tracebacks.")
 app.command("demo")(demo.demo)
 app.command("score")(score.score)
 app.command("pretrain")(pretrain.pretrain)
@@ -61,6 +61,10 @@ def main(argv: list[str] | None = None) -> int:
     except (typer.Abort, KeyboardInterrupt):
         err.print("aborted")
         return 130
+    except BrokenPipeError:  # `llmos-quant ... | head`: the reader left; not an error of ours
+        with __import__("contextlib").suppress(OSError):
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - keep the interpreter's final flush quiet
+        return 141
     except OSError as exc:  # disk full, permissions outside the store: say the real cause
         code = StoreError.exit_code if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS) else 1
         return _fail(exc, code, debug)
@@ -72,7 +76,8 @@ def main(argv: list[str] | None = None) -> int:
 def _fail(exc: BaseException, code: int, debug: bool, hint: str = "") -> int:
     if debug:
         err.print("".join(traceback.format_exception(exc)), markup=False, highlight=False)
-    msg = f"error ({type(exc).__name__}, exit {code}): {exc}" + (f" ({hint})" if hint else "")
+    text = " ".join(str(exc).split())  # one line, whatever the library below wrote
+    msg = f"error ({type(exc).__name__}, exit {code}): {text}" + (f" ({hint})" if hint else "")
     err.print(msg, markup=False, highlight=False)
     return code
 

@@ -20,14 +20,16 @@ Source = Annotated[str, typer.Option(
          "headline) | synthetic | yfinance | rss:URL-or-PATH | a .csv/.parquet path (format from its columns)")]
 Universe = Annotated[str | None, typer.Option(help="Tickers 'AAPL,MSFT' or a file (one per line); default: every ticker "
                                                    "of the source (yfinance and rss need it)")]
-StoreOpt = Annotated[Path | None, typer.Option(help="DuckDB store file [default: data/store/signals.duckdb]")]
+StoreOpt = Annotated[Path | None, typer.Option(help="DuckDB store file [default: data/store/signals.duckdb in a checkout, "
+                                                   "$LLMOS_QUANT_DATA/store or ~/.local/share/llmos_quant/store]")]
 Backend = Annotated[str, typer.Option(help="Sentiment backend: llmos (shipped model) | hf (--model-path) | lm "
                                            "(Loughran-McDonald) | vader")]
 ModelPath = Annotated[str | None, typer.Option(help="Model folder for the llmos/hf backends")]
 HalfLife = Annotated[float, typer.Option(help="Decay half-life of the signal without news, in sessions (> 0)")]
 Cutoff = Annotated[str, typer.Option(help="Daily cutoff HH:MM New York time; news at or after it counts next session")]
 Batch = Annotated[int, typer.Option(help="Texts per model batch (> 0)")]
-Events = Annotated[str | None, typer.Option(help="Split sentiment by event type: rules | model")]
+Events = Annotated[str | None, typer.Option(help="Also store sentiment_<event> columns (mean score of that event "
+                                                 "type's news): rules (keywords) | model (trained event head)")]
 NewsTz = Annotated[str | None, typer.Option(help="IANA zone of zone-less timestamps in the source (e.g. "
                                                  "America/New_York); without it they are refused")]
 Output = Annotated[Path | None, typer.Option(help="Ranked signals file .csv or .parquet [daily default: "
@@ -36,6 +38,19 @@ Quiet = Annotated[bool, typer.Option(help="No progress bars")]
 
 
 def _run(config: SignalJobConfig) -> None:
+    import logging
+
+    logger = logging.getLogger("llmos_quant")
+    level = logger.level
+    if not config.progress:  # --quiet: a failed run prints its one error line, not the retry warnings before it
+        logger.setLevel(logging.ERROR)
+    try:
+        _run_job(config)
+    finally:
+        logger.setLevel(level)
+
+
+def _run_job(config: SignalJobConfig) -> None:
     from ..jobs.signals import run_signal_job
 
     result = run_signal_job(config)

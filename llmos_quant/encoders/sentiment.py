@@ -228,6 +228,9 @@ class SentimentEncoder:
         from ..llmos.convert import resolve_folder
 
         folder = resolve_folder(name_or_path)
+        if not (folder / "config.json").is_file():
+            raise ModelLoadError(f"{folder} has no config.json; expected a Hugging Face sequence-classification folder "
+                                 "(config.json, model.safetensors, tokenizer files)")
         try:
             model = AutoModelForSequenceClassification.from_pretrained(str(folder), use_safetensors=True)
             tok = AutoTokenizer.from_pretrained(str(folder))
@@ -265,6 +268,8 @@ class SentimentEncoder:
             if path is None:
                 raise UsageError("backend 'hf' needs a model folder or hub id: --model-path /path/to/finbert")
             return cls.from_hf(path, **kwargs)
+        if backend in ("lm", "vader") and path is not None:
+            raise UsageError(f"--model-path applies to the llmos and hf backends, not to {backend!r}; drop it")
         if backend == "lm":
             return cls(LoughranMcDonaldBackend())
         if backend == "vader":

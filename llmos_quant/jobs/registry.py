@@ -19,6 +19,7 @@ file with ``date, asset, open, high, low, close, volume``.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +29,8 @@ import pandas as pd
 
 from ..data.tickers import validate_tickers
 from ..errors import UsageError
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,9 @@ class NewsBatch:
     known_assets: list[str]
     closed_universe: bool  # True when the source lists every ticker it has (a file); False for live feeds
     outside_window: int = 0  # valid rows read but published outside [start - 7 days, end + 1 day]
+    first: pd.Timestamp | None = None  # earliest and latest publication time the source holds
+    last: pd.Timestamp | None = None
+    from_cache: list[str] = field(default_factory=list)  # live sources served from the offline cache
 
 
 @dataclass(frozen=True)
@@ -155,9 +161,11 @@ def load_news(spec: str, start: str | pd.Timestamp, end: str | pd.Timestamp, uni
     hi = pd.Timestamp(end).tz_localize("UTC") + pd.Timedelta(days=1)
     attrs = dict(news.attrs)
     inside = (news["published_at"] >= lo) & (news["published_at"] < hi)
+    first, last = (news["published_at"].min(), news["published_at"].max()) if len(news) else (None, None)
     news = news[inside].reset_index(drop=True)
     news.attrs = attrs
-    return NewsBatch(spec, news, rejected, known, src.closed_universe, int((~inside).sum()))
+    return NewsBatch(spec, news, rejected, known, src.closed_universe, int((~inside).sum()), first, last,
+                     list(attrs.get("from_cache", [])))
 
 
 # ---- prices ---------------------------------------------------------------------------------------------
@@ -176,10 +184,20 @@ def load_prices(spec: str, assets: Iterable[str] | None = None, start: str | Non
     from ..data import prices as P
 
     tickers = validate_tickers(assets) if assets is not None else None
-    if spec == "sp500":
-        return P.read_sp500_csvs(assets=tickers, start=start, end=end)
-    if spec == "stocknet":
-        return P.read_stocknet_csvs(assets=tickers, start=start, end=end)
+    if spec in ("sp500", "stocknet"):
+        # assets without a price file are left out here and counted downstream (factor rows / backtest data issues)
+        have = local_price_assets(spec)
+        found = sorted(set(tickers) & have) if tickers is not None else None
+        if found is not None and not found:
+            from ..errors import DataNotFoundError
+
+            raise DataNotFoundError(f"--prices {spec}: none of the {len(tickers)} signal assets has a price file "
+                                    f"(e.g. {tickers[:5]}); {len(have)} tickers are available. Use another --prices")
+        if found is not None and len(found) < len(tickers):
+            log.warning("--prices %s has no prices for %d of %d assets (e.g. %s): their rows are counted as dropped",
+                        spec, len(tickers) - len(found), len(tickers), sorted(set(tickers) - have)[:5])
+        reader = P.read_sp500_csvs if spec == "sp500" else P.read_stocknet_csvs
+        return reader(assets=found, start=start, end=end)
     if spec == "synthetic":
         from ..data.simulate import simulate_market
 
@@ -192,6 +210,16 @@ def load_prices(spec: str, assets: Iterable[str] | None = None, start: str | Non
     if path.suffix in (".parquet", ".csv"):
         return P._slice(read_price_file(path), start, end)
     raise UsageError(f"--prices {spec!r}: expected one of sp500, stocknet, synthetic, yfinance or a .parquet/.csv file")
+
+
+def local_price_assets(spec: str) -> set[str]:
+    """Tickers with a price file in a local price source (``sp500`` or ``stocknet``)."""
+    from ..paths import shared_path
+
+    if spec == "sp500":
+        return {f.name.removesuffix("_data.csv").upper()
+                for f in shared_path("sp500_prices_5yr", "individual_stocks_5yr").glob("*_data.csv")}
+    return {f.stem.upper() for f in shared_path("stocknet", "price_raw").glob("*.csv")}
 
 
 def read_price_file(path: str | Path) -> pd.DataFrame:

@@ -50,6 +50,23 @@ def load_signals(spec: str | Path, model: str | None = None, start: str | None =
 
 
 # ---- backtests -------------------------------------------------------------------------------------------
+def _check_dates(start: str | None, end: str | None) -> None:
+    for option, value in (("--start", start), ("--end", end)):
+        if value is not None:
+            try:
+                pd.Timestamp(value)
+            except (ValueError, TypeError) as exc:
+                raise UsageError(f"{option} {value!r} is not a date; expected YYYY-MM-DD") from exc
+    if start is not None and end is not None and pd.Timestamp(start) > pd.Timestamp(end):
+        raise UsageError(f"--start {start} is after --end {end}; swap them")
+
+
+def reports_dir() -> Path:
+    from ..paths import data_dir
+
+    return data_dir() / "reports"
+
+
 @dataclass(frozen=True)
 class BacktestJobConfig:
     strategy: str
@@ -67,9 +84,11 @@ class BacktestJobConfig:
     max_gross_leverage: float = 2.0
     workers: int = 2
     strategy_paths: tuple[str, ...] = ()
-    out: Path = Path("data/reports/backtest.html")
+    out: Path | None = None  # default: <data>/reports/backtest_<strategy>.html
 
     def __post_init__(self) -> None:
+        _check_dates(self.start, self.end)
+        object.__setattr__(self, "out", Path(self.out) if self.out else reports_dir() / f"backtest_{self.strategy}.html")
         if not (math.isfinite(self.max_gross_leverage) and self.max_gross_leverage > 0):
             raise UsageError(f"--max-leverage {self.max_gross_leverage!r}: expected a finite gross leverage > 0, e.g. 2")
         if self.workers < 1:
@@ -125,9 +144,13 @@ class TearsheetJobConfig:
     quantiles: int = 5
     cost_bps: float = 10.0
     max_loss: float = 0.35
-    out: Path = Path("data/reports/tear_sheet.html")
+    out: Path | None = None  # default: <data>/reports/tear_sheet_<column>.html
 
     def __post_init__(self) -> None:
+        _check_dates(self.start, self.end)
+        object.__setattr__(self, "out", Path(self.out) if self.out else reports_dir() / f"tear_sheet_{self.column}.html")
+        if not (math.isfinite(self.cost_bps) and self.cost_bps >= 0):
+            raise UsageError(f"--cost-bps {self.cost_bps}: expected a finite cost per side in bps >= 0, e.g. 10")
         if self.quantiles < 2:
             raise UsageError(f"--quantiles {self.quantiles}: expected >= 2")
         if not (0.0 <= self.max_loss <= 1.0):
@@ -152,7 +175,7 @@ def run_tearsheet_job(config: TearsheetJobConfig) -> Any:
 # ---- demo ------------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class DemoConfig:
-    out: Path = Path("data/demo")
+    out: Path | None = None  # default: <data>/demo (the checkout's data/demo; $LLMOS_QUANT_DATA/demo)
     n_assets: int = 30
     n_sessions: int = 250
     seed: int = 0
@@ -161,6 +184,9 @@ class DemoConfig:
     progress: bool = True
 
     def __post_init__(self) -> None:
+        from ..paths import data_dir
+
+        object.__setattr__(self, "out", Path(self.out) if self.out else data_dir() / "demo")
         if self.n_assets < 5 or self.n_sessions < 40:
             raise UsageError(f"demo needs --n-assets >= 5 and --n-sessions >= 40, got {self.n_assets}, {self.n_sessions}")
 

@@ -75,11 +75,39 @@ class SignalJobConfig:
             raise UsageError(f"--backend {self.backend!r}: expected one of {', '.join(BACKENDS)}")
         if self.events is not None and self.events not in EVENT_MODES:
             raise UsageError(f"--events {self.events!r}: expected one of {', '.join(EVENT_MODES)} (or leave it out)")
-        if self.output is not None and Path(self.output).suffix not in (".csv", ".parquet"):
-            raise UsageError(f"--output {self.output}: expected a .csv or .parquet file name")
+        if self.output is not None:
+            object.__setattr__(self, "output", Path(self.output))
+            if self.output.suffix not in (".csv", ".parquet"):
+                raise UsageError(f"--output {self.output}: expected a .csv or .parquet file name")
+            check_writable_parent(self.output, "--output")
+        check_writable_parent(self.store, "--store")
+        if self.model_path is not None and self.backend not in ("llmos", "hf"):
+            raise UsageError(f"--model-path applies to the llmos and hf backends, not to {self.backend!r}; drop it or "
+                             "pick --backend llmos/hf")
+        if self.news_tz is not None:
+            check_zone(self.news_tz)
 
     def as_dict(self) -> dict[str, Any]:
         return {k: (str(v) if isinstance(v, Path | pd.Timestamp) else v) for k, v in asdict(self).items()}
+
+
+def check_zone(tz: str) -> None:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise UsageError(f"--news-tz {tz!r} is not a time zone; use an IANA name such as America/New_York or UTC") from exc
+
+
+def check_writable_parent(path: Path, option: str) -> None:
+    """Refuse up front a path whose folder cannot exist (a parent that is a file), before any work is done."""
+    for parent in Path(path).parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise StoreError(f"{option} {path}: {parent} is a file, not a folder, so nothing can be written there; "
+                                 "pass a path in a folder")
+            return
 
 
 @dataclass
@@ -144,9 +172,9 @@ def write_ranked(signals: pd.DataFrame, path: Path, session: pd.Timestamp | None
         frame = frame[frame["date"] == session]
     frame = frame.sort_values(["date", "sentiment"], ascending=[True, False], na_position="last")
     frame.insert(2, "rank", frame.groupby("date")["sentiment"].rank(ascending=False, method="min").astype("Int64"))
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         frame.to_parquet(tmp, index=False) if path.suffix == ".parquet" else frame.to_csv(tmp, index=False)
         tmp.replace(path)
     except OSError as exc:
@@ -166,13 +194,22 @@ def run_signal_job(config: SignalJobConfig, encoder: Any = None) -> SignalJobRes
     if config.universe is not None:
         tickers = (check_universe(config.universe, batch.known_assets, config.source) if batch.closed_universe
                    else sorted({u.upper() for u in config.universe}))
+    elif batch.frame.empty:
+        from ..errors import DataNotFoundError
+
+        span = f"{batch.first.date()} .. {batch.last.date()}" if batch.first is not None else "no dated rows"
+        raise DataNotFoundError(
+            f"--source {config.source} has no news between {(config.start - pd.Timedelta(days=config.news_lookback_days)).date()}"
+            f" and {config.end.date()} (it holds {len(batch.known_assets)} tickers, published {span}); pick dates in "
+            "that range, or pass --universe to write rows without news")
     if encoder is None:
         kwargs = {"batch_size": config.batch_size, "progress": config.progress} if config.backend in ("llmos", "hf") else {}
         encoder = SentimentEncoder.create(config.backend, config.model_path, **kwargs)
     prov = provenance()
     summary = run_signals(batch.frame, encoder, config.store, config.start, config.end, universe=tickers,
                           half_life=config.half_life, cutoff=config.cutoff, kind=config.kind, progress=config.progress,
-                          events=config.events, run_id=run_id, params={"config": config.as_dict()}, provenance=prov,
+                          events=config.events, run_id=run_id,
+                          params={"config": config.as_dict(), "news_from_cache": batch.from_cache}, provenance=prov,
                           rejected=batch.rejected,
                           dropped={"published outside the job's news window": batch.outside_window})
     output = config.output

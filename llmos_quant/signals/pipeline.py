@@ -89,8 +89,9 @@ def check_universe(universe: Iterable[str], known: Iterable[str], what: str = "t
     unknown = [u for u in universe if u not in known_set]
     if unknown:
         hints = {u: difflib.get_close_matches(u, known_set, n=3) for u in unknown[:5]}
+        hint = f"closest: {hints}" if any(hints.values()) else f"it has e.g. {sorted(known_set)[:8]}"
         raise UsageError(f"unknown tickers {unknown[:10]} (not in {what}, {len(known_set)} tickers); "
-                         f"closest: {hints}. Fix the universe or choose another --source")
+                         f"{hint}. Fix the universe or choose another --source")
     return universe
 
 

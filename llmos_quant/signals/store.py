@@ -31,7 +31,7 @@ import duckdb
 import pandas as pd
 
 from .. import __version__
-from ..errors import DataNotFoundError, StoreError
+from ..errors import DataNotFoundError, StoreError, UsageError
 from .aggregate import SIGNAL_COLUMNS, validate_signals
 
 log = logging.getLogger(__name__)
@@ -83,7 +83,9 @@ class SignalStore:
                 try:
                     file.parent.mkdir(parents=True, exist_ok=True)
                 except OSError as exc:
-                    raise StoreError(f"cannot create the folder of the signal store {file}: {exc}; pass a writable "
+                    blocker = next((p for p in file.parents if p.exists() and not p.is_dir()), None)
+                    why = f"{blocker} is a file, not a folder" if blocker else str(exc)
+                    raise StoreError(f"cannot create the folder of the signal store {file}: {why}; pass a writable "
                                      "--store path") from exc
         deadline = time.monotonic() + lock_timeout
         wait = 0.05
@@ -92,9 +94,13 @@ class SignalStore:
                 self.con = duckdb.connect(self.path, read_only=read_only)
                 break
             except duckdb.IOException as exc:
-                if "lock" not in str(exc).lower() or time.monotonic() + wait > deadline:
-                    raise StoreError(f"cannot open the signal store {self.path}: {exc}; another process may be "
-                                     "writing it (wait for it, or use another --store)") from exc
+                locked = "lock" in str(exc).lower()
+                if not locked:
+                    raise StoreError(f"cannot open the signal store {self.path}: {exc}; is it a DuckDB file written by "
+                                     "llmos-quant? Pass another --store") from exc
+                if time.monotonic() + wait > deadline:
+                    raise StoreError(f"cannot open the signal store {self.path}: {exc}; another process is writing it "
+                                     f"(waited {lock_timeout:g}s): retry when it is done, or use another --store") from exc
                 time.sleep(wait)
                 wait = min(wait * 2, 1.0)
             except duckdb.Error as exc:
@@ -264,7 +270,8 @@ class SignalStore:
             df = df[df["asset"].isin(set(assets))]
         models = df["model"].unique()
         if len(models) > 1:
-            raise StoreError(f"the store holds signals of several models {list(models)}; pass model=...")
+            raise UsageError(f"the store holds signals of several models {list(models)}; pick one with --model NAME "
+                             f"(model=NAME in the library), e.g. --model {models[0]}")
         df["date"] = pd.to_datetime(df["date"])
         if len(df) and df["extra"].ne("{}").any():  # optional columns (e.g. sentiment_<event>) stored as JSON
             extra = pd.DataFrame([json.loads(x) if x else {} for x in df["extra"]], index=df.index).astype(float)

@@ -44,6 +44,7 @@ def _files(tmp: Path) -> dict[str, str]:
     (tmp / "strats" / "crashes.py").write_text(
         "from llmos_quant.backtest.base import SignalStrategy\n\n\nclass Crashes(SignalStrategy):\n"
         "    interface_version = 1\n\n    def target_weights(self, snapshot):\n        return {'ZACM': 1 / 0}\n")
+    (tmp / "not_a_store.duckdb").write_text("plain text")
     return {"tmp": str(tmp), "sig": str(sig), "port": str(_closed_port())}
 
 
@@ -62,6 +63,19 @@ CASES = [
     ("half-life nan", [*DAILY, "--source", "synthetic", "--half-life", "nan"], 2, "--half-life nan"),
     ("path-like ticker", [*DAILY, "--source", "synthetic", "--universe", "../../X"], 2, "not a valid symbol"),
     ("unknown ticker", [*DAILY, "--source", "synthetic", "--universe", "ZACMX"], 2, "ZACM"),
+    ("empty universe", [*DAILY, "--source", "synthetic", "--universe", ""], 2, "names no ticker"),
+    ("model path for a dictionary backend", [*DAILY, "--source", "synthetic", "--model-path", "{tmp}"], 2, "--model-path"),
+    ("unknown news zone", [*DAILY, "--source", "synthetic", "--news-tz", "Mars/Base"], 2, "Mars/Base"),
+    ("unknown strategy parameter", ["backtest", "--strategy", "long_short", "--signals", "{sig}", "--prices", "synthetic",
+                                    "--param", "nosuch=1", "--out", "{tmp}/bt.html"], 2, "quantiles"),
+    ("non-numeric strategy parameter", ["backtest", "--strategy", "long_short", "--signals", "{sig}", "--prices",
+                                        "synthetic", "--param", "quantiles=abc", "--out", "{tmp}/bt.html"], 2, "abc"),
+    ("bad backtest date", ["backtest", "--strategy", "long_short", "--signals", "{sig}", "--start", "2021-13-01"], 2,
+     "2021-13-01"),
+    ("nan commission", ["backtest", "--strategy", "long_short", "--signals", "{sig}", "--prices", "synthetic",
+                        "--commission-bps", "nan", "--out", "{tmp}/bt.html"], 2, "finite"),
+    ("nan cost in the tear sheet", ["factors", "tearsheet", "--signals", "{sig}", "--prices", "synthetic", "--cost-bps",
+                                    "nan", "--out", "{tmp}/ts.html"], 2, "--cost-bps nan"),
     ("zero-byte news file", [*DAILY, "--source", "table:{tmp}/empty.csv", "--store", "{tmp}/s.duckdb"], 3, "0 bytes"),
     ("zone-less timestamps", [*DAILY, "--source", "table:{tmp}/naive.csv", "--store", "{tmp}/s.duckdb"], 3, "--news-tz"),
     ("missing news file", [*DAILY, "--source", "reuters:{tmp}/nope.csv", "--store", "{tmp}/s.duckdb"], 4, "nope.csv"),
@@ -69,7 +83,7 @@ CASES = [
     ("missing file to score", ["score", "--file", "{tmp}/nope.csv", "--backend", "vader"], 4, "nope.csv"),
     ("zero-byte file to score", ["score", "--file", "{tmp}/empty.csv", "--backend", "vader"], 3, "0 bytes"),
     ("no news at all in the window", ["signals", "daily", "--date", "2026-06-01", "--source", "synthetic", "--backend",
-                                      "lm", "--store", "{tmp}/s.duckdb"], 4, "no item"),
+                                      "lm", "--store", "{tmp}/s.duckdb"], 4, "has no news between"),
     ("missing signals", ["backtest", "--strategy", "long_short", "--signals", "{tmp}/none.duckdb"], 4, "none.duckdb"),
     ("network down", [*DAILY, "--source", "rss:http://127.0.0.1:{port}/feed", "--universe", "AAPL",
                       "--store", "{tmp}/s.duckdb"], 5, "127.0.0.1:{port}"),
@@ -77,7 +91,10 @@ CASES = [
                               "--store", "{tmp}/s.duckdb"], 6, "no_model"),
     ("truncated safetensors", [*DAILY[:-3], "--source", "synthetic", "--model-path", "{tmp}/truncated_model", "--quiet",
                                "--store", "{tmp}/s.duckdb"], 6, "truncated_model"),
+    ("output parent is a file", [*DAILY, "--source", "synthetic", "--store", "{tmp}/s.duckdb", "--output",
+                                 "{tmp}/not_a_dir/out.csv"], 7, "is a file"),
     ("store parent is a file", [*DAILY, "--source", "synthetic", "--store", "{tmp}/not_a_dir/s.duckdb"], 7, "not_a_dir"),
+    ("not a store", ["backtest", "--strategy", "long_short", "--signals", "{tmp}/not_a_store.duckdb"], 7, "DuckDB"),
     ("unknown strategy", ["backtest", "--strategy", "nope", "--signals", "{sig}", "--prices", "synthetic",
                           "--out", "{tmp}/bt.html"], 8, "Searched"),
 ]
@@ -185,3 +202,28 @@ def test_train_distill_without_teachers_exits_4_and_says_how_to_make_them(tmp_pa
     code = main(["train", "distill", "--teachers", str(tmp_path / "none"), "--out", str(tmp_path / "out"), "--quiet"])
     err = capsys.readouterr().err.replace("\n", " ")
     assert code == 4 and "seed_*.safetensors" in err and "--seeds-dir" in err
+
+
+def test_strategies_list_and_new(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(["strategies", "list"]) == 0
+    out = capsys.readouterr().out
+    assert "long_short" in out and "quantiles=5" in out and "strategies" in out
+    assert main(["strategies", "new", "my_rule"]) == 0
+    text = (tmp_path / "strategies" / "my_rule.py").read_text()
+    assert "class MyRule(SignalStrategy)" in text and "Template" not in text
+    from llmos_quant.backtest.resolver import resolve_strategy
+
+    assert resolve_strategy("my_rule").__name__ == "MyRule"  # found in ./strategies of the working directory
+    assert main(["strategies", "new", "my_rule"]) == 2  # exists already
+
+
+def test_a_store_with_several_models_asks_for_model(tmp_path, capsys):
+    store = str(tmp_path / "s.duckdb")
+    for backend in ("lm", "vader"):
+        assert main(["signals", "daily", "--date", "2021-03-01", "--source", "synthetic", "--backend", backend,
+                     "--store", store, "--quiet"]) == 0
+    capsys.readouterr()
+    argv = ["factors", "tearsheet", "--signals", store, "--prices", "synthetic", "--out", str(tmp_path / "t.html")]
+    assert main(argv) == 2
+    assert "--model" in capsys.readouterr().err

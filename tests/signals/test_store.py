@@ -7,7 +7,7 @@ import textwrap
 import pandas as pd
 import pytest
 
-from llmos_quant.errors import DataNotFoundError, StoreError
+from llmos_quant.errors import DataNotFoundError, StoreError, UsageError
 from llmos_quant.signals.aggregate import SIGNAL_COLUMNS
 from llmos_quant.signals.store import SignalStore
 
@@ -29,7 +29,7 @@ def test_rewrite_replaces_never_duplicates(tmp_path):
         assert got.loc[("2016-06-01", "A"), "sentiment"] == 0.1
         assert (got["code_version"] != "").all() and (got["weights_hash"] == "h").all()
         st.write_signals(signals_for(["2016-06-02"], value=0.5), "other", "h2")
-        with pytest.raises(StoreError, match="several models"):
+        with pytest.raises(UsageError, match="several models.*--model"):
             st.signals()
 
 
