@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test lint bench clean
+.PHONY: setup demo test lint bench notebooks browser-deps clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,9 +19,19 @@ setup: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/llmos-quant demo
 
-test: $(STAMP)
+# The browser tests drive Debian's chromium with Playwright (no browser download): install it when we can.
+browser-deps:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else echo "chromium is not installed (sudo apt-get install chromium): the browser tests will be skipped"; fi; }
+
+test: $(STAMP) browser-deps
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
+
+notebooks: $(STAMP)
+	$(BIN)/llmos-quant notebooks render
 
 bench: $(STAMP)
 	$(BIN)/python bench/run_all.py

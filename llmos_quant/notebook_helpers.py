@@ -42,3 +42,18 @@ def load_market(use_shared_data: bool = False, n_assets: int = 12, n_sessions: i
     news = load_news("reuters", start, end).frame
     news = news[news["asset"].isin(universe)].reset_index(drop=True)
     return Market(prices, news, universe, f"S&P 500 prices + Reuters headlines {start}..{end}, {len(universe)} tickers")
+
+
+PLOTLY_RENDERER = "plotly_mimetype+notebook"
+
+
+def setup_notebook(renderer: str = PLOTLY_RENDERER) -> None:
+    """Make figures survive every view of a notebook.
+
+    ``plotly_mimetype`` feeds JupyterLab's plotly renderer (the ``jupyterlab-plotly`` extension shipped with
+    plotly); ``notebook`` also writes each figure as HTML with plotly.js embedded once in the notebook (no CDN), so
+    nbconvert HTML and static viewers with no kernel draw it too. tqdm's notebook bars need ipywidgets (installed
+    with the ``notebooks`` extra)."""
+    import plotly.io as pio
+
+    pio.renderers.default = renderer

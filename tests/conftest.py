@@ -52,6 +52,15 @@ def tiny_bert_dir(tmp_path_factory) -> Path:
     return out
 
 
+@pytest.fixture(scope="session")
+def rendered_notebooks(tmp_path_factory):
+    """Every notebook executed once (papermill, SYNTHETIC default, 80 sessions) and exported to HTML."""
+    from llmos_quant.jobs.notebooks import RenderConfig, render_notebooks
+
+    out = tmp_path_factory.mktemp("notebooks")
+    return {r.name: r for r in render_notebooks(RenderConfig(out=out, parameters={"n_sessions": 80}))}
+
+
 def make_prices(closes: dict[str, list[float]], start: str = "2021-01-04", opens: dict[str, list[float]] | None = None):
     """A (date, asset) OHLCV frame on consecutive business days from explicit closes (and opens)."""
     dates = pd.bdate_range(start, periods=len(next(iter(closes.values()))))

@@ -32,7 +32,7 @@ def backtest(
         "max_gross_leverage"].default,
     workers: Annotated[int, typer.Option(help="Processes for --sweep")] = _D["workers"].default,
     strategy_path: Annotated[list[str] | None, typer.Option(help="Extra strategy folders, searched first")] = None,
-    out: Annotated[Path | None, typer.Option(help="HTML report; results go to a folder of the same name [default: "
+    out: Annotated[Path | None, typer.Option(help="HTML report; results go to a folder of the same name \\[default: "
                                                   "data/reports/backtest_<strategy>.html]")] = None,
 ) -> None:
     """Backtest one strategy (or a parameter sweep in parallel processes)."""

@@ -14,7 +14,7 @@ _D = DemoConfig.__dataclass_fields__
 
 
 def demo(
-    out: Annotated[Path | None, typer.Option(help="Output folder [default: data/demo]")] = None,
+    out: Annotated[Path | None, typer.Option(help="Output folder \\[default: data/demo]")] = None,
     n_assets: Annotated[int, typer.Option(help="Invented tickers to simulate (>= 5)")] = _D["n_assets"].default,
     n_sessions: Annotated[int, typer.Option(help="Trading sessions to simulate (>= 40)")] = _D["n_sessions"].default,
     seed: Annotated[int, typer.Option(help="Simulator seed")] = _D["seed"].default,

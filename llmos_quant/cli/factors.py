@@ -25,7 +25,7 @@ def tearsheet(
     cost_bps: Annotated[float, typer.Option(help="Cost per side for net long-short returns, bps")] = _D["cost_bps"].default,
     max_loss: Annotated[float, typer.Option(help="Largest fraction of signal rows that may be dropped (no price or no "
                                                  "forward return) before the run fails")] = _D["max_loss"].default,
-    out: Annotated[Path | None, typer.Option(help="HTML output [default: data/reports/tear_sheet_<column>.html]")] = None,
+    out: Annotated[Path | None, typer.Option(help="HTML output \\[default: data/reports/tear_sheet_<column>.html]")] = None,
 ) -> None:
     """Rank IC, quantile returns, decay, long-short, turnover and coverage of one signal column."""
     from ..jobs.research import run_tearsheet_job

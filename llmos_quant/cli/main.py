@@ -19,7 +19,7 @@ from rich.console import Console
 from typer._click import exceptions as click_exc  # typer bundles its own click: catch its classes, not click's
 
 from ..errors import LLMOSQuantError, StoreError
-from . import backtest, demo, factors, pretrain, score, signals, strategies, study, train
+from . import backtest, demo, factors, notebooks, pretrain, score, signals, strategies, study, train
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="LLMOS financial sentiment encoders, daily signals, factor research and backtests. "
@@ -34,6 +34,7 @@ app.add_typer(signals.app, name="signals")
 app.add_typer(train.app, name="train")
 app.add_typer(factors.app, name="factors")
 app.add_typer(strategies.app, name="strategies")
+app.add_typer(notebooks.app, name="notebooks")
 
 err = Console(stderr=True, soft_wrap=True)
 

@@ -9,14 +9,35 @@ from typing import Annotated
 import typer
 
 from .common import print_table
+from .train import source_defaults
+
+_P = source_defaults("llmos.pretrain", "PretrainConfig")  # the options' defaults are the config's own
+_CORPUS = source_defaults("llmos.pretrain", "default_corpus")
 
 
 def pretrain(
-    out: Annotated[Path, typer.Option(help="Output folder (config.json, model.safetensors, tokenizer)")] = Path(
-        "data/cache/llmos-pretrained"),
-    steps: int = 300, batch_size: int = 32, hidden_size: int = 256, num_layers: int = 4, num_heads: int = 4,
-    intermediate_size: int = 1024, num_experts: int = 0, vocab_size: int = 8000, lr: float = 5e-4,
-    corpus_limit: int = 20000, quiet: bool = False,
+    out: Annotated[Path, typer.Option(help="Output folder (config.json, model.safetensors, tokenizer, "
+                                           "pretrain_metrics.json)")] = Path("data/cache/llmos-pretrained"),
+    steps: Annotated[int, typer.Option(help="Optimizer steps (>= 1); AdamW, linear warm-up over the first 10%, then "
+                                            "constant")] = _P["steps"],
+    batch_size: Annotated[int, typer.Option(help="(anchor, positive) text pairs per step (>= 1); InfoNCE uses the "
+                                                 "other pairs of the batch as negatives")] = _P["batch_size"],
+    hidden_size: Annotated[int, typer.Option(help="Width of the hidden states (>= 1; a multiple of "
+                                                  "--num-heads)")] = _P["hidden_size"],
+    num_layers: Annotated[int, typer.Option(help="Transformer layers (>= 1)")] = _P["num_layers"],
+    num_heads: Annotated[int, typer.Option(help="Attention heads per layer (>= 1; must divide "
+                                                "--hidden-size)")] = _P["num_heads"],
+    intermediate_size: Annotated[int, typer.Option(help="Inner width of each feed-forward block (>= 1)")] = _P[
+        "intermediate_size"],
+    num_experts: Annotated[int, typer.Option(help="Feed-forward experts per layer: 0 = dense FFN, >= 2 = sparse "
+                                                  "mixture of experts, top-2 routing")] = _P["num_experts"],
+    vocab_size: Annotated[int, typer.Option(help="Most WordPiece tokens to learn from the corpus, special tokens "
+                                                 "included (at least a few hundred)")] = _P["vocab_size"],
+    lr: Annotated[float, typer.Option(help="AdamW peak learning rate (> 0)")] = _P["lr"],
+    corpus_limit: Annotated[int, typer.Option(help="Text pairs taken from the shuffled corpus: Reuters (headline, "
+                                                   "lede) pairs before 2017 + PhraseBank sentences paired with "
+                                                   "themselves (0 = all)")] = _CORPUS["limit"],
+    quiet: Annotated[bool, typer.Option(help="No progress bars")] = False,
 ) -> None:
     """Pretrain a small LLMOS on Reuters headline/lede pairs + PhraseBank sentences (../shared/data)."""
     from ..llmos.pretrain import PretrainConfig, default_corpus

@@ -10,14 +10,29 @@ import typer
 
 from ..errors import UsageError
 from .common import console
+from .train import source_defaults
+
+_C = source_defaults("encoders.sentiment", "SentimentEncoder.create")  # defaults of the library's own entry points
+_B = source_defaults("encoders.sentiment", "TransformerBackend.__init__")
 
 
 def score(
-    texts: Annotated[list[str] | None, typer.Argument(help="Texts to score")] = None,
-    file: Annotated[Path | None, typer.Option(help="CSV file to score")] = None,
-    column: str = "headline",
-    out: Annotated[Path | None, typer.Option(help="Write scores to this CSV")] = None,
-    backend: str = "llmos", model_path: str | None = None, batch_size: int = 64, quantize: bool = False,
+    texts: Annotated[list[str] | None, typer.Argument(help="Texts to score, one argument each (quote them); ignored "
+                                                           "with --file")] = None,
+    file: Annotated[Path | None, typer.Option(help="CSV file with a header row; its --column is scored")] = None,
+    column: Annotated[str, typer.Option(help="Text column of --file")] = "headline",
+    out: Annotated[Path | None, typer.Option(help="Write text, p_negative, p_neutral, p_positive, score (= p_positive - "
+                                                  "p_negative, -1..1), label, valid to this CSV \\[default: print a "
+                                                  "table]")] = None,
+    backend: Annotated[str, typer.Option(help="Sentiment backend: llmos (shipped model) | hf (--model-path) | lm "
+                                              "(Loughran-McDonald) | vader")] = _C["backend"],
+    model_path: Annotated[str | None, typer.Option(help="Model folder, llmos/hf only: for llmos an adapter folder or a "
+                                                        "saved LLMOS classifier, for hf a Hugging Face "
+                                                        "sequence-classification folder \\[default: llmos: the shipped "
+                                                        "adapter; hf: required]")] = None,
+    batch_size: Annotated[int, typer.Option(help="Texts per model batch, llmos/hf only (>= 1)")] = _B["batch_size"],
+    quantize: Annotated[bool, typer.Option(help="Dynamic int8 quantization of the Linear layers, llmos/hf only; CPU "
+                                                "only, so an error where CUDA is available")] = _B["quantize"],
 ) -> None:
     """Score texts with a sentiment backend (llmos default, hf, lm, vader)."""
     from ..encoders.sentiment import SentimentEncoder

@@ -20,7 +20,7 @@ Source = Annotated[str, typer.Option(
          "headline) | synthetic | yfinance | rss:URL-or-PATH | a .csv/.parquet path (format from its columns)")]
 Universe = Annotated[str | None, typer.Option(help="Tickers 'AAPL,MSFT' or a file (one per line); default: every ticker "
                                                    "of the source (yfinance and rss need it)")]
-StoreOpt = Annotated[Path | None, typer.Option(help="DuckDB store file [default: data/store/signals.duckdb in a checkout, "
+StoreOpt = Annotated[Path | None, typer.Option(help="DuckDB store file \\[default: data/store/signals.duckdb in a checkout, "
                                                    "$LLMOS_QUANT_DATA/store or ~/.local/share/llmos_quant/store]")]
 Backend = Annotated[str, typer.Option(help="Sentiment backend: llmos (shipped model) | hf (--model-path) | lm "
                                            "(Loughran-McDonald) | vader")]
@@ -32,7 +32,7 @@ Events = Annotated[str | None, typer.Option(help="Also store sentiment_<event> c
                                                  "type's news): rules (keywords) | model (trained event head)")]
 NewsTz = Annotated[str | None, typer.Option(help="IANA zone of zone-less timestamps in the source (e.g. "
                                                  "America/New_York); without it they are refused")]
-Output = Annotated[Path | None, typer.Option(help="Ranked signals file .csv or .parquet [daily default: "
+Output = Annotated[Path | None, typer.Option(help="Ranked signals file .csv or .parquet \\[daily default: "
                                                   "<store dir>/daily/signals_<date>.csv]")]
 Quiet = Annotated[bool, typer.Option(help="No progress bars")]
 

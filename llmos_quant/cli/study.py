@@ -8,12 +8,21 @@ from typing import Annotated
 import typer
 
 from .common import console, print_table
+from .train import source_defaults
+
+_S = source_defaults("study", "run_study")  # the options' defaults are run_study's own
 
 
 def study(
-    out: Annotated[Path, typer.Option(help="Markdown report")] = Path("docs/study.md"),
-    out_dir: Annotated[Path, typer.Option(help="Stores and HTML reports")] = Path("data/study"),
-    start: str = "2013-02-08", end: str = "2016-12-30", cost_bps: float = 10.0, quiet: bool = False,
+    out: Annotated[Path, typer.Option(help="Markdown report file (the tables)")] = Path(_S["out_md"]),
+    out_dir: Annotated[Path, typer.Option(help="Folder for the signal stores (DuckDB) and HTML tear sheets and "
+                                               "backtest report")] = Path(_S["out_dir"]),
+    start: Annotated[str, typer.Option(help="First session YYYY-MM-DD")] = _S["start"],
+    end: Annotated[str, typer.Option(help="Last session YYYY-MM-DD, at most 2016-12-31 (2017+ prices are held "
+                                          "out)")] = _S["end"],
+    cost_bps: Annotated[float, typer.Option(help="Trading cost per side in bps of traded value (>= 0): the net "
+                                                 "factor returns and the backtest's commission")] = _S["cost_bps"],
+    quiet: Annotated[bool, typer.Option(help="No progress bars")] = False,
 ) -> None:
     """Ours vs Loughran-McDonald vs no-news momentum: IC, quantile spreads, long-short backtest."""
     from ..study import run_study

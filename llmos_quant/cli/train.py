@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -13,17 +13,128 @@ from .common import console, print_table
 app = typer.Typer(no_args_is_help=True, help="Train and evaluate the encoders.")
 
 
+def source_defaults(module: str, name: str) -> dict[str, Any]:
+    """Defaults of the dataclass fields, or function parameters, of ``name`` ("Config", "function" or
+    "Class.method") in ``llmos_quant.<module>``, read from the module's source without importing it.
+
+    The options' defaults (and so ``--help``) come from the configs the commands build, but the modules that
+    hold them import torch: seconds at every CLI start, ``--help`` included, against milliseconds to parse
+    them. Literal defaults and module-level literal constants (``START``) are read; others (``field(...)``,
+    calls) are left out. tests/cli/test_help.py checks the values against the imported objects."""
+    import ast
+    import contextlib
+
+    path = Path(__file__).resolve().parents[1].joinpath(*module.split(".")).with_suffix(".py")
+    if not path.is_file():  # installed without sources: import it after all
+        return _imported_defaults(module, name)
+    tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+    consts: dict[str, Any] = {}
+
+    def literal(node: ast.expr) -> Any:
+        if isinstance(node, ast.Name) and node.id in consts:
+            return consts[node.id]
+        return ast.literal_eval(node)  # ValueError for anything that is not a literal
+
+    def keep(out: dict[str, Any], key: str, node: ast.expr | None) -> None:
+        if node is not None:
+            with contextlib.suppress(ValueError, TypeError, SyntaxError):
+                out[key] = literal(node)
+
+    for stmt in tree.body:  # module-level constants, ``A = 1`` and ``A, B = 1, 2``
+        if isinstance(stmt, ast.Assign):
+            for target in stmt.targets:
+                if isinstance(target, ast.Name):
+                    keep(consts, target.id, stmt.value)
+                elif isinstance(target, ast.Tuple) and isinstance(stmt.value, ast.Tuple) and len(
+                        target.elts) == len(stmt.value.elts):
+                    for t, v in zip(target.elts, stmt.value.elts, strict=True):
+                        if isinstance(t, ast.Name):
+                            keep(consts, t.id, v)
+    scope: list[ast.stmt] = tree.body
+    node: ast.stmt | None = None
+    for part in name.split("."):
+        node = next((s for s in scope if isinstance(s, ast.ClassDef | ast.FunctionDef) and s.name == part), None)
+        if node is None:
+            raise LookupError(f"{name} is not defined in {path}")
+        scope = node.body
+    out: dict[str, Any] = {}
+    if isinstance(node, ast.ClassDef):
+        for stmt in node.body:
+            if isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name):
+                keep(out, stmt.target.id, stmt.value)
+    elif isinstance(node, ast.FunctionDef):
+        positional = [*node.args.posonlyargs, *node.args.args]
+        for arg, default in zip(positional[len(positional) - len(node.args.defaults):], node.args.defaults, strict=True):
+            keep(out, arg.arg, default)
+        for arg, default in zip(node.args.kwonlyargs, node.args.kw_defaults, strict=True):
+            keep(out, arg.arg, default)
+    return out
+
+
+def _imported_defaults(module: str, name: str) -> dict[str, Any]:
+    import dataclasses
+    import importlib
+    import inspect
+
+    obj: Any = importlib.import_module(f"llmos_quant.{module}")
+    for part in name.split("."):
+        obj = getattr(obj, part)
+    if dataclasses.is_dataclass(obj):
+        return {f.name: f.default for f in dataclasses.fields(obj) if f.default is not dataclasses.MISSING}
+    return {k: p.default for k, p in inspect.signature(obj).parameters.items() if p.default is not p.empty}
+
+
+_T = source_defaults("encoders.train", "SentimentTrainConfig")  # the options' defaults are the configs' own
+_DI = source_defaults("encoders.distill", "DistillConfig")
+_N = source_defaults("encoders.ner", "train_ner")
+_E = source_defaults("encoders.events", "train_events")
+
+SHIPPED = "a path relative to the current folder: from the repository root the default replaces the shipped one"
+
+
+def _warmup(fraction: float) -> str:
+    return f"linear warm-up over the first {fraction:.0%} of steps, then linear decay to 0"
+
+
+Quiet = Annotated[bool, typer.Option(help="No progress bars")]
+HeadLr = Annotated[float, typer.Option(help="AdamW peak learning rate of the new classifier head (> 0)")]
+Batch = Annotated[int, typer.Option(help="Sentences per optimizer step (>= 1)")]
+ExtractRank = Annotated[int, typer.Option(help="Rank of the LoRA extraction (truncated SVD of the weight deltas) "
+                                               "written to --out (>= 1; higher: closer to the trained weights, bigger "
+                                               "files)")]
+
+
 def sentiment(
-    out: Annotated[Path, typer.Option(help="Adapter output folder")] = Path("llmos_quant/encoders/weights/finsent-minilm"),
-    method: Annotated[str, typer.Option(help="'full' fine-tune (shipped as a LoRA extraction) or 'lora'")] = "full",
-    epochs: int = 4, lr: float = 8e-5, head_lr: float = 1e-3, batch_size: int = 16, pooling: str = "mean",
-    seeds: Annotated[str, typer.Option(help="Comma-separated seeds, combined by a greedy model soup")] = "0,1,2,3,4",
-    soup: Annotated[str, typer.Option(help="'uniform' (average every seed) or 'greedy'")] = "uniform",
-    extract_rank: Annotated[int, typer.Option(help="Rank of the shipped LoRA extraction")] = 32,
-    agreement_smoothing: Annotated[bool, typer.Option(help="Label smoothing by annotator agreement")] = True,
-    lora_r: int = 16, limit: Annotated[int, typer.Option(help="Train on the first N sentences only (0 = all)")] = 0,
-    seeds_dir: Annotated[Path | None, typer.Option(help="Also keep each seed's weights here (for `train distill`)")] = None,
-    quiet: bool = False,
+    out: Annotated[Path, typer.Option(help=f"Output folder for the adapter + metrics.json ({SHIPPED})")] = Path(
+        "llmos_quant/encoders/weights/finsent-minilm"),
+    method: Annotated[str, typer.Option(help="full (fine-tune the encoder, embeddings frozen; written as a LoRA "
+                                             "extraction, see --extract-rank) | lora (train LoRA factors of rank "
+                                             "--lora-r)")] = _T["method"],
+    epochs: Annotated[int, typer.Option(help="Passes over the training sentences per seed; each seed keeps its best "
+                                             "epoch by validation weighted-F1 (>= 1)")] = _T["epochs"],
+    lr: Annotated[float, typer.Option(help=f"AdamW peak learning rate of the encoder (full) or of the LoRA factors "
+                                           f"(lora; 5e-4 suits it); > 0, {_warmup(_T['warmup_fraction'])}")] = _T["lr"],
+    head_lr: HeadLr = _T["head_lr"], batch_size: Batch = _T["batch_size"],
+    pooling: Annotated[str, typer.Option(help="Sentence vector fed to the classifier: mean (of the token states) | cls "
+                                              "(the [CLS] state) | pooler (BERT's dense+tanh over [CLS])")] = _T["pooling"],
+    seeds: Annotated[str, typer.Option(help="Comma-separated integer seeds, e.g. 0,1,2: one fine-tune per seed (same "
+                                            "head initialisation), merged into one model by --soup")] = ",".join(
+        map(str, _T["seeds"])),
+    soup: Annotated[str, typer.Option(help="How the seeds become the written model: uniform (weight average of every "
+                                           "seed) | greedy (seeds best-first by validation weighted-F1, each kept only "
+                                           "if the average's score does not drop); metrics.json scores both")] = _T["soup"],
+    extract_rank: ExtractRank = _T["extract_rank"],
+    agreement_smoothing: Annotated[bool, typer.Option(
+        help="Label smoothing by PhraseBank annotator agreement: the gold label keeps 1 - eps of the target, eps = "
+             "0 / 0.1 / 0.2 / 0.3 for sentences in AllAgree / 75% / 66% / only 50% agreement")] = _T["agreement_smoothing"],
+    lora_r: Annotated[int, typer.Option(help=f"LoRA rank for --method lora (>= 1; alpha fixed at "
+                                             f"{_T['lora_alpha']})")] = _T["lora_r"],
+    limit: Annotated[int, typer.Option(help="Train on the first N training sentences only, for smoke tests "
+                                            "(0 = all)")] = _T["limit"],
+    seeds_dir: Annotated[Path | None, typer.Option(help="Also write each seed's best-epoch weights here as "
+                                                        "seed_<k>.safetensors (full float32; the teachers of `train "
+                                                        "distill`) \\[default: not written]")] = None,
+    quiet: Quiet = False,
 ) -> None:
     """Fine-tune LLMOS (MiniLM weights) on Financial PhraseBank 50Agree; write adapter + metrics.json."""
     from ..encoders.train import SentimentTrainConfig, train_sentiment
@@ -45,13 +156,28 @@ def sentiment(
 
 
 def distill(
-    teachers: Annotated[Path, typer.Option(help="Folder of seed_*.safetensors from `train sentiment --seeds-dir`")] = Path(
-        "data/cache/distill/teachers"),
-    out: Annotated[Path, typer.Option(help="Adapter output folder")] = Path("llmos_quant/encoders/weights/finsent-minilm"),
-    transfer_limit: Annotated[int, typer.Option(help="Unlabelled Reuters titles + ledes to distil on (0 = none)")] = 20000,
-    gold_weight: Annotated[float, typer.Option(help="Share of the gold label in a PhraseBank sentence's target")] = 0.5,
-    temperature: float = 1.0, epochs: int = 3, lr: float = 8e-5, head_lr: float = 1e-3, batch_size: int = 16,
-    seed: int = 0, extract_rank: int = 32, quiet: bool = False,
+    teachers: Annotated[Path, typer.Option(help="Folder of seed_*.safetensors written by `train sentiment "
+                                                "--seeds-dir`")] = Path("data/cache/distill/teachers"),
+    out: Annotated[Path, typer.Option(help=f"Output folder for the student's adapter + metrics.json ({SHIPPED})")] = Path(
+        "llmos_quant/encoders/weights/finsent-minilm"),
+    transfer_limit: Annotated[int, typer.Option(
+        help="Unlabelled texts to distil on besides PhraseBank: a seeded sample of Reuters titles and ledes "
+             "(2011-2016, evaluation sentences removed), split evenly between the two (>= 0; 0 = none)")] = _DI[
+        "transfer_limit"],
+    gold_weight: Annotated[float, typer.Option(
+        help="Target of a PhraseBank sentence: this share of its agreement-smoothed gold label, the rest the teachers' "
+             "mean softmax (0..1; transfer texts get the teachers' alone)")] = _DI["gold_weight"],
+    temperature: Annotated[float, typer.Option(
+        help="Softmax temperature of teachers and student (> 0; 1 = plain softmax, higher = softer targets; the loss "
+             "is scaled by its square)")] = _DI["temperature"],
+    epochs: Annotated[int, typer.Option(help="Passes over PhraseBank train + the transfer texts; the best epoch by "
+                                             "validation weighted-F1 is kept (>= 1)")] = _DI["epochs"],
+    lr: Annotated[float, typer.Option(help=f"AdamW peak learning rate of the student's encoder (> 0; "
+                                           f"{_warmup(_DI['warmup_fraction'])})")] = _DI["lr"],
+    head_lr: HeadLr = _DI["head_lr"], batch_size: Batch = _DI["batch_size"],
+    seed: Annotated[int, typer.Option(help="Seed of the transfer sample, the batch order and dropout (the head "
+                                           "initialisation is the teachers')")] = _DI["seed"],
+    extract_rank: ExtractRank = _DI["extract_rank"], quiet: Quiet = False,
 ) -> None:
     """Distil the seeds' logit ensemble into one student (PhraseBank + unlabelled Reuters text); write adapter + metrics."""
     from ..encoders.distill import DistillConfig, distill_sentiment
@@ -69,10 +195,14 @@ def distill(
 
 
 def report(
-    out: Annotated[Path, typer.Option(help="Markdown file for the table")] = Path("docs/sentiment_metrics.md"),
-    model_path: Annotated[str | None, typer.Option(help="Adapter folder (default: the shipped one)")] = None,
+    out: Annotated[Path, typer.Option(help="Markdown file for the table (its folder is created)")] = Path(
+        "docs/sentiment_metrics.md"),
+    model_path: Annotated[str | None, typer.Option(help="Our model, evaluated as is and dynamic int8: an adapter folder "
+                                                        "or a saved LLMOS classifier \\[default: the shipped adapter, "
+                                                        "encoders/weights/finsent-minilm in the package]")] = None,
     teachers: Annotated[Path | None, typer.Option(
-        help="Also evaluate the logit ensemble of these seed_*.safetensors (from `train sentiment --seeds-dir`)")] = None,
+        help="Also evaluate the logit ensemble of the seed_*.safetensors in this folder (from `train sentiment "
+             "--seeds-dir`) \\[default: not evaluated]")] = None,
 ) -> None:
     """Evaluate ours, Loughran-McDonald and VADER on the fixed PhraseBank split and SemEval-2017 headlines."""
     import pandas as pd
@@ -157,8 +287,13 @@ def _distill_record(m: dict) -> list[str]:
 
 
 def ner(
-    out: Annotated[Path, typer.Option(help="Adapter output folder")] = Path("llmos_quant/encoders/weights/finner-minilm"),
-    epochs: int = 6, lr: float = 5e-4, lora_r: int = 16, quiet: bool = False,
+    out: Annotated[Path, typer.Option(help=f"Output folder for the tagger's adapter + metrics.json ({SHIPPED})")] = Path(
+        "llmos_quant/encoders/weights/finner-minilm"),
+    epochs: Annotated[int, typer.Option(help="Passes over the FIN5 training sentences (>= 1)")] = _N["epochs"],
+    lr: Annotated[float, typer.Option(help=f"AdamW peak learning rate of the LoRA factors and the tagging head (> 0; "
+                                           f"{_warmup(0.1)})")] = _N["lr"],
+    lora_r: Annotated[int, typer.Option(help="LoRA rank (>= 1; alpha = 2 x rank)")] = _N["lora_r"],
+    quiet: Quiet = False,
 ) -> None:
     """Fine-tune the entity tagger on FIN5 and report entity-level F1 on FIN3."""
     from ..encoders.ner import train_ner
@@ -169,8 +304,14 @@ def ner(
 
 
 def events(
-    out: Annotated[Path, typer.Option(help="Adapter output folder")] = Path("llmos_quant/encoders/weights/events-minilm"),
-    limit: int = 12000, epochs: int = 2, lr: float = 2e-4, head_lr: float = 3e-3, quiet: bool = False,
+    out: Annotated[Path, typer.Option(help=f"Output folder for the event head's adapter + metrics.json ({SHIPPED})")] = Path(
+        "llmos_quant/encoders/weights/events-minilm"),
+    limit: Annotated[int, typer.Option(help="Headlines to train on: a seeded sample of unique Reuters (up to 2016) + "
+                                            "Benzinga headlines, labelled by the keyword rules (>= 1)")] = _E["limit"],
+    epochs: Annotated[int, typer.Option(help="Passes over those headlines (>= 1)")] = _E["epochs"],
+    lr: Annotated[float, typer.Option(help=f"AdamW peak learning rate of the LoRA factors, LayerNorms frozen (> 0; "
+                                           f"{_warmup(0.1)})")] = _E["lr"],
+    head_lr: HeadLr = _E["head_lr"], quiet: Quiet = False,
 ) -> None:
     """Train the event-type head on rule-labelled headlines; per-class P/R on the hand-labelled fixture."""
     import pandas as pd

@@ -462,6 +462,8 @@ def evaluate_factor(factor: pd.Series, prices: pd.DataFrame, periods: Sequence[i
             if sub.groupby(level="date").size().max() < 3:
                 continue
             d = forward_returns(prices, periods, price_field).reindex(sub.index).assign(factor=sub).dropna()
+            if d.empty:
+                continue
             rows[col] = information_coefficient(d).mean()
             rows[col]["rows"] = len(d)
         by_event = pd.DataFrame(rows).T if rows else None

@@ -1,0 +1,60 @@
+# %% [markdown]
+# # 04 - Backtest
+# The shipped strategies (`llmos_quant/strategies/`; yours go in `strategies/`) run on Backtrader through the
+# project's runner; results come back as pandas and plotly figures.
+
+# %%
+from llmos_quant.notebook_helpers import setup_notebook
+
+setup_notebook()  # plotly figures that render in JupyterLab, nbconvert HTML and static viewers; tqdm widgets
+
+# %% tags=["parameters"]
+use_shared_data = False  # True: real data from ../shared/data (S&P 500 prices, Reuters headlines)
+n_assets = 12            # synthetic market size (offline default)
+n_sessions = 120
+seed = 0
+commission_bps = 10.0
+
+# %%
+from llmos_quant.notebook_helpers import load_market
+
+market = load_market(use_shared_data, n_assets=n_assets, n_sessions=n_sessions, seed=seed)
+prices, news = market.prices, market.news
+print(market.description)
+
+# %%
+import pathlib
+import tempfile
+
+from llmos_quant.encoders import SentimentEncoder
+from llmos_quant.signals.pipeline import run_signals
+from llmos_quant.signals.store import SignalStore
+
+sessions = prices.index.get_level_values('date').unique()
+store = SignalStore(pathlib.Path(tempfile.mkdtemp()) / 'signals.duckdb')
+run_signals(news, SentimentEncoder.create('llmos', progress=False), store, sessions[0], sessions[-3],
+            universe=market.universe_tickers)
+signals = store.signals()
+
+# %%
+import pandas as pd
+
+from llmos_quant.backtest.runner import BacktestConfig, run_backtest
+
+results = {name: run_backtest(prices, signals, name, BacktestConfig(commission_bps=commission_bps))
+           for name in ['long_short', 'sentiment_threshold', 'sentiment_momentum']}
+pd.DataFrame({k: r.stats() for k, r in results.items()}).T
+
+# %%
+from llmos_quant.backtest import report as R
+
+R.equity_curve(results['long_short'])
+
+# %%
+R.drawdown_chart(results['long_short'])
+
+# %%
+R.monthly_heatmap(results['long_short'])
+
+# %%
+R.trades_on_price(results['sentiment_threshold'], prices, signals)
