@@ -273,3 +273,20 @@ def test_a_reader_can_read_while_a_job_is_scoring(tmp_path):
     assert time.monotonic() - t0 < 2
     assert proc.stdout.readline().strip() == "done"
     assert proc.wait(timeout=60) == 0
+
+
+def test_signals_runs_lists_provenance(tmp_path, capsys):
+    store = str(tmp_path / "s.duckdb")
+    assert main(["signals", "daily", "--date", "2021-03-01", "--source", "synthetic", "--backend", "lm", "--store", store,
+                 "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["signals", "runs", "--store", store]) == 0
+    out = capsys.readouterr().out
+    with SignalStore(store, read_only=True) as st:
+        run = st.runs().iloc[0]
+    assert run["run_id"] in out and run["input_hash"] in out and "lm" in out
+    assert main(["signals", "runs", "--store", store, "--run-id", run["run_id"]]) == 0
+    full = capsys.readouterr().out
+    assert '"source": "synthetic"' in full and "signal_rows" in full
+    assert main(["signals", "runs", "--store", store, "--run-id", "nope"]) == 4
+    assert main(["signals", "runs", "--store", str(tmp_path / "none.duckdb")]) == 4
