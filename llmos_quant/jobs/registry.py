@@ -126,7 +126,7 @@ NEWS_SOURCES: dict[str, NewsSource] = {s.name: s for s in (
 def resolve_news_source(spec: str) -> tuple[NewsSource, str | None]:
     """``name``, ``name:ARG`` or a file path -> (source, argument)."""
     name, sep, arg = spec.partition(":")
-    if name in NEWS_SOURCES and (sep or not NEWS_SOURCES[name].takes_arg or name in ("reuters", "benzinga")):
+    if name in NEWS_SOURCES:  # a source that needs an argument (table:, rss:) says so in its loader
         src = NEWS_SOURCES[name]
         if sep and not src.takes_arg:
             raise UsageError(f"--source {spec!r}: {name} takes no argument; use --source {name}")
