@@ -14,11 +14,14 @@ Conventions (the same as alphalens-reloaded, so the numbers match it to 1e-9 on 
 - Quantile mean returns are demeaned per date, averaged per (quantile, date), then over dates; the
   standard error is the std across dates / sqrt(number of dates).
 - Factor-weighted long-short returns use weights (f - mean_D f) / sum |f - mean_D f| (gross 1).
+- ``returns="market"`` / ``"sector"`` (not in alphalens; default ``"raw"``) subtract, per date, the equal-weight
+  mean forward return of every priced asset (of the asset's sector, ``sectors=``) before any metric
+  (``abnormal_forward_returns``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -77,6 +80,63 @@ def forward_returns(prices: pd.DataFrame, periods: Sequence[int] = (1, 5, 10), p
     out = pd.DataFrame(cols)
     out.index = out.index.set_names(["date", "asset"])
     return out
+
+
+RETURNS = ("raw", "market", "sector")
+
+
+def _check_returns(returns: str, sectors: Mapping[str, str] | pd.Series | None) -> None:
+    if returns not in RETURNS:
+        raise UsageError(f"returns must be one of {list(RETURNS)}, got {returns!r}")
+    if returns == "sector" and sectors is None:
+        raise UsageError("returns='sector' needs sectors=: a mapping or Series asset -> sector")
+
+
+def _sector_of(sectors: Mapping[str, str] | pd.Series, assets: pd.Index) -> np.ndarray:
+    s = sectors if isinstance(sectors, pd.Series) else pd.Series(dict(sectors), dtype=object)
+    return s.reindex(assets).to_numpy(dtype=object)
+
+
+def _benchmark(fwd: np.ndarray, returns: str, sector_of: np.ndarray | None) -> np.ndarray:
+    """(dates x assets) benchmark of a (dates x assets) return array: the row's equal-weight mean over the finite
+    values (``market``) or over the asset's sector (``sector``; NaN for assets without a sector)."""
+    out = np.full_like(fwd, np.nan)
+    finite = np.isfinite(fwd)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        if returns == "market":
+            mean = np.where(finite, fwd, 0.0).sum(axis=1) / finite.sum(axis=1)
+            out[:] = mean[:, None]
+        else:
+            assert sector_of is not None
+            for sec in pd.unique(sector_of[pd.notna(sector_of)]):
+                cols = sector_of == sec
+                x, ok = fwd[:, cols], finite[:, cols]
+                out[:, cols] = (np.where(ok, x, 0.0).sum(axis=1) / ok.sum(axis=1))[:, None]
+    return out
+
+
+def abnormal_forward_returns(prices: pd.DataFrame, periods: Sequence[int] = (1, 5, 10), price_field: str = "open",
+                             from_next_session: bool = True, returns: str = "market",
+                             sectors: Mapping[str, str] | pd.Series | None = None) -> pd.DataFrame:
+    """``forward_returns`` minus, per date and period, the equal-weight mean forward return of every asset priced
+    that date (``returns="market"``) or of the asset's sector (``"sector"`` with ``sectors`` asset -> sector;
+    assets without a sector get NaN). ``"raw"`` is ``forward_returns``."""
+    _check_returns(returns, sectors)
+    fwd = forward_returns(prices, periods, price_field, from_next_session)
+    if returns == "raw":
+        return fwd
+    out = {}
+    sector_of = None
+    for c in fwd.columns:
+        wide = to_wide(fwd[c])
+        if returns == "sector":
+            sector_of = _sector_of(sectors, wide.columns)  # type: ignore[arg-type]
+        x = wide.to_numpy(dtype=float)
+        out[c] = pd.DataFrame(x - _benchmark(x, returns, sector_of), index=wide.index,
+                              columns=wide.columns).stack(future_stack=True)
+    res = pd.DataFrame(out).reindex(fwd.index)
+    res.index = res.index.set_names(["date", "asset"])
+    return res
 
 
 @dataclass(frozen=True)
@@ -144,16 +204,19 @@ class FactorRowCounts:
 def clean_factor_data(factor: pd.Series, prices: pd.DataFrame, periods: Sequence[int] = (1, 5, 10),
                       n_quantiles: int = 5, price_field: str = "open", from_next_session: bool = True,
                       groupby: GroupBy = None, quantiles_by_group: bool = False, ties: str = "drop",
-                      max_loss: float | None = None) -> pd.DataFrame:
+                      max_loss: float | None = None, returns: str = "raw",
+                      sectors: Mapping[str, str] | pd.Series | None = None) -> pd.DataFrame:
     """Factor, forward returns, quantile (and group) per (date, asset): the frame every metric uses.
 
     ``ties='drop'`` (alphalens behaviour) drops dates whose quantile edges are not unique; ``ties='rank'``
     keeps them (see ``ops.quantiles``). Computed on dense (date x asset) arrays, stacked once at the end.
     ``max_loss`` (None: no check) raises ``MaxLossExceededError`` above that dropped fraction;
-    ``clean_factor_counts`` also returns the counts.
+    ``clean_factor_counts`` also returns the counts. ``returns="market"`` / ``"sector"`` subtract the per-date
+    equal-weight mean forward return of all priced assets (of the asset's sector in ``sectors``; factor rows of
+    assets without a sector are dropped and counted as ``no_group``) from the forward return columns.
     """
     return clean_factor_counts(factor, prices, periods, n_quantiles, price_field, from_next_session, groupby,
-                               quantiles_by_group, ties, max_loss)[0]
+                               quantiles_by_group, ties, max_loss, returns, sectors)[0]
 
 
 def _check_max_loss(max_loss: float | None) -> None:
@@ -167,11 +230,13 @@ def _check_max_loss(max_loss: float | None) -> None:
 def clean_factor_counts(factor: pd.Series, prices: pd.DataFrame, periods: Sequence[int] = (1, 5, 10),
                         n_quantiles: int = 5, price_field: str = "open", from_next_session: bool = True,
                         groupby: GroupBy = None, quantiles_by_group: bool = False, ties: str = "drop",
-                        max_loss: float | None = None) -> tuple[pd.DataFrame, FactorRowCounts]:
+                        max_loss: float | None = None, returns: str = "raw",
+                        sectors: Mapping[str, str] | pd.Series | None = None) -> tuple[pd.DataFrame, FactorRowCounts]:
     """``clean_factor_data`` and the ``FactorRowCounts`` of the rows it kept and dropped (by reason)."""
     if not periods or any(int(p) < 1 for p in periods):
         raise ValidationError(f"periods must be positive integers, got {list(periods)}")
     _check_max_loss(max_loss)
+    _check_returns(returns, sectors)
     f = as_factor(factor)
     fw = to_wide(f)
     px = entry_prices(prices, price_field, from_next_session).ffill()
@@ -187,9 +252,21 @@ def clean_factor_counts(factor: pd.Series, prices: pd.DataFrame, periods: Sequen
     where = px.index.get_indexer(dates)
     cols = {}
     mask = np.isfinite(F)
+    if returns != "raw":  # benchmark over every priced asset, not only the factor's
+        P_all = px.to_numpy(dtype=float)
+        sector_all = _sector_of(sectors, px.columns) if returns == "sector" else None  # type: ignore[arg-type]
+        in_px = px.columns.get_indexer(assets)
     for p in sorted(int(x) for x in periods):
         fwd = np.full_like(P, np.nan)
         fwd[:-p] = P[p:] / P[:-p] - 1.0  # row t: price[t+p] / price[t] - 1
+        if returns != "raw":
+            fwd_all = np.full_like(P_all, np.nan)
+            fwd_all[:-p] = P_all[p:] / P_all[:-p] - 1.0
+            bench = _benchmark(fwd_all, returns, sector_all)
+            bench_f = np.where(in_px[None, :] >= 0, bench[:, np.maximum(in_px, 0)], np.nan)
+            if returns == "sector":  # rows without a sector are counted as no_group, not as no forward return
+                bench_f = np.where(np.isfinite(fwd) & ~np.isfinite(bench_f), 0.0, bench_f)
+            fwd = fwd - bench_f
         cols[f"{p}D"] = fwd[where]
         mask &= np.isfinite(cols[f"{p}D"])
     # Counts of the finite factor rows the grid loses, by reason (before quantiles).
@@ -204,6 +281,11 @@ def clean_factor_counts(factor: pd.Series, prices: pd.DataFrame, periods: Sequen
     entry_ok = np.isfinite(P[where])
     no_price += int((finite_grid & priced & ~entry_ok).sum())
     no_fwd += int((finite_grid & entry_ok & ~mask).sum())
+    no_group = 0
+    if returns == "sector":
+        has_sector = pd.notna(_sector_of(sectors, assets)).astype(bool)[None, :]  # type: ignore[arg-type]
+        no_group = int((mask & ~has_sector).sum())
+        mask &= has_sector
     before_binning = int(mask.sum())
     if groupby is not None and quantiles_by_group:
         q_long = None
@@ -223,12 +305,11 @@ def clean_factor_counts(factor: pd.Series, prices: pd.DataFrame, periods: Sequen
                           codes=[i, j], names=["date", "asset"], verify_integrity=False)
     data = pd.DataFrame({c: v[i, j] for c, v in cols.items()}, index=index)
     data["factor"] = F[i, j]
-    no_group = 0
     if groupby is not None:
         data["group"] = _keys(data["factor"], groupby)[1]
         n = len(data)
         data = data.dropna(subset=["group"])
-        no_group = n - len(data)
+        no_group += n - len(data)
     if q_long is not None:
         data["factor_quantile"] = q_long[data.index.codes[0], data.index.codes[1]]
     else:
@@ -383,10 +464,12 @@ def coverage(factor: pd.Series, prices: pd.DataFrame | None = None) -> pd.DataFr
 
 
 def ic_decay(factor: pd.Series, prices: pd.DataFrame, horizons: Sequence[int] = (1, 2, 3, 5, 10, 15, 20),
-             price_field: str = "open") -> pd.DataFrame:
-    """Mean rank IC and Pearson IC at each horizon (each horizon evaluated on its own clean rows)."""
+             price_field: str = "open", returns: str = "raw",
+             sectors: Mapping[str, str] | pd.Series | None = None) -> pd.DataFrame:
+    """Mean rank IC and Pearson IC at each horizon (each horizon evaluated on its own clean rows); ``returns``
+    as in ``abnormal_forward_returns``."""
     f = as_factor(factor)
-    fwd = forward_returns(prices, horizons, price_field)
+    fwd = abnormal_forward_returns(prices, horizons, price_field, returns=returns, sectors=sectors)
     rows = []
     for c in fwd.columns:
         d = fwd[[c]].reindex(f.index).assign(factor=f).dropna()
@@ -436,18 +519,27 @@ class FactorReport:
 def evaluate_factor(factor: pd.Series, prices: pd.DataFrame, periods: Sequence[int] = (1, 5, 10),
                     n_quantiles: int = 5, cost_bps: float = 10.0, price_field: str = "open",
                     groupby: GroupBy = None, decay_horizons: Sequence[int] = (1, 2, 3, 5, 10, 15, 20),
-                    events: pd.DataFrame | None = None, ties: str = "rank", max_loss: float = 0.35) -> FactorReport:
+                    events: pd.DataFrame | None = None, ties: str = "rank", max_loss: float = 0.35,
+                    returns: str = "raw", sectors: Mapping[str, str] | pd.Series | None = None) -> FactorReport:
     """Run every metric on one factor. ``events``: optional (date, asset) frame of per-event-type factors
     (e.g. ``sentiment_<event>`` columns); their mean rank IC per period is reported in ``by_event``.
 
     ``max_loss``: the largest fraction of the factor rows with a value that may be dropped for want of a price
     or a forward return (alphalens' ``max_loss``); above it ``MaxLossExceededError``. The counts are in
-    ``report.row_counts``."""
+    ``report.row_counts``.
+
+    ``returns``: ``"raw"`` (default, alphalens' numbers), ``"market"`` (forward returns minus the per-date
+    equal-weight mean forward return of every priced asset) or ``"sector"`` (minus the mean of the asset's
+    sector; ``sectors`` maps asset -> sector, rows of unmapped assets count as ``no_group``). The benchmark is
+    removed before IC, quantiles, long-short returns, decay and ``by_event``. Rank/Pearson IC, the spread and the
+    demeaned long-short returns do not change under ``"market"`` (a per-date constant cancels); the quantile
+    mean returns are then reported against the benchmark (not demeaned over the factor's own rows), so a
+    sparse news factor's quantiles read as abnormal returns vs the universe."""
     data, counts = clean_factor_counts(factor, prices, periods, n_quantiles, price_field, groupby=groupby, ties=ties,
-                                       max_loss=max_loss)
+                                       max_loss=max_loss, returns=returns, sectors=sectors)
     rank_ic = information_coefficient(data, "spearman")
     ic = information_coefficient(data, "pearson")
-    q_mean, q_se = mean_return_by_quantile(data)
+    q_mean, q_se = mean_return_by_quantile(data, demeaned=returns == "raw")
     spread = quantile_spread(data)
     fr = factor_returns(data)
     w = factor_weights(data)
@@ -461,7 +553,8 @@ def evaluate_factor(factor: pd.Series, prices: pd.DataFrame, periods: Sequence[i
             sub = events[col].dropna()
             if sub.groupby(level="date").size().max() < 3:
                 continue
-            d = forward_returns(prices, periods, price_field).reindex(sub.index).assign(factor=sub).dropna()
+            d = abnormal_forward_returns(prices, periods, price_field, returns=returns, sectors=sectors)
+            d = d.reindex(sub.index).assign(factor=sub).dropna()
             if d.empty:
                 continue
             rows[col] = information_coefficient(d).mean()
@@ -471,8 +564,9 @@ def evaluate_factor(factor: pd.Series, prices: pd.DataFrame, periods: Sequence[i
         data=data, rank_ic=rank_ic, ic=ic, rank_ic_summary=ic_summary(rank_ic), ic_summary=ic_summary(ic),
         quantile_returns=q_mean, quantile_std_err=q_se, spread=spread, factor_returns=fr, weights=w,
         turnover=turn, net_returns=net, coverage=coverage(factor, prices),
-        decay=ic_decay(factor, prices, decay_horizons, price_field), autocorrelation=factor_rank_autocorrelation(data),
+        decay=ic_decay(factor, prices, decay_horizons, price_field, returns, sectors),
+        autocorrelation=factor_rank_autocorrelation(data),
         cost_bps=cost_bps, params={"periods": list(periods), "n_quantiles": n_quantiles, "price_field": price_field,
-                                   "ties": ties, "max_loss": max_loss},
+                                   "ties": ties, "max_loss": max_loss, "returns": returns},
         by_event=by_event, row_counts=counts,
     )

@@ -97,6 +97,88 @@ def by_event_bar(by_event: pd.DataFrame, title: str = "Mean rank IC by event typ
     return fig
 
 
+_PALETTE = ["#b2182b", "#ef8a62", "#999999", "#67a9cf", "#2166ac", "#1b7837", "#762a83", "#e08214"]
+
+
+def _rgba(hex_color: str, alpha: float) -> str:
+    h = hex_color.lstrip("#")
+    return f"rgba({int(h[0:2], 16)},{int(h[2:4], 16)},{int(h[4:6], 16)},{alpha})"
+
+
+def _event_title(result: object, title: str | None, what: str) -> str:
+    if title:
+        return title
+    bench = getattr(result, "benchmark", "market")
+    conf = getattr(result, "confidence", 0.95)
+    return f"{what} by sentiment quantile (vs {bench}, close-to-close, {conf:.0%} bands)"
+
+
+def car_by_quantile(result: object, columns: list[str] | None = None, bands: bool = True,
+                    title: str | None = None) -> go.Figure:
+    """Cumulative abnormal return per sentiment quantile of an ``EventStudyResult`` with its confidence bands
+    (x: sessions relative to the news session, y: CAR)."""
+    car, lower, upper, counts = result.car, result.car_lower, result.car_upper, result.counts  # type: ignore[attr-defined]
+    columns = columns or [c for c in car.columns if c.startswith("Q") and "-" not in c]
+    fig = go.Figure()
+    x = list(car.index)
+    for k, c in enumerate(columns):
+        color = _PALETTE[int(round(k * (4 / max(len(columns) - 1, 1))))] if len(columns) <= 5 else _PALETTE[k % 8]
+        if bands and c in lower:
+            fig.add_scatter(x=x + x[::-1], y=list(upper[c]) + list(lower[c])[::-1], fill="toself",
+                            fillcolor=_rgba(color, 0.15), line={"width": 0}, hoverinfo="skip", showlegend=False,
+                            name=f"{c} band")
+        n = counts.get(c) if c in counts else None
+        fig.add_scatter(x=x, y=car[c], mode="lines+markers", name=f"{c} (n={n})" if n is not None else c,
+                        line={"color": color, "width": 2})
+    fig.add_hline(y=0, line_color="grey", line_width=1)
+    fig.add_vline(x=0, line_dash="dot", line_color="grey")
+    fig.update_layout(title=_event_title(result, title, "Cumulative abnormal return"), template=TEMPLATE,
+                      xaxis_title="sessions relative to the news session", yaxis_title="cumulative abnormal return",
+                      yaxis_tickformat=".2%", height=420)
+    return fig
+
+
+def mean_ar_by_quantile(result: object, columns: list[str] | None = None, title: str | None = None) -> go.Figure:
+    """Mean abnormal return per offset and quantile of an ``EventStudyResult`` (bars with standard-error bars)."""
+    mean, se = result.mean_ar, result.ar_se  # type: ignore[attr-defined]
+    columns = columns or [c for c in mean.columns if c.startswith("Q") and "-" not in c]
+    fig = go.Figure()
+    for k, c in enumerate(columns):
+        color = _PALETTE[int(round(k * (4 / max(len(columns) - 1, 1))))] if len(columns) <= 5 else _PALETTE[k % 8]
+        fig.add_bar(x=list(mean.index), y=mean[c], name=c, marker_color=color,
+                    error_y={"type": "data", "array": se[c].to_numpy()})
+    fig.add_vline(x=0, line_dash="dot", line_color="grey")
+    fig.update_layout(barmode="group", title=_event_title(result, title, "Mean abnormal return"), template=TEMPLATE,
+                      xaxis_title="sessions relative to the news session", yaxis_title="mean abnormal return",
+                      yaxis_tickformat=".2%", height=380)
+    return fig
+
+
+def car_by_event_type(result: object, column: str | None = None, bands: bool = True,
+                      title: str | None = None) -> go.Figure:
+    """One CAR line per event type (``result.by_event``) for one column (default the top-minus-bottom spread)."""
+    by_event = result.by_event  # type: ignore[attr-defined]
+    column = column or result.spread_column or "all"  # type: ignore[attr-defined]
+    fig = go.Figure()
+    for k, (name, r) in enumerate(by_event.items()):
+        if column not in r.car:
+            continue
+        color = _PALETTE[k % len(_PALETTE)]
+        x = list(r.car.index)
+        if bands:
+            fig.add_scatter(x=x + x[::-1], y=list(r.car_upper[column]) + list(r.car_lower[column])[::-1],
+                            fill="toself", fillcolor=_rgba(color, 0.12), line={"width": 0}, hoverinfo="skip",
+                            showlegend=False, name=f"{name} band")
+        fig.add_scatter(x=x, y=r.car[column], mode="lines+markers", name=f"{name} (n={int(r.counts['all'])})",
+                        line={"color": color, "width": 2})
+    fig.add_hline(y=0, line_color="grey", line_width=1)
+    fig.add_vline(x=0, line_dash="dot", line_color="grey")
+    fig.update_layout(title=title or f"Cumulative abnormal return by event type ({column})", template=TEMPLATE,
+                      xaxis_title="sessions relative to the news session", yaxis_title="cumulative abnormal return",
+                      yaxis_tickformat=".2%", height=420)
+    return fig
+
+
 def table(frame: pd.DataFrame, title: str = "", digits: int = 4, kinds: Mapping[object, str] | str | None = None,
           index: bool = True) -> go.Figure:
     """A table figure of ``frame``, cells formatted by ``llmos_quant.reporting.format_frame``: integers as integers,
