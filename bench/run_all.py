@@ -14,7 +14,8 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-SCRIPTS = ["sentiment_throughput.py", "factor_eval.py", "backtest_overhead.py", "backfill.py", "news_parser_eval.py"]
+SCRIPTS = ["sentiment_throughput.py", "factor_eval.py", "backtest_overhead.py", "backfill.py", "news_parser_eval.py",
+           "ray_backfill.py"]
 
 
 def load(name: str) -> dict | None:
@@ -70,6 +71,27 @@ def render() -> Path:
                        f"{st['seconds'] / k['total_s']:.1%} |")
         out += ["", f"Total {k['total_s']:.1f} s; time outside model inference: **{k['outside_inference_share']:.1%}** "
                 "(target < 10%).", ""]
+    r = load("ray_backfill")
+    if r:
+        out += ["## Backfill on Ray Data (`bench/ray_backfill.py`)", "",
+                f"Reuters headlines for S&P 500 tickers, sessions {r['window'][0]}..{r['window'][1]}: {r['news_rows']:,} "
+                f"rows, {r['headlines']:,} unique headlines scored by {r['backend']}, {r['signal_rows']:,} signal rows; "
+                f"a fresh store per run. `--engine ray` with 1 and 2 CPU actors (one torch thread each, Ray "
+                f"{r['ray_version']}, a local Ray of 2 CPUs) against the local engine at 2 torch threads, same run. "
+                "Score seconds include starting the actors and loading the model in each.", "",
+                "| run | seconds | score seconds | headlines/s | x vs ray 1 worker (score) | x vs ray 1 worker (total) "
+                "| load avg 1 min before/after |",
+                "|---|---|---|---|---|---|---|"]
+        out += [f"| {x['run']} | {x['seconds']:.1f} | {x['score_seconds']:.1f} | {x['headlines_per_s']:.1f} | "
+                f"{x['x_vs_ray_1_worker']:.2f} | {x['x_total_vs_ray_1_worker']:.2f} | "
+                f"{'/'.join(str(v) for v in x.get('loadavg_1min_before_after', ['-']))} |" for x in r["rows"]]
+        two = next((x for x in r["rows"] if x["run"].startswith("ray, 2 ")), None)
+        out += ["", (f"2 workers vs 1: **{two['x_vs_ray_1_worker']:.2f}x** on scoring (target >= "
+                     f"{r['target_speedup_2_workers']}x). " if two else "")
+                + f"The Ray runs' stored signals are identical: **{r['ray_signals_identical']}**; local vs Ray largest "
+                f"absolute signal difference: {r['local_vs_ray_max_abs_diff']:.1e} (float32 rounding of differently "
+                "batched texts). A load average above 2 means other processes shared the 2 cores during that run, "
+                "so its ratios are not a clean scaling measurement.", ""]
     path = ROOT / "docs" / "benchmarks.md"
     path.parent.mkdir(exist_ok=True)
     path.write_text("\n".join(out))

@@ -24,8 +24,9 @@ def score(
     out: Annotated[Path | None, typer.Option(help="Write text, p_negative, p_neutral, p_positive, score (= p_positive - "
                                                   "p_negative, -1..1), label, valid to this CSV \\[default: print a "
                                                   "table]")] = None,
-    backend: Annotated[str, typer.Option(help="Sentiment backend: llmos (shipped model) | hf (--model-path) | lm "
-                                              "(Loughran-McDonald) | vader")] = _C["backend"],
+    backend: Annotated[str, typer.Option(help="Sentiment backend: llmos (shipped model) | llmos-int8 (the same, "
+                                              "dynamic int8, CPU) | hf (--model-path) | lm (Loughran-McDonald) | "
+                                              "vader")] = _C["backend"],
     model_path: Annotated[str | None, typer.Option(help="Model folder, llmos/hf only: for llmos an adapter folder or a "
                                                         "saved LLMOS classifier, for hf a Hugging Face "
                                                         "sequence-classification folder \\[default: llmos: the shipped "
@@ -34,7 +35,7 @@ def score(
     quantize: Annotated[bool, typer.Option(help="Dynamic int8 quantization of the Linear layers, llmos/hf only; CPU "
                                                 "only, so an error where CUDA is available")] = _B["quantize"],
 ) -> None:
-    """Score texts with a sentiment backend (llmos default, hf, lm, vader)."""
+    """Score texts with a sentiment backend (llmos default, llmos-int8, hf, lm, vader)."""
     from ..encoders.sentiment import SentimentEncoder
 
     if file is not None:
@@ -55,7 +56,11 @@ def score(
         series = pd.Series(texts)
     else:
         raise UsageError("give texts as arguments or --file some.csv --column headline")
-    kwargs = {"batch_size": batch_size, "quantize": quantize} if backend in ("llmos", "hf") else {}
+    kwargs: dict = {}
+    if backend in ("llmos", "hf"):
+        kwargs = {"batch_size": batch_size, "quantize": quantize}
+    elif backend == "llmos-int8":  # int8 by name; --quantize is implied
+        kwargs = {"batch_size": batch_size}
     enc = SentimentEncoder.create(backend, model_path, **kwargs)
     scored = enc.score(series)
     result = pd.concat([series.rename("text"), scored], axis=1)

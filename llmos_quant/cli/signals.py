@@ -22,8 +22,8 @@ Universe = Annotated[str | None, typer.Option(help="Tickers 'AAPL,MSFT' or a fil
                                                    "of the source (yfinance and rss need it)")]
 StoreOpt = Annotated[Path | None, typer.Option(help="DuckDB store file \\[default: data/store/signals.duckdb in a checkout, "
                                                    "$LLMOS_QUANT_DATA/store or ~/.local/share/llmos_quant/store]")]
-Backend = Annotated[str, typer.Option(help="Sentiment backend: llmos (shipped model) | hf (--model-path) | lm "
-                                           "(Loughran-McDonald) | vader")]
+Backend = Annotated[str, typer.Option(help="Sentiment backend: llmos (shipped model) | llmos-int8 (the same, "
+                                           "dynamic int8, CPU) | hf (--model-path) | lm (Loughran-McDonald) | vader")]
 ModelPath = Annotated[str | None, typer.Option(help="Model folder for the llmos/hf backends")]
 HalfLife = Annotated[float, typer.Option(help="Decay half-life of the signal without news, in sessions (> 0)")]
 Cutoff = Annotated[str, typer.Option(help="Daily cutoff HH:MM New York time; news at or after it counts next session")]
@@ -35,6 +35,12 @@ NewsTz = Annotated[str | None, typer.Option(help="IANA zone of zone-less timesta
 Output = Annotated[Path | None, typer.Option(help="Ranked signals file .csv or .parquet \\[daily default: "
                                                   "<store dir>/daily/signals_<date>.csv]")]
 Quiet = Annotated[bool, typer.Option(help="No progress bars")]
+Engine = Annotated[str, typer.Option(help="Scoring engine: local (this process) | ray (Ray Data actors, one model "
+                                          "each; a local Ray unless --ray-address)")]
+RayAddress = Annotated[str | None, typer.Option(help="Ray cluster to join, HOST:PORT of its head (e.g. 10.0.0.5:6379) "
+                                                     "or ray://HOST:10001; default: start a local Ray for the job")]
+RayWorkers = Annotated[int | None, typer.Option(help="Scoring actors for --engine ray \\[default: the GPUs Ray reports, "
+                                                     "else its CPUs]")]
 
 
 def _run(config: SignalJobConfig) -> None:
@@ -81,13 +87,15 @@ def backfill(
     backend: Backend = _D["backend"].default, model_path: ModelPath = None, half_life: HalfLife = _D["half_life"].default,
     cutoff: Cutoff = DEFAULT_CUTOFF, batch_size: Batch = _D["batch_size"].default, quiet: Quiet = False,
     events: Events = None, news_tz: NewsTz = None, output: Output = None,
+    engine: Engine = _D["engine"].default, ray_address: RayAddress = None, ray_workers: RayWorkers = None,
 ) -> None:
     """Signals for every session between start and end (reruns replace exactly the rows they recompute)."""
     from ..jobs.signals import default_store
 
     _run(SignalJobConfig("backfill", parse_date(start, "--start"), parse_date(end, "--end"), source,
                          store or default_store(), parse_universe(universe), backend, model_path, half_life, cutoff,
-                         batch_size, events, news_tz, output=output, progress=not quiet))
+                         batch_size, events, news_tz, output=output, progress=not quiet, engine=engine,
+                         ray_address=ray_address, ray_workers=ray_workers))
 
 
 def runs(

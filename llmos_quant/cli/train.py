@@ -212,7 +212,7 @@ def report(
     from ..reporting import markdown_table
 
     rows = []
-    configs = [("llmos", {"progress": False}, ""), ("llmos", {"progress": False, "quantize": True}, " (dynamic int8)"),
+    configs = [("llmos", {"progress": False}, ""), ("llmos", {"progress": False, "quantize": True}, ""),
                ("lm", {}, ""), ("vader", {}, "")]
     for backend, kwargs, suffix in configs:
         with console.status(f"evaluating {backend}{suffix}"):

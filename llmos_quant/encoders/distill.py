@@ -37,6 +37,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ..data.datasets import PHRASEBANK_LABELS, load_phrasebank, load_semeval_headlines, phrasebank_split
+from ..data.news import _PREFIX as _WIRE_PREFIX
 from ..errors import DataNotFoundError, ValidationError
 from ..llmos.convert import minilm_path
 from .train import (
@@ -98,10 +99,15 @@ class DistillConfig:
 
 
 def _norm(text: str) -> str:
-    """Matching key for the evaluation-sentence exclusion: lower-case alphanumerics only. Looser than
-    ``data.news.normalise_headline`` (which keeps ``$ % .`` for deduplicating news), so punctuation variants of
-    an evaluation sentence are excluded too."""
-    return re.sub(r"\s+", " ", re.sub(r"[^a-z0-9 ]", " ", str(text).lower())).strip()
+    """Matching key for the evaluation-sentence exclusion: wire prefixes dropped (``UPDATE 3-``, ``BRIEF-``,
+    ``RPT-``, ``CORRECTED-``, ``EXCLUSIVE-``, ``REFILE-``, ``WRAPUP 2-``, also chained: ``RPT-UPDATE 1-``; the
+    list of ``data.news.normalise_headline``), then lower-case alphanumerics only. Looser than
+    ``normalise_headline`` (which keeps ``$ % .`` for deduplicating news), so punctuation variants and wire
+    re-issues of an evaluation sentence are excluded too."""
+    t = str(text).strip()
+    while (stripped := _WIRE_PREFIX.sub("", t, count=1)) != t:
+        t = stripped
+    return re.sub(r"\s+", " ", re.sub(r"[^a-z0-9 ]", " ", t.lower())).strip()
 
 
 def evaluation_texts() -> set[str]:

