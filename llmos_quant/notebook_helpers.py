@@ -15,6 +15,20 @@ class Market:
     description: str
     names: dict[str, str] | None = None
 
+    def signals(self, half_life: float = 5.0, events: str | None = None, backend: str = "llmos") -> pd.DataFrame:
+        """Point-in-time daily signals for every session but the last two (their forward returns are unknown),
+        scored by ``backend`` into a throw-away in-memory store; ``events='rules'`` adds ``sentiment_<event>``."""
+        from .encoders.sentiment import SentimentEncoder
+        from .signals.pipeline import run_signals
+        from .signals.store import SignalStore
+
+        sessions = self.prices.index.get_level_values("date").unique()
+        encoder = SentimentEncoder.create(backend, **({"progress": False} if backend == "llmos" else {}))
+        with SignalStore(":memory:") as store:
+            run_signals(self.news, encoder, store, sessions[0], sessions[-3], universe=self.universe_tickers,
+                        half_life=half_life, events=events, progress=False)
+            return store.signals()
+
     def universe_table(self):  # type: ignore[no-untyped-def]
         """A ``UniverseTable`` for the news parser: the simulator's invented names, or the default real table."""
         from .encoders.news_parser import UniverseTable

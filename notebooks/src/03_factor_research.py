@@ -24,18 +24,7 @@ prices, news = market.prices, market.news
 print(market.description)
 
 # %%
-import pathlib
-import tempfile
-
-from llmos_quant.encoders import SentimentEncoder
-from llmos_quant.signals.pipeline import run_signals
-from llmos_quant.signals.store import SignalStore
-
-sessions = prices.index.get_level_values('date').unique()
-store = SignalStore(pathlib.Path(tempfile.mkdtemp()) / 'signals.duckdb')
-summary = run_signals(news, SentimentEncoder.create('llmos', progress=False), store, sessions[0], sessions[-3],
-                      universe=market.universe_tickers, half_life=half_life)
-signals = store.signals()
+signals = market.signals(half_life=half_life)  # shipped model -> point-in-time signals (see signals.pipeline)
 signals.head()
 
 # %%
@@ -66,14 +55,9 @@ figs['cumulative']
 # rank IC of each, next to the headline count that carries it: where is the signal, and how thin is it?
 
 # %%
-from llmos_quant.encoders import SentimentEncoder
 from llmos_quant.factors.plots import by_event_bar
-from llmos_quant.signals.pipeline import run_signals
 
-ev_store = SignalStore(pathlib.Path(tempfile.mkdtemp()) / 'signals_events.duckdb')
-run_signals(news, SentimentEncoder.create('llmos', progress=False), ev_store, sessions[0], sessions[-3],
-            universe=market.universe_tickers, half_life=half_life, events='rules')
-ev_signals = ev_store.signals()
+ev_signals = market.signals(half_life=half_life, events='rules')
 event_cols = [c for c in ev_signals.columns if c.startswith('sentiment_') and c != 'sentiment_mean']
 ev_report = evaluate_factor(ev_signals['sentiment'], prices, cost_bps=cost_bps, events=ev_signals[event_cols])
 if ev_report.by_event is None:

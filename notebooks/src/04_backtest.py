@@ -23,18 +23,7 @@ prices, news = market.prices, market.news
 print(market.description)
 
 # %%
-import pathlib
-import tempfile
-
-from llmos_quant.encoders import SentimentEncoder
-from llmos_quant.signals.pipeline import run_signals
-from llmos_quant.signals.store import SignalStore
-
-sessions = prices.index.get_level_values('date').unique()
-store = SignalStore(pathlib.Path(tempfile.mkdtemp()) / 'signals.duckdb')
-run_signals(news, SentimentEncoder.create('llmos', progress=False), store, sessions[0], sessions[-3],
-            universe=market.universe_tickers)
-signals = store.signals()
+signals = market.signals()  # shipped model -> point-in-time signals (see signals.pipeline)
 
 # %%
 import pandas as pd
