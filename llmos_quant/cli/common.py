@@ -43,13 +43,6 @@ def parse_universe(universe: str | None) -> tuple[str, ...] | None:
     return tuple(validate_tickers(raw))
 
 
-def parse_date(value: str, option: str) -> pd.Timestamp:
-    try:
-        return pd.Timestamp(value).normalize()
-    except (ValueError, TypeError) as exc:
-        raise UsageError(f"{option} {value!r} is not a date; expected YYYY-MM-DD") from exc
-
-
 def print_table(title: str, rows: dict | pd.DataFrame) -> None:
     t = Table(title=title)
     if isinstance(rows, pd.DataFrame):

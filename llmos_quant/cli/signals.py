@@ -8,9 +8,9 @@ from typing import Annotated
 
 import typer
 
-from ..data.calendar import DEFAULT_CUTOFF
+from ..data.calendar import DEFAULT_CUTOFF, parse_date
 from ..jobs.signals import LookaheadJobConfig, SignalJobConfig
-from .common import console, parse_date, parse_universe, print_table
+from .common import console, parse_universe, print_table
 
 app = typer.Typer(no_args_is_help=True, help="Daily sentiment signals per ticker.")
 _D = SignalJobConfig.__dataclass_fields__  # defaults shown in --help come from the config, so they cannot drift

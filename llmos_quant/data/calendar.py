@@ -31,6 +31,14 @@ def _calendar(name: str):  # type: ignore[no-untyped-def]
         raise UsageError(f"unknown exchange calendar {name!r}; use an exchange_calendars code such as 'XNYS'") from exc
 
 
+def parse_date(value: object, option: str = "date") -> pd.Timestamp:
+    """A session date from user input (``YYYY-MM-DD``); ``UsageError`` naming the option otherwise."""
+    try:
+        return pd.Timestamp(value).normalize()
+    except (ValueError, TypeError) as exc:
+        raise UsageError(f"{option} {value!r} is not a date; expected YYYY-MM-DD") from exc
+
+
 def trading_sessions(start: str | pd.Timestamp, end: str | pd.Timestamp, calendar: str = DEFAULT_CALENDAR) -> pd.DatetimeIndex:
     """Trading sessions (tz-naive midnight timestamps) between start and end inclusive."""
     cal = _calendar(calendar)

@@ -51,12 +51,11 @@ def load_signals(spec: str | Path, model: str | None = None, start: str | None =
 
 # ---- backtests -------------------------------------------------------------------------------------------
 def _check_dates(start: str | None, end: str | None) -> None:
+    from ..data.calendar import parse_date
+
     for option, value in (("--start", start), ("--end", end)):
         if value is not None:
-            try:
-                pd.Timestamp(value)
-            except (ValueError, TypeError) as exc:
-                raise UsageError(f"{option} {value!r} is not a date; expected YYYY-MM-DD") from exc
+            parse_date(value, option)
     if start is not None and end is not None and pd.Timestamp(start) > pd.Timestamp(end):
         raise UsageError(f"--start {start} is after --end {end}; swap them")
 
