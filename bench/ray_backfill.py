@@ -79,8 +79,15 @@ def main() -> None:
                 scorer = RayScorer("llmos", workers=w, scratch=tmp, progress=False)
                 one(f"ray, {w} worker{'s' if w > 1 else ''}", scorer)
                 rows[-1]["ray"] = scorer.last
+                last = scorer.last  # steady state: the rows after the first shard, over the time after it
+                rows[-1]["first_shard_s"] = round(last["seconds_to_first_shard"], 2)
+                rows[-1]["steady_headlines_per_s"] = round(
+                    (last["items"] - last["rows_per_call"]) / max(1e-9, last["seconds_score_write"]
+                                                                  - last["seconds_to_first_shard"]), 1)
     base = next(r for r in rows if r["run"].startswith("ray, 1 "))
     for r in rows:
+        if "steady_headlines_per_s" in r:
+            r["x_steady_vs_ray_1_worker"] = round(r["steady_headlines_per_s"] / base["steady_headlines_per_s"], 2)
         r["x_vs_ray_1_worker"] = round(base["score_seconds"] / r["score_seconds"], 2)
         r["x_total_vs_ray_1_worker"] = round(base["seconds"] / r["seconds"], 2)
     ray_runs = [k for k in signals if k.startswith("ray")]
@@ -91,10 +98,11 @@ def main() -> None:
     print(f"Reuters S&P 500 backfill {args.start}..{args.end}: {len(news):,} news rows, {rows[0]['headlines']:,} "
           f"headlines scored, {rows[0]['signal_rows']:,} signal rows, model {encoder.model_name}")
     print(f"{'run':20s} {'seconds':>8s} {'score s':>8s} {'headlines/s':>12s} {'x vs 1 worker (score)':>22s} "
-          f"{'x (total)':>10s}")
+          f"{'x (total)':>10s} {'first shard s':>14s} {'steady h/s':>11s} {'x steady':>9s}")
     for r in rows:
         print(f"{r['run']:20s} {r['seconds']:8.1f} {r['score_seconds']:8.1f} {r['headlines_per_s']:12.1f} "
-              f"{r['x_vs_ray_1_worker']:22.2f} {r['x_total_vs_ray_1_worker']:10.2f}")
+              f"{r['x_vs_ray_1_worker']:22.2f} {r['x_total_vs_ray_1_worker']:10.2f} {r.get('first_shard_s', '-'):>14} "
+              f"{r.get('steady_headlines_per_s', '-'):>11} {r.get('x_steady_vs_ray_1_worker', '-'):>9}")
     print(f"ray runs' signals identical: {ray_identical}; local vs ray max abs signal diff: {local_max_diff:.1e}")
     write("ray_backfill", {
         "machine": machine(), "window": [args.start, args.end], "news_rows": len(news),

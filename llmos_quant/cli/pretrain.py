@@ -37,6 +37,8 @@ def pretrain(
     corpus_limit: Annotated[int, typer.Option(help="Text pairs taken from the shuffled corpus: Reuters (headline, "
                                                    "lede) pairs before 2017 + PhraseBank sentences paired with "
                                                    "themselves (0 = all)")] = _CORPUS["limit"],
+    device: Annotated[str, typer.Option(help="Torch device: auto (CUDA when present, else CPU) | cpu | cuda | "
+                                             "cuda:N; bf16 autocast on CUDA")] = _P["device"],
     quiet: Annotated[bool, typer.Option(help="No progress bars")] = False,
 ) -> None:
     """Pretrain a small LLMOS on Reuters headline/lede pairs + PhraseBank sentences (../shared/data)."""
@@ -45,7 +47,7 @@ def pretrain(
 
     cfg = PretrainConfig(steps=steps, batch_size=batch_size, hidden_size=hidden_size, num_layers=num_layers,
                          num_heads=num_heads, intermediate_size=intermediate_size, num_experts=num_experts,
-                         vocab_size=vocab_size, lr=lr)
+                         vocab_size=vocab_size, lr=lr, device=device)
     result = run(default_corpus(corpus_limit), cfg, out, progress=not quiet)
     (out / "pretrain_metrics.json").write_text(json.dumps({k: v for k, v in result.items() if k != "history"}, indent=2))
     print_table(f"pretraining ({result['parameters']:,} parameters) -> {out}",

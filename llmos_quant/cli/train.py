@@ -97,6 +97,8 @@ def _warmup(fraction: float) -> str:
 
 
 Quiet = Annotated[bool, typer.Option(help="No progress bars")]
+Device = Annotated[str, typer.Option(help="Torch device for training: auto (CUDA when present, else CPU) | cpu | "
+                                          "cuda | cuda:N; bf16 autocast on CUDA")]
 HeadLr = Annotated[float, typer.Option(help="AdamW peak learning rate of the new classifier head (> 0)")]
 Batch = Annotated[int, typer.Option(help="Sentences per optimizer step (>= 1)")]
 ExtractRank = Annotated[int, typer.Option(help="Rank of the LoRA extraction (truncated SVD of the weight deltas) "
@@ -134,7 +136,7 @@ def sentiment(
     seeds_dir: Annotated[Path | None, typer.Option(help="Also write each seed's best-epoch weights here as "
                                                         "seed_<k>.safetensors (full float32; the teachers of `train "
                                                         "distill`) \\[default: not written]")] = None,
-    quiet: Quiet = False,
+    device: Device = "auto", quiet: Quiet = False,
 ) -> None:
     """Fine-tune LLMOS (MiniLM weights) on Financial PhraseBank 50Agree; write adapter + metrics.json."""
     from ..encoders.train import SentimentTrainConfig, train_sentiment
@@ -146,7 +148,7 @@ def sentiment(
         raise UsageError(f"--seeds must be comma-separated integers, got {seeds!r}; e.g. --seeds 0,1,2") from None
     cfg = SentimentTrainConfig(method=method, pooling=pooling, lr=lr, head_lr=head_lr, epochs=epochs, batch_size=batch_size,
                                seeds=seed_list, soup=soup, extract_rank=extract_rank, agreement_smoothing=agreement_smoothing,
-                               lora_r=lora_r, limit=limit)
+                               lora_r=lora_r, limit=limit, device=device)
     metrics = train_sentiment(cfg, out, progress=not quiet, seeds_dir=seeds_dir)
     rows = {f"{split}.{k}": v for split in ("test_50agree", "test_allagree") for k, v in metrics[split].items()}
     rows["semeval2017.spearman"] = metrics["semeval2017_headlines_test"]["spearman"]
@@ -177,13 +179,14 @@ def distill(
     head_lr: HeadLr = _DI["head_lr"], batch_size: Batch = _DI["batch_size"],
     seed: Annotated[int, typer.Option(help="Seed of the transfer sample, the batch order and dropout (the head "
                                            "initialisation is the teachers')")] = _DI["seed"],
-    extract_rank: ExtractRank = _DI["extract_rank"], quiet: Quiet = False,
+    extract_rank: ExtractRank = _DI["extract_rank"], device: Device = "auto", quiet: Quiet = False,
 ) -> None:
     """Distil the seeds' logit ensemble into one student (PhraseBank + unlabelled Reuters text); write adapter + metrics."""
     from ..encoders.distill import DistillConfig, distill_sentiment
 
     cfg = DistillConfig(transfer_limit=transfer_limit, gold_weight=gold_weight, temperature=temperature, epochs=epochs,
-                        lr=lr, head_lr=head_lr, batch_size=batch_size, seed=seed, extract_rank=extract_rank)
+                        lr=lr, head_lr=head_lr, batch_size=batch_size, seed=seed, extract_rank=extract_rank,
+                        device=device)
     metrics = distill_sentiment(cfg, teachers, out, progress=not quiet)
     rows = {f"{split}.{k}": v for split in ("test_50agree", "test_allagree") for k, v in metrics[split].items()}
     rows["semeval2017.spearman"] = metrics["semeval2017_headlines_test"]["spearman"]
@@ -293,12 +296,12 @@ def ner(
     lr: Annotated[float, typer.Option(help=f"AdamW peak learning rate of the LoRA factors and the tagging head (> 0; "
                                            f"{_warmup(0.1)})")] = _N["lr"],
     lora_r: Annotated[int, typer.Option(help="LoRA rank (>= 1; alpha = 2 x rank)")] = _N["lora_r"],
-    quiet: Quiet = False,
+    device: Device = "auto", quiet: Quiet = False,
 ) -> None:
     """Fine-tune the entity tagger on FIN5 and report entity-level F1 on FIN3."""
     from ..encoders.ner import train_ner
 
-    m = train_ner(out, epochs=epochs, lr=lr, lora_r=lora_r, progress=not quiet)
+    m = train_ner(out, epochs=epochs, lr=lr, lora_r=lora_r, progress=not quiet, device=device)
     print_table(f"FIN3 entity-level scores ({out})", {k: v for k, v in m["fin3_test"].items() if k != "f1_by_type"}
                 | {f"f1_{k}": v for k, v in m["fin3_test"]["f1_by_type"].items()})
 
@@ -311,14 +314,14 @@ def events(
     epochs: Annotated[int, typer.Option(help="Passes over those headlines (>= 1)")] = _E["epochs"],
     lr: Annotated[float, typer.Option(help=f"AdamW peak learning rate of the LoRA factors, LayerNorms frozen (> 0; "
                                            f"{_warmup(0.1)})")] = _E["lr"],
-    head_lr: HeadLr = _E["head_lr"], quiet: Quiet = False,
+    head_lr: HeadLr = _E["head_lr"], device: Device = "auto", quiet: Quiet = False,
 ) -> None:
     """Train the event-type head on rule-labelled headlines; per-class P/R on the hand-labelled fixture."""
     import pandas as pd
 
     from ..encoders.events import train_events
 
-    m = train_events(out, limit=limit, epochs=epochs, lr=lr, head_lr=head_lr, progress=not quiet)
+    m = train_events(out, limit=limit, epochs=epochs, lr=lr, head_lr=head_lr, progress=not quiet, device=device)
     print_table("event types on the hand-labelled fixture: model", pd.DataFrame(m["model"]).T)
     print_table("event types on the hand-labelled fixture: rules", pd.DataFrame(m["rules"]).T)
 

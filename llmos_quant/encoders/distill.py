@@ -76,6 +76,7 @@ class DistillConfig:
     seed: int = 0
     extract_rank: int = 32
     threads: int = 0
+    device: str = "auto"  # "auto" (CUDA when present), "cpu", "cuda[:N]"
 
     def __post_init__(self) -> None:
         unknown = set(self.transfer_sources) - set(TRANSFER_SOURCES)
@@ -95,7 +96,7 @@ class DistillConfig:
         return SentimentTrainConfig(lr=self.lr, head_lr=self.head_lr, epochs=self.epochs, batch_size=self.batch_size,
                                     max_length=self.max_length, weight_decay=self.weight_decay,
                                     warmup_fraction=self.warmup_fraction, seeds=(self.seed,),
-                                    extract_rank=self.extract_rank)
+                                    extract_rank=self.extract_rank, device=self.device)
 
 
 def _norm(text: str) -> str:
@@ -155,7 +156,7 @@ def teacher_probs(teacher_paths: list[Path], base: Path, tokenizer: Any, texts: 
     total = np.zeros((len(texts), len(PHRASEBANK_LABELS)), dtype=np.float64)
     for path in tqdm(teacher_paths, desc="teachers", disable=not progress):
         model.load_state_dict(load_state(path))
-        p = _predict(model, tokenizer, texts, max_length).astype(np.float64)
+        p = _predict(model, tokenizer, texts, max_length, device="auto").astype(np.float64)
         if temperature != 1.0:  # softmax(z / T) = p ** (1 / T), renormalised
             p = p ** (1.0 / temperature)
             p /= p.sum(1, keepdims=True)
@@ -208,7 +209,8 @@ def distill_sentiment(cfg: DistillConfig, teachers_dir: str | Path, out_dir: str
     model = _build_model(seed_cfg, base_path)
     freeze_embeddings(model)
     best_state, best, history = fit_soft_targets(model, tokenizer, seed_cfg, cfg.seed, texts, targets, split.valid,
-                                                 progress, weights=weights, temperature=cfg.temperature, name="student")
+                                                 progress, weights=weights, temperature=cfg.temperature, name="student",
+                                                 device=seed_cfg.device)
     train_seconds = time.perf_counter() - t0
     model.load_state_dict(best_state)
     metrics = ship_and_evaluate(model, seed_cfg, base_path, base, out_dir, cfg.extract_rank)

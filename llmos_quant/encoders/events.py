@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import json
 import math
-import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
-from tqdm.auto import tqdm
 
 from .news_parser import EVENT_TYPES, rule_events
 
@@ -28,9 +26,12 @@ FIXTURE = Path(__file__).resolve().parents[1] / "data" / "resources" / "event_he
 class EventClassifier:
     """Multi-label event types for headlines (sigmoid > threshold; ``other`` when nothing passes)."""
 
-    def __init__(self, model: Any, tokenizer: Any, threshold: float = 0.5, batch_size: int = 64) -> None:
+    def __init__(self, model: Any, tokenizer: Any, threshold: float = 0.5, batch_size: int = 64,
+                 device: str | None = "cpu") -> None:
         self.model, self.tokenizer, self.threshold, self.batch_size = model.eval(), tokenizer, threshold, batch_size
         self.labels = model.config.labels
+        self.device = device
+        self._predictor: Any = None
 
     @classmethod
     def load(cls, directory: str | Path = DEFAULT_EVENT_ADAPTER, **kwargs: Any) -> EventClassifier:
@@ -42,15 +43,16 @@ class EventClassifier:
         return cls(load_adapter(directory), AutoTokenizer.from_pretrained(str(minilm_path())), **kwargs)
 
     def proba(self, texts: list[str]) -> np.ndarray:
-        out = np.zeros((len(texts), len(self.labels)), dtype=np.float32)
-        order = np.argsort([len(t) for t in texts])
-        with torch.inference_mode():
-            for s in range(0, len(texts), self.batch_size):
-                idx = order[s:s + self.batch_size]
-                enc = self.tokenizer([texts[i] or "" for i in idx], padding=True, truncation=True, max_length=64,
-                                     return_tensors="pt")
-                out[idx] = torch.sigmoid(self.model(enc["input_ids"], enc["attention_mask"]).logits).numpy()
-        return out
+        """(n, L) sigmoid probabilities per event type (missing texts score as the empty string)."""
+        from ..llmos.fit import BatchedPredictor
+
+        if not texts:
+            return np.zeros((0, len(self.labels)), dtype=np.float32)
+        if self._predictor is None:
+            self._predictor = BatchedPredictor(self.model, self.tokenizer, device=self.device,
+                                               batch_size=self.batch_size, max_length=64)
+        return self._predictor.run([t if isinstance(t, str) else "" for t in texts],  # type: ignore[return-value]
+                                   reduce=lambda z: torch.sigmoid(z.float()))
 
     def predict(self, texts: list[str]) -> list[list[str]]:
         p = self.proba(texts)
@@ -96,12 +98,15 @@ def load_fixture(path: str | Path = FIXTURE) -> pd.DataFrame:
 
 
 def train_events(out_dir: str | Path, limit: int = 12000, epochs: int = 2, lr: float = 2e-4, head_lr: float = 3e-3,
-                 lora_r: int = 16, batch_size: int = 32, seed: int = 0, progress: bool = True) -> dict[str, Any]:
-    """Train on weak labels; evaluate rules and model on the hand-labelled fixture; save adapter + metrics."""
+                 lora_r: int = 16, batch_size: int = 32, seed: int = 0, progress: bool = True,
+                 device: str | None = "auto") -> dict[str, Any]:
+    """Train on weak labels (the shared ``llmos.fit.fit`` loop); evaluate rules and model on the hand-labelled
+    fixture; save adapter + metrics."""
     from transformers import AutoTokenizer
 
     from ..llmos.convert import from_hf_bert, minilm_path
-    from .adapter import attach_lora, optimizer_step, save_adapter
+    from ..llmos.fit import fit
+    from .adapter import attach_lora, save_adapter
 
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
@@ -116,31 +121,31 @@ def train_events(out_dir: str | Path, limit: int = 12000, epochs: int = 2, lr: f
             p.requires_grad = False
     head = [p for n, p in model.named_parameters() if p.requires_grad and n.startswith("classifier")]
     body = [p for n, p in model.named_parameters() if p.requires_grad and not n.startswith("classifier")]
-    trainable = head + body
-    opt = torch.optim.AdamW([{"params": head, "lr": head_lr}, {"params": body, "lr": lr}], weight_decay=0.01)
     y = np.array([[c in ev for c in EVENT_TYPES] for ev in data["events"]], dtype=np.float32)
-    steps = math.ceil(len(data) / batch_size) * epochs
-    sched = torch.optim.lr_scheduler.LambdaLR(  # 10% linear warm-up, linear decay to 0
-        opt, lambda s: max(0.0, 1 - s / steps) * min(1.0, (s + 1) / (0.1 * steps)))
     texts = data["headline"].tolist()
-    t0 = time.perf_counter()
-    for epoch in range(epochs):
-        model.train()
+
+    def batches(epoch: int) -> Any:
         perm = rng.permutation(len(texts))
-        for s in tqdm(range(0, len(texts), batch_size), desc=f"events epoch {epoch + 1}", disable=not progress):
+        for s in range(0, len(texts), batch_size):
             idx = perm[s:s + batch_size]
             enc = tok([texts[i] for i in idx], padding=True, truncation=True, max_length=64, return_tensors="pt")
-            out = model(enc["input_ids"], enc["attention_mask"], labels=torch.from_numpy(y[idx]))
-            optimizer_step(out.loss, opt, sched, trainable)
-    seconds = time.perf_counter() - t0
-    model.eval()
+            yield {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"],
+                   "labels": torch.from_numpy(y[idx])}
+
+    result = fit(model, [{"params": head, "lr": head_lr}, {"params": body, "lr": lr}], batches,
+                 lambda m, b: m(b["input_ids"], b["attention_mask"], labels=b["labels"]).loss,
+                 epochs=epochs, steps_per_epoch=math.ceil(len(texts) / batch_size), device=device,
+                 progress=progress, desc="events")
+    seconds = result.seconds
+    model.to("cpu").eval()
     save_adapter(model, lora, model.config, out_dir)
     fixture = load_fixture()
     clf = EventClassifier.load(out_dir)
     model_report = per_class_report(fixture["events"].tolist(), clf.predict(fixture["headline"].tolist()))
     rules_report = per_class_report(fixture["events"].tolist(), [rule_events(h) for h in fixture["headline"]])
     metrics = {"train_headlines": len(data), "epochs": epochs, "lr": lr, "head_lr": head_lr,
-               "train_seconds": round(seconds, 1),
+               "train_seconds": round(seconds, 1), "device": result.device,
+               "train_loss_per_epoch": [round(h["train_loss"], 4) for h in result.history],
                "fixture_headlines": len(fixture), "model": model_report.round(4).to_dict(orient="index"),
                "rules": rules_report.round(4).to_dict(orient="index"),
                "model_macro_f1": float(model_report["f1"].mean()), "rules_macro_f1": float(rules_report["f1"].mean())}

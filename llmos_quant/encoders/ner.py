@@ -11,13 +11,11 @@ from __future__ import annotations
 import json
 import logging
 import math
-import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from ..paths import shared_path
 
@@ -83,10 +81,12 @@ def entity_f1(gold: list[list[str]], pred: list[list[str]]) -> dict[str, Any]:
 class EntityTagger:
     """Tags words (or whitespace-split texts) with entity types using a merged LLMOS token classifier."""
 
-    def __init__(self, model: Any, tokenizer: Any, max_length: int = 128, batch_size: int = 32) -> None:
+    def __init__(self, model: Any, tokenizer: Any, max_length: int = 128, batch_size: int = 32,
+                 device: str | None = "cpu") -> None:
         self.model, self.tokenizer = model.eval(), tokenizer
         self.tags = model.config.token_labels
-        self.max_length, self.batch_size = max_length, batch_size
+        self.max_length, self.batch_size, self.device = max_length, batch_size, device
+        self._predictor: Any = None
 
     @classmethod
     def load(cls, directory: str | Path = DEFAULT_NER_ADAPTER, **kwargs: Any) -> EntityTagger:
@@ -98,21 +98,25 @@ class EntityTagger:
         return cls(load_adapter(directory), AutoTokenizer.from_pretrained(str(minilm_path())), **kwargs)
 
     def tag_words(self, sentences: list[list[str]]) -> list[list[str]]:
+        """One tag per word: the prediction of each word's first sub-token (the shared batched predictor)."""
+        from ..llmos.fit import BatchedPredictor
+
+        if not sentences:
+            return []
+        enc = self.tokenizer(sentences, is_split_into_words=True, truncation=True, max_length=self.max_length)
+        if self._predictor is None:
+            self._predictor = BatchedPredictor(self.model, self.tokenizer, device=self.device,
+                                               batch_size=self.batch_size, max_length=self.max_length)
+        preds = self._predictor.run(ids=enc["input_ids"], reduce=lambda z: z.argmax(-1), ragged=True)
         out: list[list[str]] = []
-        with torch.inference_mode():
-            for start in range(0, len(sentences), self.batch_size):
-                batch = sentences[start:start + self.batch_size]
-                enc = self.tokenizer(batch, is_split_into_words=True, truncation=True, max_length=self.max_length,
-                                     padding=True, return_tensors="pt")
-                pred = self.model(enc["input_ids"], enc["attention_mask"]).logits.argmax(-1).numpy()
-                for b, words in enumerate(batch):
-                    tags = ["O"] * len(words)
-                    seen = set()
-                    for pos, w in enumerate(enc.word_ids(b)):
-                        if w is not None and w not in seen:
-                            seen.add(w)
-                            tags[w] = self.tags[int(pred[b, pos])]
-                    out.append(tags)
+        for b, words in enumerate(sentences):
+            tags = ["O"] * len(words)
+            seen = set()
+            for pos, w in enumerate(enc.word_ids(b)):
+                if w is not None and w not in seen:
+                    seen.add(w)
+                    tags[w] = self.tags[int(preds[b][pos])]
+            out.append(tags)
         return out
 
     def entities(self, texts: list[str]) -> list[list[dict[str, str]]]:
@@ -144,12 +148,14 @@ def _encode(tokenizer: Any, sentences: list[tuple[list[str], list[str]]], max_le
 
 
 def train_ner(out_dir: str | Path, epochs: int = 6, lr: float = 5e-4, lora_r: int = 16, batch_size: int = 16,
-              max_length: int = 128, seed: int = 0, progress: bool = True) -> dict[str, Any]:
-    """Fine-tune on FIN5, evaluate entity F1 on FIN3, save the adapter + metrics.json."""
+              max_length: int = 128, seed: int = 0, progress: bool = True, device: str | None = "auto") -> dict[str, Any]:
+    """Fine-tune on FIN5 (the shared ``llmos.fit.fit`` loop), evaluate entity F1 on FIN3, save the adapter +
+    metrics.json."""
     from transformers import AutoTokenizer
 
     from ..llmos.convert import from_hf_bert, minilm_path
-    from .adapter import attach_lora, optimizer_step, save_adapter
+    from ..llmos.fit import fit
+    from .adapter import attach_lora, save_adapter
 
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
@@ -159,34 +165,33 @@ def train_ner(out_dir: str | Path, epochs: int = 6, lr: float = 5e-4, lora_r: in
     model = from_hf_bert(minilm_path(), head="token", token_labels=TAGS)
     lora = attach_lora(model, r=lora_r, alpha=2 * lora_r)
     trainable = [p for p in model.parameters() if p.requires_grad]
-    opt = torch.optim.AdamW(trainable, lr=lr, weight_decay=0.01)
     rows = _encode(tok, train, max_length)
-    steps = math.ceil(len(rows) / batch_size) * epochs
-    sched = torch.optim.lr_scheduler.LambdaLR(  # 10% linear warm-up, linear decay to 0
-        opt, lambda s: max(0.0, 1 - s / steps) * min(1.0, (s + 1) / (0.1 * steps)))
-    t0 = time.perf_counter()
-    history = []
-    for epoch in range(epochs):
-        model.train()
+
+    def batches(epoch: int) -> Any:
         perm = rng.permutation(len(rows))
-        losses = []
-        for start in tqdm(range(0, len(rows), batch_size), desc=f"ner epoch {epoch + 1}", disable=not progress):
+        for start in range(0, len(rows), batch_size):
             batch = [rows[i] for i in perm[start:start + batch_size]]
             width = max(len(r["input_ids"]) for r in batch)
             ids = torch.tensor([r["input_ids"] + [0] * (width - len(r["input_ids"])) for r in batch])
             lab = torch.tensor([r["labels"] + [-100] * (width - len(r["labels"])) for r in batch])
             mask = (torch.arange(width)[None, :] < torch.tensor([len(r["input_ids"]) for r in batch])[:, None]).long()
-            losses.append(optimizer_step(model(ids, mask, labels=lab).loss, opt, sched, trainable))
-        history.append({"epoch": epoch + 1, "train_loss": float(np.mean(losses))})
-        log.info("ner epoch %d loss %.4f", epoch + 1, np.mean(losses))
-    seconds = time.perf_counter() - t0
-    model.eval()
+            yield {"input_ids": ids, "attention_mask": mask, "labels": lab}
+
+    def on_epoch_end(epoch: int, mean_loss: float) -> None:
+        log.info("ner epoch %d loss %.4f", epoch, mean_loss)
+
+    result = fit(model, [{"params": trainable, "lr": lr}], batches,
+                 lambda m, b: m(b["input_ids"], b["attention_mask"], labels=b["labels"]).loss,
+                 epochs=epochs, steps_per_epoch=math.ceil(len(rows) / batch_size), device=device,
+                 on_epoch_end=on_epoch_end, progress=progress, desc="ner")
+    history = result.history
+    model.to("cpu").eval()
     save_adapter(model, lora, model.config, out_dir)
     tagger = EntityTagger.load(out_dir)
     pred = tagger.tag_words([w for w, _ in test])
     metrics = {"fin3_test": entity_f1([t for _, t in test], pred), "train_sentences": len(train),
                "test_sentences": len(test), "epochs": epochs, "lr": lr, "lora_r": lora_r, "history": history,
-               "train_seconds": round(seconds, 1),
+               "train_seconds": round(result.seconds, 1), "device": result.device,
                "reference": "Salinas Alvarado et al. 2015: about 0.83 F1 for a CRF trained with in-domain data"}
     Path(out_dir, "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     return metrics

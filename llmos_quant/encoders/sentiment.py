@@ -29,9 +29,9 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 import torch
-from tqdm.auto import tqdm
 
 from ..errors import ModelLoadError, UsageError
+from ..llmos.fit import BatchedPredictor, pick_device
 
 log = logging.getLogger(__name__)
 
@@ -49,33 +49,31 @@ class SentimentBackend(Protocol):
     def predict_proba(self, texts: list[str]) -> np.ndarray: ...
 
 
-def pick_device(device: str | None = None) -> torch.device:
-    if device in (None, "auto"):
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        return torch.device(device)
-    except RuntimeError as exc:
-        raise UsageError(f"device {device!r} is not a torch device; use 'auto', 'cpu' or 'cuda[:N]'") from exc
-
-
 class TransformerBackend:
     """Batched inference for a classifier taking (input_ids, attention_mask) -> logits.
 
-    Texts are tokenized once (fast tokenizer, no padding), sorted by length, cut into batches padded
-    only to each batch's longest text, run under ``torch.inference_mode`` (bf16 autocast on CUDA) and
-    put back in input order. ``quantize=True`` replaces every ``nn.Linear`` of ``model`` (in place) by an
-    ``Int8Linear`` (dynamic int8, CPU only).
+    Scoring runs through ``llmos.fit.BatchedPredictor``: texts tokenized without padding, sorted by length, cut
+    into batches padded only to each batch's longest text, run under ``torch.inference_mode`` and put back in input
+    order; on CUDA, batches sized by a token budget, tokenization in a background thread overlapping the GPU,
+    pinned-memory copies and bf16 autocast; ``compile=True`` wraps the forward pass in ``torch.compile``.
+    ``quantize=True`` replaces every ``nn.Linear`` of ``model`` (in place) by an ``Int8Linear`` (dynamic int8, CPU
+    only).
     """
 
     def __init__(self, model: torch.nn.Module, tokenizer: Any, label_order: Sequence[str], name: str,
                  device: str | None = None, batch_size: int = 64, max_length: int = 128,
-                 progress: bool = True, quantize: bool = False, forward: Any = None) -> None:
+                 progress: bool = True, quantize: bool = False, forward: Any = None, compile: bool = False,
+                 token_budget: int | None = None) -> None:
         unknown = set(label_order) - set(LABELS)
         if unknown or len(set(label_order)) != 3:
             raise ModelLoadError(f"{name}: labels {list(label_order)} are not a permutation of {list(LABELS)}")
         if batch_size < 1:
             raise UsageError(f"batch_size must be >= 1, got {batch_size}")
         self.name = name
+        explicit = device not in (None, "auto") and not str(device).startswith("cpu")
+        if quantize and explicit:  # before pick_device: the CPU-only rule is the message, GPU or not
+            raise UsageError(f"quantize=True (dynamic int8) runs on the CPU only, got device={str(device)!r}; "
+                             "pass device='cpu'")
         self.device = pick_device(device)
         if quantize and self.device.type != "cpu":
             raise UsageError(f"quantize=True (dynamic int8) runs on the CPU only, got device={str(self.device)!r}; "
@@ -86,32 +84,13 @@ class TransformerBackend:
         self.tokenizer = tokenizer
         self.order = [list(label_order).index(lab) for lab in LABELS]  # column permutation to LABELS
         self.batch_size, self.max_length, self.progress = batch_size, max_length, progress
-        self._forward = forward or (lambda ids, mask: self.model(ids, mask).logits)
-        self.pad_id = tokenizer.pad_token_id or 0
+        self.predictor = BatchedPredictor(self.model, tokenizer, device=self.device, batch_size=batch_size,
+                                          max_length=max_length, forward=forward, compile=compile,
+                                          token_budget=token_budget)
 
     def predict_proba(self, texts: list[str]) -> np.ndarray:
-        enc = self.tokenizer(texts, truncation=True, max_length=self.max_length, padding=False)
-        ids: list[list[int]] = enc["input_ids"]
-        order = np.argsort([len(x) for x in ids], kind="stable")
-        out = np.empty((len(texts), 3), dtype=np.float32)
-        n_batches = math.ceil(len(texts) / self.batch_size)
-        bar = tqdm(total=len(texts), desc=f"scoring ({self.name})", unit="text",
-                   disable=not self.progress or len(texts) < 2 * self.batch_size)
-        autocast = torch.autocast("cuda", dtype=torch.bfloat16) if self.device.type == "cuda" else _null()
-        with torch.inference_mode(), autocast:
-            for b in range(n_batches):
-                idx = order[b * self.batch_size:(b + 1) * self.batch_size]
-                width = max(len(ids[i]) for i in idx)
-                batch = np.full((len(idx), width), self.pad_id, dtype=np.int64)
-                mask = np.zeros((len(idx), width), dtype=np.int64)
-                for row, i in enumerate(idx):
-                    batch[row, :len(ids[i])] = ids[i]
-                    mask[row, :len(ids[i])] = 1
-                logits = self._forward(torch.from_numpy(batch).to(self.device), torch.from_numpy(mask).to(self.device))
-                out[idx] = torch.softmax(logits.float(), dim=-1).cpu().numpy()[:, self.order]
-                bar.update(len(idx))
-        bar.close()
-        return out
+        probs = self.predictor.run(texts, progress=self.progress, desc=f"scoring ({self.name})")
+        return np.ascontiguousarray(probs[:, self.order])  # type: ignore[call-overload]
 
 
 class Int8Linear(torch.nn.Module):
@@ -182,14 +161,6 @@ def quantize_linear_int8(model: torch.nn.Module) -> torch.nn.Module:
             if type(child) is torch.nn.Linear:
                 setattr(parent, child_name, Int8Linear(child))
     return model
-
-
-class _null:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        return None
 
 
 class LoughranMcDonaldBackend:

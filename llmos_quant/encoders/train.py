@@ -34,13 +34,13 @@ import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
-from tqdm.auto import tqdm
 
 from ..data.datasets import PHRASEBANK_LABELS, load_phrasebank, load_semeval_headlines, phrasebank_split
 from ..errors import ValidationError
 from ..llmos.convert import from_hf_bert, minilm_path
+from ..llmos.fit import BatchedPredictor, fit
 from ..llmos.model import LLMOSForSequenceClassification
-from .adapter import attach_lora, linear_warmup_decay, merge_lora, optimizer_step, save_extracted
+from .adapter import attach_lora, merge_lora, save_extracted
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +65,7 @@ class SentimentTrainConfig:
     lora_r: int = 16
     lora_alpha: int = 32
     threads: int = 0  # 0 = torch default
+    device: str = "auto"  # "auto" (CUDA when present), "cpu", "cuda[:N]"; bf16 autocast on CUDA
     limit: int = 0  # train on the first N training sentences only (smoke tests); 0 = all
 
     def __post_init__(self) -> None:
@@ -91,18 +92,10 @@ def classification_metrics(gold: list[str] | pd.Series, pred: list[str] | pd.Ser
 
 
 def _predict(model: LLMOSForSequenceClassification, tokenizer: Any, texts: list[str], max_length: int,
-             batch_size: int = 64) -> np.ndarray:
-    model.eval()
-    order = np.argsort([len(t) for t in texts])
-    probs = np.zeros((len(texts), len(model.config.labels)), dtype=np.float32)
-    with torch.inference_mode():
-        for start in range(0, len(texts), batch_size):
-            idx = order[start:start + batch_size]
-            enc = tokenizer([texts[i] for i in idx], padding=True, truncation=True,
-                            max_length=max_length, return_tensors="pt")
-            logits = model(enc["input_ids"], enc["attention_mask"]).logits
-            probs[idx] = torch.softmax(logits.float(), dim=-1).numpy()
-    return probs
+             batch_size: int = 64, device: str | None = "cpu") -> np.ndarray:
+    """(n, C) softmax probabilities through the shared batched predictor (length-bucketed, input order)."""
+    predictor = BatchedPredictor(model, tokenizer, device=device, batch_size=batch_size, max_length=max_length)
+    return predictor.run(texts)  # type: ignore[return-value]
 
 
 def agreement_eps(texts: list[str]) -> np.ndarray:
@@ -166,47 +159,50 @@ def freeze_embeddings(model: torch.nn.Module) -> None:
 
 def fit_soft_targets(model: LLMOSForSequenceClassification, tokenizer: Any, cfg: SentimentTrainConfig, seed: int,
                      texts: list[str], targets: torch.Tensor, valid: pd.DataFrame, progress: bool,
-                     weights: torch.Tensor | None = None, temperature: float = 1.0, name: str = "seed"
-                     ) -> tuple[dict[str, torch.Tensor], dict[str, Any], list[dict[str, Any]]]:
-    """The one training loop (seeds and distilled students): AdamW with ``_param_groups``, linear warm-up/decay,
-    length-bucketed batches, soft cross-entropy against ``targets`` (n, C) weighted per text by ``weights``
-    (default 1), logits divided by ``temperature`` (loss scaled by its square). Keeps the epoch with the best
-    validation weighted-F1. Returns (best state dict, ``{"epoch", "valid"}`` of that epoch, per-epoch history)."""
+                     weights: torch.Tensor | None = None, temperature: float = 1.0, name: str = "seed",
+                     device: str | None = "cpu") -> tuple[dict[str, torch.Tensor], dict[str, Any], list[dict[str, Any]]]:
+    """Sentiment training (seeds and distilled students) on the shared ``llmos.fit.fit`` loop: AdamW with
+    ``_param_groups``, linear warm-up/decay, length-bucketed batches, soft cross-entropy against ``targets``
+    (n, C) weighted per text by ``weights`` (default 1), logits divided by ``temperature`` (loss scaled by its
+    square). Keeps the epoch with the best validation weighted-F1. Returns (best state dict,
+    ``{"epoch", "valid"}`` of that epoch, per-epoch history)."""
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
-    params = [p for p in model.parameters() if p.requires_grad]
-    opt = torch.optim.AdamW(_param_groups(model, cfg))
     weights = torch.ones(len(texts)) if weights is None else weights
     lengths = np.array([len(t) for t in texts])
-    steps_per_epoch = math.ceil(len(texts) / cfg.batch_size)
-    sched = linear_warmup_decay(opt, steps_per_epoch * cfg.epochs, cfg.warmup_fraction)
     rng = np.random.default_rng(seed)
     best: dict[str, Any] = {"epoch": 0, "valid": {"weighted_f1": -1.0}}
     best_state: dict[str, torch.Tensor] = {}
-    history = []
-    for epoch in range(cfg.epochs):
-        model.train()
-        losses = []
-        bar = tqdm(length_bucketed_batches(lengths, cfg.batch_size, rng), desc=f"{name} epoch {epoch + 1}/{cfg.epochs}",
-                   disable=not progress)
-        for idx in bar:
+
+    def batches(epoch: int) -> Any:
+        for idx in length_bucketed_batches(lengths, cfg.batch_size, rng):
             enc = tokenizer([texts[i] for i in idx], padding=True, truncation=True,
                             max_length=cfg.max_length, return_tensors="pt")
-            logits = model(enc["input_ids"], enc["attention_mask"]).logits / temperature
-            per_text = -(targets[idx] * F.log_softmax(logits, -1)).sum(-1)  # (B,)
-            w = weights[idx]
-            loss = (per_text * w).sum() / w.sum().clamp_min(1e-8) * temperature ** 2
-            losses.append(optimizer_step(loss, opt, sched, params))
-            bar.set_postfix(loss=f"{np.mean(losses[-20:]):.3f}")
-        vm = _valid_metrics(model, tokenizer, valid, cfg.max_length)
-        history.append({"epoch": epoch + 1, "train_loss": float(np.mean(losses)), **{f"valid_{k}": v for k, v in vm.items()}})
-        log.info("%s epoch %d: loss %.4f, valid acc %.4f wF1 %.4f", name, epoch + 1, np.mean(losses),
+            yield {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"],
+                   "targets": targets[idx], "weights": weights[idx]}
+
+    def loss_fn(m: torch.nn.Module, b: dict[str, Any]) -> torch.Tensor:
+        logits = m(b["input_ids"], b["attention_mask"]).logits.float() / temperature
+        per_text = -(b["targets"] * F.log_softmax(logits, -1)).sum(-1)  # (B,)
+        w = b["weights"]
+        return (per_text * w).sum() / w.sum().clamp_min(1e-8) * temperature ** 2
+
+    def on_epoch_end(epoch: int, mean_loss: float) -> dict[str, Any]:
+        nonlocal best, best_state
+        vm = _valid_metrics(model, tokenizer, valid, cfg.max_length, device)
+        log.info("%s epoch %d: loss %.4f, valid acc %.4f wF1 %.4f", name, epoch, mean_loss,
                  vm["accuracy"], vm["weighted_f1"])
         if vm["weighted_f1"] > best["valid"]["weighted_f1"]:
-            best = {"epoch": epoch + 1, "valid": vm}
-            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-    return best_state, best, history
+            best = {"epoch": epoch, "valid": vm}
+            best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+        return {f"valid_{k}": v for k, v in vm.items()}
+
+    result = fit(model, _param_groups(model, cfg), batches, loss_fn, epochs=cfg.epochs,
+                 steps_per_epoch=math.ceil(len(texts) / cfg.batch_size), warmup_fraction=cfg.warmup_fraction,
+                 device=device, on_epoch_end=on_epoch_end, progress=progress, desc=name)
+    model.to("cpu")
+    return best_state, best, result.history
 
 
 def _train_one(cfg: SentimentTrainConfig, seed: int, base: Path, tokenizer: Any, data: dict[str, Any],
@@ -219,7 +215,7 @@ def _train_one(cfg: SentimentTrainConfig, seed: int, base: Path, tokenizer: Any,
         freeze_embeddings(model)
     targets = soft_targets(data["labels"], data["eps"], len(PHRASEBANK_LABELS))
     best_state, best, history = fit_soft_targets(model, tokenizer, cfg, seed, data["texts"], targets, data["valid"],
-                                                 progress, name=f"seed {seed}")
+                                                 progress, name=f"seed {seed}", device=cfg.device)
     if cfg.method == "lora":  # fold the best LoRA factors into plain weights: every method yields a plain state
         model.load_state_dict(best_state)
         merge_lora(model)
@@ -256,8 +252,9 @@ def load_state(path: str | Path) -> dict[str, torch.Tensor]:
     return load_file(str(path))
 
 
-def _valid_metrics(model: torch.nn.Module, tokenizer: Any, valid: pd.DataFrame, max_length: int) -> dict[str, float]:
-    pred = _predict(model, tokenizer, valid["text"].tolist(), max_length).argmax(1)  # type: ignore[arg-type]
+def _valid_metrics(model: torch.nn.Module, tokenizer: Any, valid: pd.DataFrame, max_length: int,
+                   device: str | None = "cpu") -> dict[str, float]:
+    pred = _predict(model, tokenizer, valid["text"].tolist(), max_length, device=device).argmax(1)  # type: ignore[arg-type]
     return classification_metrics(valid["label"], [PHRASEBANK_LABELS[i] for i in pred])
 
 

@@ -16,9 +16,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
-from tqdm.auto import tqdm
 
 from .config import LLMOSConfig
+from .fit import fit
 from .model import LLMOSForContrastive, mask_tokens
 from .tokenizer import train_wordpiece
 
@@ -39,6 +39,7 @@ class PretrainConfig:
     num_experts: int = 0
     mlm_probability: float = 0.15
     seed: int = 0
+    device: str = "auto"  # "auto" (CUDA when present), "cpu", "cuda[:N]"; bf16 autocast on CUDA
 
 
 def default_corpus(limit: int | None = 20000) -> pd.DataFrame:
@@ -57,14 +58,19 @@ def default_corpus(limit: int | None = 20000) -> pd.DataFrame:
 
 
 def pretrain(corpus: pd.DataFrame, cfg: PretrainConfig, out_dir: str | Path | None = None,
-             progress: bool = True) -> dict[str, Any]:
-    """Train tokenizer + model; returns the loss history and throughput; saves to ``out_dir`` if given."""
+             progress: bool = True, tokenizer: Any = None) -> dict[str, Any]:
+    """Train tokenizer + model; returns the loss history and throughput; saves to ``out_dir`` if given.
+
+    ``tokenizer``: reuse a tokenizer instead of training one. The ``tokenizers`` WordPiece trainer breaks ties in
+    hash-map order, so two trainings on the same corpus can give slightly different vocabularies
+    (huggingface/tokenizers#1794); the tokenizer is saved with the model, and reusing it makes a run repeatable."""
     if not {"anchor", "positive"} <= set(corpus.columns) or corpus.empty:
         raise ValueError(f"corpus must be a non-empty frame with 'anchor' and 'positive' columns, got {list(corpus.columns)}")
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
     t0 = time.perf_counter()
-    tokenizer = train_wordpiece(pd.concat([corpus["anchor"], corpus["positive"]]).tolist(), cfg.vocab_size)
+    if tokenizer is None:
+        tokenizer = train_wordpiece(pd.concat([corpus["anchor"], corpus["positive"]]).tolist(), cfg.vocab_size)
     tok_seconds = time.perf_counter() - t0
     mconf = LLMOSConfig(
         vocab_size=len(tokenizer), hidden_size=cfg.hidden_size, num_layers=cfg.num_layers, num_heads=cfg.num_heads,
@@ -72,40 +78,42 @@ def pretrain(corpus: pd.DataFrame, cfg: PretrainConfig, out_dir: str | Path | No
         num_experts=cfg.num_experts, pad_token_id=tokenizer.pad_token_id, pooling="mean",
     )
     model = LLMOSForContrastive(mconf)
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=0.01)
-    warmup = max(1, cfg.steps // 10)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / warmup))
     special = tuple(tokenizer.all_special_ids)
     gen = torch.Generator().manual_seed(cfg.seed)
-    history: list[dict[str, float]] = []
-    tokens = 0
-    model.train()
+
+    def batches(epoch: int) -> Any:
+        for _ in range(cfg.steps):
+            idx = rng.integers(0, len(corpus), cfg.batch_size)
+            a = tokenizer(corpus["anchor"].iloc[idx].tolist(), padding=True, truncation=True,
+                          max_length=cfg.max_length, return_tensors="pt")
+            p = tokenizer(corpus["positive"].iloc[idx].tolist(), padding=True, truncation=True,
+                          max_length=cfg.max_length, return_tensors="pt")
+            masked, labels = mask_tokens(a["input_ids"], a["attention_mask"], len(tokenizer), tokenizer.mask_token_id,
+                                         special, cfg.mlm_probability, gen)
+            yield {"input_ids": masked, "attention_mask": a["attention_mask"], "labels": labels,
+                   "positive_ids": p["input_ids"], "positive_mask": p["attention_mask"]}
+
+    def loss_fn(m: torch.nn.Module, b: dict[str, Any]) -> tuple[torch.Tensor, dict[str, float]]:
+        out = m(b["input_ids"], b["attention_mask"], labels=b["labels"], positive_ids=b["positive_ids"],
+                positive_mask=b["positive_mask"])
+        tokens = float(b["attention_mask"].sum() + b["positive_mask"].sum())
+        return out.loss, {**m.last_losses, "tokens": tokens}  # loss = mlm + infonce (+ MoE balance)
+
     t1 = time.perf_counter()
-    for step in tqdm(range(cfg.steps), desc="pretraining", disable=not progress):
-        idx = rng.integers(0, len(corpus), cfg.batch_size)
-        a = tokenizer(corpus["anchor"].iloc[idx].tolist(), padding=True, truncation=True,
-                      max_length=cfg.max_length, return_tensors="pt")
-        p = tokenizer(corpus["positive"].iloc[idx].tolist(), padding=True, truncation=True,
-                      max_length=cfg.max_length, return_tensors="pt")
-        masked, labels = mask_tokens(a["input_ids"], a["attention_mask"], len(tokenizer), tokenizer.mask_token_id,
-                                     special, cfg.mlm_probability, gen)
-        out = model(masked, a["attention_mask"], labels=labels, positive_ids=p["input_ids"],
-                    positive_mask=p["attention_mask"])
-        parts = model.last_losses  # loss = mlm + infonce (+ MoE balance)
-        opt.zero_grad(set_to_none=True)
-        out.loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        sched.step()
-        tokens += int(a["attention_mask"].sum() + p["attention_mask"].sum())
-        history.append({"step": step + 1, "loss": float(out.loss.detach()), **parts})
+    result = fit(model, [{"params": list(model.parameters()), "lr": cfg.lr}], batches, loss_fn, epochs=1,
+                 steps_per_epoch=cfg.steps, warmup_fraction=0.1, decay="constant", device=cfg.device,
+                 progress=progress, desc="pretraining")
+    model.to("cpu")
+    tokens = int(sum(p.pop("tokens") for p in result.step_parts))
+    history = [{"step": i + 1, "loss": loss, **parts}
+               for i, (loss, parts) in enumerate(zip(result.step_losses, result.step_parts, strict=True))]
     train_seconds = time.perf_counter() - t1
     head = pd.DataFrame(history[: max(1, cfg.steps // 20)]).mean(numeric_only=True)
     tail = pd.DataFrame(history[-max(1, cfg.steps // 20):]).mean(numeric_only=True)
     result = {
         "config": asdict(cfg), "parameters": model.num_parameters, "vocab_size": len(tokenizer),
         "tokenizer_seconds": round(tok_seconds, 2), "train_seconds": round(train_seconds, 2),
-        "tokens_per_second": round(tokens / train_seconds, 1),
+        "tokens_per_second": round(tokens / train_seconds, 1), "device": result.device,
         "mlm_start": float(head["mlm"]), "mlm_end": float(tail["mlm"]),
         "infonce_start": float(head["infonce"]), "infonce_end": float(tail["infonce"]),
         "history": history,

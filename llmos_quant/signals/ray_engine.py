@@ -2,8 +2,12 @@
 
 Only the scoring step differs from the local engine: the items the store's score cache lacks go through
 ``ray.data.from_pandas(todo[["id", "headline"]]).map_batches(ScorerActor, ...)`` over a pool of actors that
-each load the model once, the scores are written as Parquet shards to a scratch folder beside the store and
-read back, and ``run_signals`` does the rest (cache write, aggregate, store) exactly as for the local engine.
+each load the model once; each actor writes the scores of every batch it gets as one Parquet shard in a scratch
+folder beside the store and returns the shard's path; the driver reads the shards back, and ``run_signals`` does
+the rest (cache write, aggregate, store) exactly as for the local engine.
+
+The actors write their own shards instead of a ``Dataset.write_parquet`` stage: on a machine whose CPUs the actors
+hold, the write stage's extra worker processes took about 40% of the actors' CPU time (``bench/ray_backfill.py``).
 
 ``ray_session`` starts a local Ray instance (and shuts it down at the end, even on error), connects to a
 cluster given its address (and leaves it running), or reuses an instance this process already started.
@@ -97,7 +101,8 @@ def ray_session(address: str | None = None, num_cpus: int | None = None) -> Iter
 class ScorerActor:
     """One Ray actor: loads the model once, then scores batches of (id, headline)."""
 
-    def __init__(self, backend: str, model_path: str | None, batch_size: int, threads: int | None) -> None:
+    def __init__(self, backend: str, model_path: str | None, batch_size: int, threads: int | None,
+                 shard_dir: str | None = None) -> None:
         import torch
 
         from ..encoders.sentiment import SentimentEncoder
@@ -109,11 +114,25 @@ class ScorerActor:
                 torch.set_num_interop_threads(threads)
         kwargs = {"batch_size": batch_size, "progress": False} if backend in ("llmos", "llmos-int8", "hf") else {}
         self.encoder = SentimentEncoder.create(backend, model_path, **kwargs)
+        self.shard_dir = shard_dir
 
-    def __call__(self, batch: pd.DataFrame) -> pd.DataFrame:
+    def score(self, batch: pd.DataFrame) -> pd.DataFrame:
         out = self.encoder.score(batch["headline"].reset_index(drop=True))
         out.insert(0, "id", batch["id"].to_numpy())
         return out[["id", *OUT_COLUMNS]]
+
+    def __call__(self, batch: pd.DataFrame) -> pd.DataFrame:
+        """Scores of ``batch``; with a ``shard_dir``, written there as one Parquet shard: returns (shard, rows)."""
+        out = self.score(batch)
+        if self.shard_dir is None:
+            return out
+        import uuid
+
+        path = Path(self.shard_dir) / f"part-{uuid.uuid4().hex}.parquet"
+        tmp = path.with_suffix(".tmp")
+        out.to_parquet(tmp, index=False)
+        os.replace(tmp, path)  # a shard is complete or absent
+        return pd.DataFrame({"shard": [str(path)], "rows": [len(out)]})
 
 
 class RayScorer:
@@ -125,7 +144,7 @@ class RayScorer:
     sees. ``last`` holds the last call's timings and pool size."""
 
     def __init__(self, backend: str, model_path: str | None = None, batch_size: int = 64, workers: int | None = None,
-                 scratch: str | Path | None = None, rows_per_call: int = 256, progress: bool = True) -> None:
+                 scratch: str | Path | None = None, rows_per_call: int | None = None, progress: bool = True) -> None:
         self.backend, self.model_path, self.batch_size = backend, model_path, batch_size
         self.workers, self.rows_per_call, self.progress = workers, rows_per_call, progress
         self.scratch = Path(scratch) if scratch is not None else None
@@ -157,21 +176,23 @@ class RayScorer:
         frame = todo[["id", "headline"]].reset_index(drop=True)
         # one block per model call, so that every actor gets work (from_pandas of one frame is a single block) and
         # the batches, hence the scores, do not depend on the number of workers
-        step = self.rows_per_call
+        step = self.rows_per_call or (16384 if use_gpu else 1024)  # rows per model call: GPUs want big calls
         ds = ray.data.from_pandas([frame.iloc[i:i + step] for i in range(0, len(frame), step)])
         res = {"num_gpus": 1} if use_gpu else {"num_cpus": 1}
-        ds = ds.map_batches(ScorerActor, fn_constructor_args=(self.backend, self.model_path, self.batch_size,
-                                                               None if use_gpu else 1),
-                            batch_size=self.rows_per_call, batch_format="pandas",
-                            compute=ray.data.ActorPoolStrategy(size=workers), **res)
         base = self.scratch or Path(tempfile.gettempdir())
         base.mkdir(parents=True, exist_ok=True)
         folder = Path(tempfile.mkdtemp(prefix=".ray-scores-", dir=base))
         try:
-            # the write tasks take no CPU slot: the actors hold them all, and writing must not wait for the pool to end
-            ds.write_parquet(str(folder), ray_remote_args={"num_cpus": 0})
+            ds = ds.map_batches(ScorerActor, fn_constructor_args=(self.backend, self.model_path, self.batch_size,
+                                                                   None if use_gpu else 1, str(folder)),
+                                batch_size=step, batch_format="pandas",
+                                compute=ray.data.ActorPoolStrategy(size=workers), **res)
+            written, t_first = [], None
+            for row in ds.iter_rows():  # streams: shards are listed as actors finish them
+                written.append(row["shard"])
+                t_first = t_first or time.perf_counter()
             t_written = time.perf_counter()
-            shards = sorted(folder.glob("*.parquet"))
+            shards = sorted(Path(p) for p in written)
             out = pd.concat([pd.read_parquet(p) for p in shards], ignore_index=True) if shards else pd.DataFrame(
                 columns=["id", *OUT_COLUMNS])
         finally:
@@ -185,5 +206,6 @@ class RayScorer:
         out.index.name = None
         out["valid"] = out["valid"].astype(bool)
         self.last = {"workers": workers, "gpu": use_gpu, "shards": len(shards), "items": len(frame),
-                     "seconds_score_write": t_written - t0, "seconds_total": time.perf_counter() - t0}
+                     "seconds_score_write": t_written - t0, "seconds_total": time.perf_counter() - t0,
+                     "seconds_to_first_shard": (t_first or t_written) - t0, "rows_per_call": step}
         return out
