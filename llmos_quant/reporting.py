@@ -160,3 +160,49 @@ def resolve_synthetic(synthetic: bool | None, *frames: pd.DataFrame | pd.Series 
     if found:
         log.info("every asset is a simulator ticker: the report is labelled SYNTHETIC (pass synthetic=False to drop it)")
     return found
+
+
+def chromium_path() -> str | None:
+    """A system Chromium (Debian's ``chromium``) for headless rendering, or None."""
+    import shutil
+
+    return shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+
+
+def figures_to_png(figures: Mapping[str, Any], folder: Any, width: int = 1000, height: int = 560) -> list[Any]:
+    """PNG screenshots of plotly figures rendered in headless Chromium (Playwright + a system Chromium), one file
+    per figure named after its key; an empty list (logged) when either is missing. The HTML is self-contained
+    (plotly.js inlined), so nothing is fetched."""
+    import tempfile
+    from pathlib import Path
+
+    exe = chromium_path()
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        log.info("playwright is not installed (pip install 'llmos-quant[dev]'): PNG figures skipped")
+        return []
+    if exe is None:
+        log.info("no Chromium found (apt-get install chromium): PNG figures skipped")
+        return []
+    out_dir = Path(folder)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    with tempfile.TemporaryDirectory() as tmp, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=exe, args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"])
+        try:
+            page = browser.new_page(viewport={"width": width, "height": height})
+            for name, fig in figures.items():
+                fig_height = int(fig.layout.height or height - 20)
+                page.set_viewport_size({"width": width, "height": fig_height + 20})
+                html = Path(tmp) / f"{name}.html"
+                fig.write_html(str(html), include_plotlyjs=True, full_html=True, default_width=f"{width - 20}px",
+                               default_height=f"{fig_height}px", config={"displayModeBar": False})
+                page.goto(html.as_uri())
+                page.wait_for_selector(".main-svg", timeout=15_000)
+                target = out_dir / f"{name}.png"
+                page.screenshot(path=str(target), full_page=False)
+                written.append(target)
+        finally:
+            browser.close()
+    return written

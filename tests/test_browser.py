@@ -145,3 +145,4 @@ def test_demo_reports_draw_every_figure(browser, tmp_path, shots):
             assert "SYNTHETIC" in page.inner_text("body")
         finally:
             page.close()
+

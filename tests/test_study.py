@@ -1,20 +1,70 @@
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 
 from llmos_quant.errors import UsageError
 from llmos_quant.factors.evaluate import evaluate_factor
-from llmos_quant.study import run_study, write_study_md
+from llmos_quant.study import StudyConfig, StudyResult, run_study, write_study_md
 
 
-def test_study_refuses_held_out_period(tmp_path):
-    with pytest.raises(UsageError, match="held out"):
-        run_study(tmp_path / "s.md", tmp_path, end="2017-03-01")
+def test_study_refuses_held_out_period_unless_out_of_sample(tmp_path):
+    with pytest.raises(UsageError, match="held out.*--out-of-sample"):
+        run_study(StudyConfig(out_md=str(tmp_path / "s.md"), out_dir=str(tmp_path), end="2017-03-01"))
+    cfg = StudyConfig(start="2017-01-03", end="2017-03-01", out_of_sample=True)
+    assert cfg.out_of_sample and cfg.news_spec == "reuters"
+    with pytest.raises(UsageError, match="after --end"):
+        StudyConfig(start="2016-03-01", end="2016-01-01")
+    with pytest.raises(UsageError, match="--source-format 'csv'"):
+        StudyConfig(news="x.csv", source_format="csv")
+    assert StudyConfig(news="x.csv", source_format="table").news_spec == "table:x.csv"
+    assert StudyConfig(news="synthetic", prices="synthetic", start="2021-01-04", end="2021-06-30")  # invented data
 
 
-def test_study_markdown_has_tables(tmp_path, market):
+def _result(market, **config):
     rep = evaluate_factor(market.truth["true_polarity"], market.prices, decay_horizons=(1, 2))
-    path = write_study_md(tmp_path / "study.md", {"truth": rep}, {"sharpe": 1.0}, {"assets in universe": 12},
-                          "2021-01-04", "2021-04-30", 10.0, 60.0)
+    return StudyResult({"LLMOS sentiment": rep}, {"gross (0 bps)": {"sharpe": 1.0}, "net (10 bps/side)": {"sharpe": 0.5}},
+                       {"assets in universe": 12, "mean assets with fresh news per day": 2.0,
+                        "mean share of universe with a signal": 0.4}, 60.0, config=StudyConfig(**config))
+
+
+def test_study_markdown_has_tables_and_caveats(tmp_path, market):
+    path = write_study_md(tmp_path / "study.md", _result(market, start="2016-01-04", end="2016-04-29"))
     text = path.read_text()
-    assert "| truth | 1D |" in text and "Caveats" in text and "Survivorship" in text
+    assert "| LLMOS sentiment | 1D |" in text and "Caveats" in text and "Survivorship" in text
+    assert "gross (0 bps)" in text and "net (10 bps/side)" in text
+    assert "distilled on unlabelled Reuters" in text and "2.0 of 12" in text
+    assert "OUT-OF-SAMPLE" not in text and "llmos-quant study --start 2016-01-04 --end 2016-04-29" in text
+
+
+def test_out_of_sample_report_is_stamped(tmp_path, market):
+    path = write_study_md(tmp_path / "oos.md", _result(market, start="2017-01-03", end="2017-06-30",
+                                                        out_of_sample=True, news="table:/x/news.csv"))
+    text = path.read_text()
+    assert text.startswith("# OUT-OF-SAMPLE evaluation") and "--out-of-sample" in text and "--news table:/x/news.csv" in text
+
+
+@pytest.mark.slow
+@pytest.mark.data
+def test_study_on_a_new_file_and_window_with_one_command(shared_data, tmp_path, capsys):
+    """A researcher reruns the study on their own news file (here: a Reuters slice written as a plain table) and a
+    window of their choice, with one command; the report has every section."""
+    from llmos_quant.cli.main import main
+    from llmos_quant.data.news import read_reuters_csv
+
+    news = read_reuters_csv()
+    tickers = ["AAPL", "MSFT", "AMZN", "GOOGL", "JPM", "XOM", "GE", "WMT", "BAC", "C", "INTC", "CSCO", "PFE", "KO",
+               "T", "VZ", "ORCL", "IBM", "MRK", "CVX", "GS", "MS", "WFC", "BA", "CAT"]
+    sl = news[(news["published_at"] >= pd.Timestamp("2016-05-01", tz="UTC")) & news["asset"].isin(tickers)]
+    path = tmp_path / "my_news.csv"
+    sl[["published_at", "asset", "headline"]].assign(
+        published_at=lambda f: f["published_at"].dt.strftime("%Y-%m-%d")).to_csv(path, index=False)
+    out = tmp_path / "study.md"
+    code = main(["study", "--news", str(path), "--source-format", "table", "--start", "2016-07-01", "--end",
+                 "2016-12-30", "--out", str(out), "--out-dir", str(tmp_path / "study"), "--no-figures", "--quiet"])
+    assert code == 0, capsys.readouterr().err
+    text = out.read_text()
+    for section in ("## Information coefficient", "gross", "Benjamini-Hochberg", "## Event study", "car_+0",
+                    "## Backtest", "## Coverage", "## Caveats"):
+        assert section in text, section
+    assert (tmp_path / "study" / "event_study.html").stat().st_size > 50_000

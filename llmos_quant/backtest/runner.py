@@ -215,12 +215,28 @@ def trade_stats(trades: pd.DataFrame) -> dict[str, float]:
 def _sweep_one(args: tuple[pd.DataFrame, pd.DataFrame | None, str, BacktestConfig, tuple[str, ...]]) -> dict[str, Any]:
     prices, signals, strategy, config, paths = args
     res = run_backtest(prices, signals, strategy, config, paths)
-    return {**dict(config.params), **res.stats()}
+    return {**dict(config.params), **res.stats(), "_returns": res.returns}
 
 
 def run_sweep(prices: pd.DataFrame, signals: pd.DataFrame | None, strategy: str, grid: Mapping[str, Sequence[Any]],
               config: BacktestConfig | None = None, workers: int = 2, strategy_paths: Sequence[str] = ()) -> pd.DataFrame:
     """Run every combination of ``grid`` (strategy params) in parallel processes; one stats row each."""
+    return sweep_with_returns(prices, signals, strategy, grid, config, workers, strategy_paths).table
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    """One stats row per combination (``table``) and each combination's daily returns, keyed by its label."""
+
+    table: pd.DataFrame
+    returns: dict[str, pd.Series]
+    params: dict[str, dict[str, Any]]
+
+
+def sweep_with_returns(prices: pd.DataFrame, signals: pd.DataFrame | None, strategy: str,
+                       grid: Mapping[str, Sequence[Any]], config: BacktestConfig | None = None, workers: int = 2,
+                       strategy_paths: Sequence[str] = ()) -> SweepResult:
+    """``run_sweep`` that also keeps every combination's daily returns (for walk-forward selection)."""
     config = config or BacktestConfig()
     keys = list(grid)
     combos = [dict(zip(keys, values, strict=True)) for values in itertools.product(*(grid[k] for k in keys))]
@@ -233,7 +249,9 @@ def run_sweep(prices: pd.DataFrame, signals: pd.DataFrame | None, strategy: str,
     else:
         with ProcessPoolExecutor(max_workers=workers) as pool:
             rows = list(pool.map(_sweep_one, jobs))
-    return pd.DataFrame(rows)
+    labels = [",".join(f"{k}={v}" for k, v in c.items()) for c in combos]
+    returns = {label: row.pop("_returns") for label, row in zip(labels, rows, strict=True)}
+    return SweepResult(table=pd.DataFrame(rows), returns=returns, params=dict(zip(labels, combos, strict=True)))
 
 
 def config_dict(config: BacktestConfig) -> dict[str, Any]:

@@ -31,6 +31,11 @@ def backtest(
     max_leverage: Annotated[float, typer.Option(help="Refuse target weights whose gross |w| sum exceeds this")] = _D[
         "max_gross_leverage"].default,
     workers: Annotated[int, typer.Option(help="Processes for --sweep")] = _D["workers"].default,
+    walk_forward: Annotated[str | None, typer.Option(help="IN,OUT sessions, with --sweep: choose the combination with "
+                                                          "the best Sharpe on each rolling IN-session window, apply it "
+                                                          "to the next OUT sessions, report the stitched out-of-sample "
+                                                          "equity and the deflated Sharpe ratio, e.g. 252,63 "
+                                                          "\\[default: off]")] = None,
     strategy_path: Annotated[list[str] | None, typer.Option(help="Extra strategy folders, searched first")] = None,
     out: Annotated[Path | None, typer.Option(help="HTML report; results go to a folder of the same name \\[default: "
                                                   "data/reports/backtest_<strategy>.html]")] = None,
@@ -46,11 +51,23 @@ def backtest(
             if not sep or not key or not vals:
                 raise UsageError(f"--sweep {item!r}: expected key=v1,v2, e.g. --sweep threshold=0.1,0.3")
             grid[key] = [parse_params([f"{key}={v}"])[key] for v in vals.split(",")]
+    wf = None
+    if walk_forward is not None:
+        try:
+            ins, oos = (int(v) for v in walk_forward.split(","))
+        except ValueError:
+            raise UsageError(f"--walk-forward {walk_forward!r}: expected IN,OUT whole sessions, e.g. 252,63") from None
+        wf = (ins, oos)
     config = BacktestJobConfig(strategy, signals, prices, start, end, model, parse_params(param), grid, cash,
                                commission_bps, slippage_bps, rebalance, max_leverage, workers, tuple(strategy_path or ()),
-                               out)
+                               out, walk_forward=wf)
     with console.status(f"running {strategy}"):
         job = run_backtest_job(config)
+    if job.walk_forward is not None:
+        print_table(f"walk-forward folds of {strategy}", job.walk_forward.folds)
+        print_table("walk-forward summary (out of sample vs in sample)", job.walk_forward.summary)
+        console.print(f"walk-forward report: {job.report}")
+        return
     if job.sweep is not None:
         print_table(f"sweep of {strategy}", job.sweep)
         console.print(f"sweep table: {job.report}")

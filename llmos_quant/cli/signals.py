@@ -39,6 +39,10 @@ Engine = Annotated[str, typer.Option(help="Scoring engine: local (this process) 
                                           "each; a local Ray unless --ray-address)")]
 RayAddress = Annotated[str | None, typer.Option(help="Ray cluster to join, HOST:PORT of its head (e.g. 10.0.0.5:6379) "
                                                      "or ray://HOST:10001; default: start a local Ray for the job")]
+Novelty = Annotated[int | None, typer.Option(help="Novelty over N sessions: compare each item's LLMOS embedding with the "
+                                                  "same ticker's news of the previous N sessions, collapse "
+                                                  "near-duplicates (cosine >= 0.95, counted) and add novel_sentiment "
+                                                  "(sentiment weighted by 1 - max similarity) \\[default: off]")]
 RayWorkers = Annotated[int | None, typer.Option(help="Scoring actors for --engine ray \\[default: the GPUs Ray reports, "
                                                      "else its CPUs]")]
 
@@ -69,7 +73,7 @@ def daily(
     source: Source = _D["source"].default, universe: Universe = None, store: StoreOpt = None,
     backend: Backend = _D["backend"].default, model_path: ModelPath = None, half_life: HalfLife = _D["half_life"].default,
     cutoff: Cutoff = DEFAULT_CUTOFF, batch_size: Batch = _D["batch_size"].default, quiet: Quiet = False,
-    events: Events = None, news_tz: NewsTz = None, output: Output = None,
+    events: Events = None, news_tz: NewsTz = None, output: Output = None, novelty: Novelty = None,
 ) -> None:
     """Signals for one session: news before its cutoff (and a lookback for decay and surprise); writes the store
     and the day's ranked signals file."""
@@ -77,7 +81,8 @@ def daily(
 
     d = resolve_session(date, cutoff)
     _run(SignalJobConfig("daily", d, d, source, store or default_store(), parse_universe(universe), backend, model_path,
-                         half_life, cutoff, batch_size, events, news_tz, output=output, progress=not quiet))
+                         half_life, cutoff, batch_size, events, news_tz, output=output, progress=not quiet,
+                         novelty_lookback=novelty))
 
 
 def backfill(
@@ -88,6 +93,7 @@ def backfill(
     cutoff: Cutoff = DEFAULT_CUTOFF, batch_size: Batch = _D["batch_size"].default, quiet: Quiet = False,
     events: Events = None, news_tz: NewsTz = None, output: Output = None,
     engine: Engine = _D["engine"].default, ray_address: RayAddress = None, ray_workers: RayWorkers = None,
+    novelty: Novelty = None,
 ) -> None:
     """Signals for every session between start and end (reruns replace exactly the rows they recompute)."""
     from ..jobs.signals import default_store
@@ -95,7 +101,7 @@ def backfill(
     _run(SignalJobConfig("backfill", parse_date(start, "--start"), parse_date(end, "--end"), source,
                          store or default_store(), parse_universe(universe), backend, model_path, half_life, cutoff,
                          batch_size, events, news_tz, output=output, progress=not quiet, engine=engine,
-                         ray_address=ray_address, ray_workers=ray_workers))
+                         ray_address=ray_address, ray_workers=ray_workers, novelty_lookback=novelty))
 
 
 def runs(

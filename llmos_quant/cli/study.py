@@ -1,4 +1,4 @@
-"""``llmos-quant study``: the whole pipeline on Reuters 2013-2016 + S&P 500 prices -> docs/study.md."""
+"""``llmos-quant study``: the pipeline on any news source, prices and window -> a markdown report + HTML reports."""
 
 from __future__ import annotations
 
@@ -10,25 +10,43 @@ import typer
 from .common import console, print_table
 from .train import source_defaults
 
-_S = source_defaults("study", "run_study")  # the options' defaults are run_study's own
+_S = source_defaults("study", "StudyConfig")  # the options' defaults are StudyConfig's own
 
 
 def study(
-    out: Annotated[Path, typer.Option(help="Markdown report file (the tables)")] = Path(_S["out_md"]),
-    out_dir: Annotated[Path, typer.Option(help="Folder for the signal stores (DuckDB) and HTML tear sheets and "
-                                               "backtest report")] = Path(_S["out_dir"]),
+    news: Annotated[str, typer.Option(help="News source: reuters | benzinga[:PATH] | table:PATH | a .csv/.parquet "
+                                           "(columns pick the format) | rss:URL ... (see `signals backfill --help`)")] = _S[
+        "news"],
+    source_format: Annotated[str | None, typer.Option(help="Format of a --news PATH: reuters | benzinga | table "
+                                                           "\\[default: from the file's columns]")] = None,
+    lookback_news: Annotated[str | None, typer.Option(help="A second news source for the lookback before --start "
+                                                           "(its items before the main source's first item are "
+                                                           "added) \\[default: none]")] = None,
+    prices: Annotated[str, typer.Option(help="sp500 | stocknet | yfinance | a .csv/.parquet price file")] = _S["prices"],
     start: Annotated[str, typer.Option(help="First session YYYY-MM-DD")] = _S["start"],
-    end: Annotated[str, typer.Option(help="Last session YYYY-MM-DD, at most 2016-12-31 (2017+ prices are held "
-                                          "out)")] = _S["end"],
+    end: Annotated[str, typer.Option(help="Last session YYYY-MM-DD; after 2016-12-31 only with --out-of-sample")] = _S[
+        "end"],
+    out_of_sample: Annotated[bool, typer.Option(help="Allow a window after 2016-12-31 (held out for evaluation) and "
+                                                     "stamp the report OUT-OF-SAMPLE")] = False,
     cost_bps: Annotated[float, typer.Option(help="Trading cost per side in bps of traded value (>= 0): the net "
-                                                 "factor returns and the backtest's commission")] = _S["cost_bps"],
+                                                 "factor returns and the net backtest")] = _S["cost_bps"],
+    out: Annotated[Path, typer.Option(help="Markdown report file (the tables)")] = Path(_S["out_md"]),
+    out_dir: Annotated[Path, typer.Option(help="Folder for the signal stores (DuckDB), HTML tear sheets, the event "
+                                               "study and the backtest report")] = Path(_S["out_dir"]),
+    no_figures: Annotated[bool, typer.Option(help="Do not write PNG figures next to the report")] = False,
     quiet: Annotated[bool, typer.Option(help="No progress bars")] = False,
 ) -> None:
-    """Ours vs Loughran-McDonald vs no-news momentum: IC, quantile spreads, long-short backtest."""
-    from ..study import run_study
+    """Ours vs Loughran-McDonald vs momentum: IC, spreads, event types (BH), event study, long-short backtest."""
+    from ..study import StudyConfig, run_study
 
-    result = run_study(out, out_dir, start, end, cost_bps, progress=not quiet)
+    config = StudyConfig(news=news, source_format=source_format, lookback_news=lookback_news, prices=prices,
+                         start=start, end=end, out_of_sample=out_of_sample, cost_bps=cost_bps, out_md=str(out),
+                         out_dir=str(out_dir),
+                         figures_dir=None if no_figures else str(Path(out).parent / "figures"))
+    result = run_study(config, progress=not quiet)
     for name, rep in result.reports.items():
         print_table(name, rep.summary())
-    print_table("long-short backtest (LLMOS sentiment)", result.backtest_stats)
-    console.print(f"written {out} and reports in {out_dir}/ ({result.seconds / 60:.1f} min)")
+    for label, stats in result.backtest_stats.items():
+        print_table(f"long-short backtest (LLMOS sentiment), {label}", stats)
+    stamp = " (OUT-OF-SAMPLE)" if out_of_sample else ""
+    console.print(f"written {out}{stamp} and reports in {out_dir}/ ({result.seconds / 60:.1f} min)")

@@ -136,6 +136,12 @@ def sentiment(
     seeds_dir: Annotated[Path | None, typer.Option(help="Also write each seed's best-epoch weights here as "
                                                         "seed_<k>.safetensors (full float32; the teachers of `train "
                                                         "distill`) \\[default: not written]")] = None,
+    counterfactuals: Annotated[bool, typer.Option(help="Add counterfactual rewrites of the training sentences "
+                                                       "(profit -> loss, sales -> costs/net debt, will -> will not; "
+                                                       "label flipped; encoders/augment.py)")] = False,
+    init: Annotated[Path | None, typer.Option(help="Start every seed from this sentiment adapter folder (e.g. the "
+                                                   "shipped model) instead of the base weights with a fresh head "
+                                                   "\\[default: the base]")] = None,
     device: Device = "auto", quiet: Quiet = False,
 ) -> None:
     """Fine-tune LLMOS (MiniLM weights) on Financial PhraseBank 50Agree; write adapter + metrics.json."""
@@ -148,7 +154,8 @@ def sentiment(
         raise UsageError(f"--seeds must be comma-separated integers, got {seeds!r}; e.g. --seeds 0,1,2") from None
     cfg = SentimentTrainConfig(method=method, pooling=pooling, lr=lr, head_lr=head_lr, epochs=epochs, batch_size=batch_size,
                                seeds=seed_list, soup=soup, extract_rank=extract_rank, agreement_smoothing=agreement_smoothing,
-                               lora_r=lora_r, limit=limit, device=device)
+                               lora_r=lora_r, limit=limit, device=device, counterfactuals=counterfactuals,
+                               init=str(init) if init else None)
     metrics = train_sentiment(cfg, out, progress=not quiet, seeds_dir=seeds_dir)
     rows = {f"{split}.{k}": v for split in ("test_50agree", "test_allagree") for k, v in metrics[split].items()}
     rows["semeval2017.spearman"] = metrics["semeval2017_headlines_test"]["spearman"]
@@ -179,14 +186,18 @@ def distill(
     head_lr: HeadLr = _DI["head_lr"], batch_size: Batch = _DI["batch_size"],
     seed: Annotated[int, typer.Option(help="Seed of the transfer sample, the batch order and dropout (the head "
                                            "initialisation is the teachers')")] = _DI["seed"],
-    extract_rank: ExtractRank = _DI["extract_rank"], device: Device = "auto", quiet: Quiet = False,
+    extract_rank: ExtractRank = _DI["extract_rank"],
+    counterfactuals: Annotated[bool, typer.Option(help="Add counterfactual rewrites of the PhraseBank training "
+                                                       "sentences (encoders/augment.py) with their flipped gold "
+                                                       "labels as the only target")] = False,
+    device: Device = "auto", quiet: Quiet = False,
 ) -> None:
     """Distil the seeds' logit ensemble into one student (PhraseBank + unlabelled Reuters text); write adapter + metrics."""
     from ..encoders.distill import DistillConfig, distill_sentiment
 
     cfg = DistillConfig(transfer_limit=transfer_limit, gold_weight=gold_weight, temperature=temperature, epochs=epochs,
                         lr=lr, head_lr=head_lr, batch_size=batch_size, seed=seed, extract_rank=extract_rank,
-                        device=device)
+                        device=device, counterfactuals=counterfactuals)
     metrics = distill_sentiment(cfg, teachers, out, progress=not quiet)
     rows = {f"{split}.{k}": v for split in ("test_50agree", "test_allagree") for k, v in metrics[split].items()}
     rows["semeval2017.spearman"] = metrics["semeval2017_headlines_test"]["spearman"]
@@ -210,17 +221,20 @@ def report(
     """Evaluate ours, Loughran-McDonald and VADER on the fixed PhraseBank split and SemEval-2017 headlines."""
     import pandas as pd
 
+    from ..encoders.behaviour import SUITE, behaviour_report
     from ..encoders.sentiment import SentimentEncoder
     from ..encoders.train import evaluate_encoder
     from ..reporting import markdown_table
 
-    rows = []
+    rows, behaviour = [], {}
     configs = [("llmos", {"progress": False}, ""), ("llmos", {"progress": False, "quantize": True}, ""),
                ("lm", {}, ""), ("vader", {}, "")]
     for backend, kwargs, suffix in configs:
         with console.status(f"evaluating {backend}{suffix}"):
             enc = SentimentEncoder.create(backend, model_path if backend == "llmos" else None, **kwargs)
             m = evaluate_encoder(enc)
+            if SUITE.is_file():
+                behaviour[enc.model_name + suffix] = behaviour_report(enc)
         rows.append({"model": enc.model_name + suffix, **_metric_columns(m)})
     if teachers is not None:
         from ..encoders.distill import ensemble_report, find_teachers
@@ -240,10 +254,34 @@ def report(
             f"75/25 by seed 0; test n={n['test']}; AllAgree = the test sentences also in Sentences_AllAgree). "
             "SemEval-2017 task 5 headline test set: Spearman of `score` with gold, never trained on.", "",
             markdown_table(table), ""]
+    body += _behaviour_section(behaviour)
     body += _training_record(Path(model_path) if model_path else None)
     out.write_text("\n".join(body))
     console.print(f"written {out}")
     console.print_json(json.dumps(rows, default=float))
+
+
+def _behaviour_section(reports: dict) -> list[str]:
+    """The behaviour suite's pass rates per capability (one column per model) and our model's failures."""
+    if not reports:
+        return []
+    import pandas as pd
+
+    from ..reporting import markdown_table
+
+    table = pd.DataFrame({name: {**{k: v["pass_rate"] for k, v in r["by_capability"].items()}, "overall": r["overall"]}
+                          for name, r in reports.items()})
+    first = next(iter(reports))
+    n = reports[first]["n"]
+    out = ["## Financial behaviour suite", "",
+           f"`tests/fixtures/behaviour_suite.csv`: {n} hand-written sentences, 16 per capability, each capability "
+           "balanced between its two directions (neutral facts: all neutral); an evaluation set only (excluded from "
+           "every training corpus). Pass = the predicted label equals the expected one. Targets: >= 95% overall, "
+           ">= 85% on every capability.", "", markdown_table(table), "",
+           f"Failures of {first} (expected -> predicted, score):", ""]
+    out += [f"- [{f['capability']}] {f['text']}: {f['expected']} -> {f['predicted']} ({f['score']:+.2f})"
+            for f in reports[first]["failures"]]
+    return [*out, ""]
 
 
 def _metric_columns(m: dict) -> dict[str, float]:

@@ -41,6 +41,7 @@ from ..data.news import _PREFIX as _WIRE_PREFIX
 from ..errors import DataNotFoundError, ValidationError
 from ..llmos.convert import minilm_path
 from .train import (
+    AGREEMENT_EPS,
     SentimentTrainConfig,
     _build_model,
     _predict,
@@ -77,6 +78,7 @@ class DistillConfig:
     extract_rank: int = 32
     threads: int = 0
     device: str = "auto"  # "auto" (CUDA when present), "cpu", "cuda[:N]"
+    counterfactuals: bool = False  # add augment.counterfactuals(train): flipped gold labels only, no teacher targets
 
     def __post_init__(self) -> None:
         unknown = set(self.transfer_sources) - set(TRANSFER_SOURCES)
@@ -118,6 +120,10 @@ def evaluation_texts() -> set[str]:
         texts |= set(load_phrasebank(agree)["text"].map(_norm))
     for split in ("train", "test"):
         texts |= set(load_semeval_headlines(split)["text"].map(_norm))
+    from .behaviour import SUITE, load_behaviour_suite
+
+    if SUITE.is_file():  # the behaviour suite is evaluation only (a checkout has it)
+        texts |= set(load_behaviour_suite()["text"].map(_norm))
     return texts
 
 
@@ -200,6 +206,17 @@ def distill_sentiment(cfg: DistillConfig, teachers_dir: str | Path, out_dir: str
                          torch.from_numpy(probs[n_gold:n_gold + n_transfer])])
     weights = torch.cat([torch.ones(n_gold), torch.full((n_transfer,), cfg.transfer_weight)])
     texts = gold_texts + transfer["text"].tolist()
+    n_cf = 0
+    if cfg.counterfactuals:  # the teachers read these wrong (that is the point): their gold label alone is the target
+        from .augment import counterfactuals
+
+        cf = counterfactuals(split.train)
+        n_cf = len(cf)
+        cf_targets = soft_targets(cf["label"].map(label_ids).to_numpy(), np.full(n_cf, AGREEMENT_EPS["75"],
+                                                                                   dtype=np.float32), len(PHRASEBANK_LABELS))
+        targets = torch.cat([targets, cf_targets])
+        weights = torch.cat([weights, torch.ones(n_cf)])
+        texts = texts + cf["text"].tolist()
     label_seconds = time.perf_counter() - t0
     log.info("teachers: %d, valid wF1 of their ensemble %.4f; %d + %d training texts", len(paths),
              teacher_valid["weighted_f1"], n_gold, n_transfer)
@@ -214,7 +231,15 @@ def distill_sentiment(cfg: DistillConfig, teachers_dir: str | Path, out_dir: str
     train_seconds = time.perf_counter() - t0
     model.load_state_dict(best_state)
     metrics = ship_and_evaluate(model, seed_cfg, base_path, base, out_dir, cfg.extract_rank)
+    from .augment import counterfactuals as _cf
+
+    valid_cf = _cf(split.valid)
+    cf_pred = _predict(model, tokenizer, valid_cf["text"].tolist(), cfg.max_length).argmax(1) if len(valid_cf) else []
     metrics.update({
+        "valid_counterfactual_accuracy": float(np.mean([PHRASEBANK_LABELS[i] == g for i, g in
+                                                         zip(cf_pred, valid_cf["label"], strict=True)]))
+        if len(valid_cf) else float("nan"),
+        "valid_counterfactuals": len(valid_cf), "train_counterfactuals": n_cf,
         "recipe": "ensemble distillation", "distill_config": asdict(cfg),
         "teachers": [p.name for p in paths], "teacher_ensemble_valid": teacher_valid,
         "transfer_texts": {str(k): int(v) for k, v in transfer["source"].value_counts().items()},

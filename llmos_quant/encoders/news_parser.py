@@ -101,16 +101,40 @@ _MONEY = re.compile(r"(?P<cur>\$|€|£|US\$|EUR\s?|USD\s?|GBP\s?)(?P<num>\d+(?:
                     r"(?P<scale>billion|bln|bn|million|mln|mn|thousand|k)?\b", re.I)
 _PT = re.compile(r"(?:price target|\bpt\b|target)\D{0,30}?(?:to|at|of)?\s*\$(?P<new>\d+(?:\.\d+)?)"
                  r"(?:\s*from\s*\$?(?P<old>\d+(?:\.\d+)?))?", re.I)
-_VS = re.compile(r"(?P<what>eps|revenue|sales|earnings per share)\D{0,20}?\$?(?P<actual>\d+(?:\.\d+)?)\s*"
-                 r"(?P<scale>billion|million|bln|mln)?\s*(?:vs\.?|versus|compared with)\s*\$?(?P<est>\d+(?:\.\d+)?)"
-                 r"\s*(?:billion|million|bln|mln)?\s*(?:consensus|estimates?|expected|forecast)?", re.I)
+_VS = re.compile(r"(?P<what>eps|revenues?|sales|earnings per share)\b(?:[^$\d.;]|\.(?!\s)){0,30}?"
+                 r"(?P<neg>-|\()?\$?(?P<actual>\d+(?:\.\d+)?)\)?\s*(?P<scale>billion|million|bln|mln|bn|mn)?\s*"
+                 r"(?:vs\.?|versus|compared with|against)\s*"
+                 r"(?:(?:the\s+|an?\s+)?(?:wall street\s+|analysts'?\s+|street\s+|average\s+|mean\s+)?"
+                 r"(?:view|consensus|estimates?|expectations?|forecasts?)\s*(?:of\s*)?)?"
+                 r"(?P<eneg>-|\()?\$?(?P<est>\d+(?:\.\d+)?)\)?"
+                 r"\s*(?:billion|million|bln|mln|bn|mn)?\s*(?:consensus|estimates?|expected|forecast|view)?", re.I)
+_DIRECTION_WORDS_UP = {"gaining", "advancing", "adding", "rallying", "rallied", "advanced", "added",
+                                      "boosted", "improved", "improving", "widened", "widening", "beat", "topped"}
+_DIRECTION_WORDS_DOWN = {"losing", "lost", "shed", "shedding", "sliding", "falling", "dropping", "declining",
+                         "tumbled", "tumbling", "slipped", "slipping", "narrowed", "narrowing", "missed", "eased",
+                         "weakened", "lowered", "trimmed", "reduced", "slashed"}
 _SCALE = {"billion": 1e9, "bln": 1e9, "bn": 1e9, "million": 1e6, "mln": 1e6, "mn": 1e6, "thousand": 1e3, "k": 1e3}
 _CUR = {"$": "USD", "US$": "USD", "USD": "USD", "€": "EUR", "EUR": "EUR", "£": "GBP", "GBP": "GBP"}
 
 
+def _sentence_direction(text: str, pos: int) -> str:
+    """``up``/``down`` from the last direction word before ``pos`` in the sentence that holds it, else ``unknown``."""
+    start = max(text.rfind(". ", 0, pos), text.rfind("; ", 0, pos), text.rfind("\n", 0, pos)) + 1
+    for word in reversed(re.findall(r"[a-z]+", text[start:pos].lower())):
+        if word in _UP or word in _DIRECTION_WORDS_UP:
+            return "up"
+        if word in _DOWN or word in _DIRECTION_WORDS_DOWN:
+            return "down"
+    return "unknown"
+
+
 def extract_numbers(text: str) -> list[dict[str, Any]]:
     """Numeric facts: ``pct`` (value, direction), ``price_target`` (new, old), ``vs_consensus`` (metric, actual,
-    estimate, surprise) and ``amount`` (value in units, currency)."""
+    estimate, surprise, beat) and ``amount`` (value in units, currency).
+
+    A percentage's direction is its verb ("rose 5%"), else the last direction word before it in its own sentence
+    ("fell sharply, losing 3%"). Numbers inside a price target or an actual-vs-estimate pair are not repeated as
+    amounts, and a fact stated twice (a headline and its lede) is reported once."""
     if not isinstance(text, str) or not text:
         return []
     facts: list[dict[str, Any]] = []
@@ -118,24 +142,43 @@ def extract_numbers(text: str) -> list[dict[str, Any]]:
         verb = (m.group("verb") or "").lower()
         val = float(m.group("num"))
         direction = "up" if verb in _UP else "down" if verb in _DOWN else ("down" if val < 0 else "unknown")
+        if direction == "unknown":
+            direction = _sentence_direction(text, m.start())
         facts.append({"kind": "pct", "value": abs(val), "direction": direction, "text": m.group(0).strip()})
-    pt_spans = []
+    spans = []
     for m in _PT.finditer(text):
         facts.append({"kind": "price_target", "value": float(m.group("new")),
                       "previous": float(m.group("old")) if m.group("old") else None, "text": m.group(0).strip()})
-        pt_spans.append(m.span())
+        spans.append(m.span())
     for m in _VS.finditer(text):
-        actual, est = float(m.group("actual")), float(m.group("est"))
-        facts.append({"kind": "vs_consensus", "metric": m.group("what").lower(), "actual": actual, "estimate": est,
-                      "surprise": actual - est, "beat": actual > est, "text": m.group(0).strip()})
+        actual = float(m.group("actual")) * (-1 if m.group("neg") else 1)
+        est = float(m.group("est")) * (-1 if m.group("eneg") else 1)
+        metric = m.group("what").lower()
+        metric = "eps" if metric == "earnings per share" else "revenue" if metric.startswith("revenue") else metric
+        facts.append({"kind": "vs_consensus", "metric": metric, "actual": actual, "estimate": est,
+                      "surprise": round(actual - est, 10), "beat": actual > est,
+                      "surprise_sign": int((actual > est) - (actual < est)), "text": m.group(0).strip()})
+        spans.append(m.span())
     for m in _MONEY.finditer(text):
-        if any(a <= m.start() < b for a, b in pt_spans):
+        if any(a <= m.start() < b for a, b in spans):
             continue
         scale = _SCALE.get((m.group("scale") or "").lower(), 1.0)
         cur = _CUR.get(m.group("cur").strip().upper(), _CUR.get(m.group("cur").strip(), "USD"))
         facts.append({"kind": "amount", "value": float(m.group("num").replace(",", "")) * scale, "currency": cur,
                       "text": m.group(0).strip()})
-    return facts
+    return _once(facts)
+
+
+def _once(facts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Drop repeats of a fact (same kind and values; the text may differ: "$2.4 billion" / "$2.4 bln")."""
+    seen, out = set(), []
+    for f in facts:
+        key = (f["kind"], *(f.get(k) for k in ("value", "currency", "direction", "previous", "metric", "actual",
+                                                "estimate")))
+        if key not in seen:
+            seen.add(key)
+            out.append(f)
+    return out
 
 
 # ---------------------------------------------------------------------------------------------- tickers
@@ -335,7 +378,8 @@ class NewsParser:
         heads = [h if isinstance(h, str) else "" for h in frame["headline"].tolist()]
         bodies = ([b if isinstance(b, str) else "" for b in frame["body"].tolist()]
                   if self.use_body and "body" in frame.columns else [""] * len(heads))
-        full = [f"{h} {b}".strip() for h, b in zip(heads, bodies, strict=True)]
+        # headline and lede as two sentences: a percentage's direction never comes from the other one
+        full = [(f"{h.rstrip(' .')}. {b}" if b.strip() else h).strip() for h, b in zip(heads, bodies, strict=True)]
         out = frame.copy()
         out["tickers"] = [self.linker.link(t)[0] if self.linker else [] for t in full]
         if self.event_model is not None:

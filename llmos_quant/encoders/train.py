@@ -66,6 +66,8 @@ class SentimentTrainConfig:
     lora_alpha: int = 32
     threads: int = 0  # 0 = torch default
     device: str = "auto"  # "auto" (CUDA when present), "cpu", "cuda[:N]"; bf16 autocast on CUDA
+    counterfactuals: bool = False  # add augment.counterfactuals(train) (flipped labels, eps 0.1) to the training set
+    init: str | None = None  # start every seed from this adapter folder (e.g. the shipped model) instead of the base
     limit: int = 0  # train on the first N training sentences only (smoke tests); 0 = all
 
     def __post_init__(self) -> None:
@@ -205,10 +207,22 @@ def fit_soft_targets(model: LLMOSForSequenceClassification, tokenizer: Any, cfg:
     return best_state, best, result.history
 
 
+def _initial_model(cfg: SentimentTrainConfig, base: Path) -> LLMOSForSequenceClassification:
+    """The model a seed starts from: the base with a fresh head, or the merged classifier of ``cfg.init``."""
+    if cfg.init is None:
+        return _build_model(cfg, base)
+    from .adapter import load_adapter
+
+    model = load_adapter(cfg.init, base=base)
+    if not isinstance(model, LLMOSForSequenceClassification) or tuple(model.config.labels) != PHRASEBANK_LABELS:
+        raise ValidationError(f"--init {cfg.init}: expected a sentiment adapter with labels {PHRASEBANK_LABELS}")
+    return model
+
+
 def _train_one(cfg: SentimentTrainConfig, seed: int, base: Path, tokenizer: Any, data: dict[str, Any],
                progress: bool) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """Fine-tune one seed; returns its best-epoch state dict (full model) and its history."""
-    model = _build_model(cfg, base)
+    model = _initial_model(cfg, base)
     if cfg.method == "lora":
         attach_lora(model, r=cfg.lora_r, alpha=cfg.lora_alpha)
     else:
@@ -296,9 +310,18 @@ def train_sentiment(cfg: SentimentTrainConfig, out_dir: str | Path, progress: bo
     train = split.train.iloc[:cfg.limit] if cfg.limit else split.train
     label_ids = {lab: i for i, lab in enumerate(PHRASEBANK_LABELS)}
     texts = train["text"].tolist()
-    data = {"texts": texts, "labels": train["label"].map(label_ids).to_numpy(),
-            "eps": agreement_eps(texts) if cfg.agreement_smoothing else np.zeros(len(texts), dtype=np.float32),
-            "valid": split.valid}
+    eps = agreement_eps(texts) if cfg.agreement_smoothing else np.zeros(len(texts), dtype=np.float32)
+    labels = train["label"].map(label_ids).to_numpy()
+    n_cf = 0
+    if cfg.counterfactuals:
+        from .augment import counterfactuals
+
+        cf = counterfactuals(train)
+        n_cf = len(cf)
+        texts = texts + cf["text"].tolist()
+        labels = np.concatenate([labels, cf["label"].map(label_ids).to_numpy()])
+        eps = np.concatenate([eps, np.full(n_cf, AGREEMENT_EPS["75"], dtype=np.float32)])
+    data = {"texts": texts, "labels": labels, "eps": eps, "valid": split.valid}
     tokenizer = AutoTokenizer.from_pretrained(str(base_path))
     t0 = time.perf_counter()
     states, runs = [], []
@@ -318,11 +341,20 @@ def train_sentiment(cfg: SentimentTrainConfig, out_dir: str | Path, progress: bo
     uniform = {k: _average([s[k] for s in states]) for k in states[0]}
     soups = {"uniform": (uniform, list(range(len(states)))), "greedy": (greedy, greedy_kept)}
     soup_valid = {kind: valid_of(state) for kind, (state, _) in soups.items()}
+    from .augment import counterfactuals as _cf
+
+    valid_cf = _cf(split.valid)  # the behavioural validation slice: rewrites of validation sentences only
     soup, kept = soups[cfg.soup]
     train_seconds = time.perf_counter() - t0
     model.load_state_dict(soup)
     metrics = ship_and_evaluate(model, cfg, base_path, base, out_dir, cfg.extract_rank)
+    model.load_state_dict(soup)
+    cf_pred = _predict(model, tokenizer, valid_cf["text"].tolist(), cfg.max_length).argmax(1) if len(valid_cf) else []
     metrics.update({
+        "valid_counterfactual_accuracy": float(np.mean([PHRASEBANK_LABELS[i] == g for i, g in
+                                                         zip(cf_pred, valid_cf["label"], strict=True)]))
+        if len(valid_cf) else float("nan"),
+        "valid_counterfactuals": len(valid_cf), "train_counterfactuals": n_cf,
         "train_config": asdict(cfg), "history": [h for r in runs for h in r["history"]],
         "best_epoch_per_seed": {str(r["best"]["seed"]): r["best"]["epoch"] for r in runs},
         "valid_weighted_f1_per_seed": dict(zip(map(str, cfg.seeds), seed_scores, strict=True)),

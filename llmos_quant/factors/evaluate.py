@@ -501,6 +501,7 @@ class FactorReport:
     params: dict[str, Any] = field(default_factory=dict)
     by_event: pd.DataFrame | None = None
     row_counts: FactorRowCounts | None = None  # factor rows in, dropped by reason, kept
+    event_tests: pd.DataFrame | None = None  # one row per (event factor, period): t, p, BH q, survives
 
     def summary(self) -> pd.DataFrame:
         """One table: rank IC stats, spread and long-short return per period (and the rows kept / dropped)."""
@@ -522,7 +523,8 @@ def evaluate_factor(factor: pd.Series, prices: pd.DataFrame, periods: Sequence[i
                     events: pd.DataFrame | None = None, ties: str = "rank", max_loss: float = 0.35,
                     returns: str = "raw", sectors: Mapping[str, str] | pd.Series | None = None) -> FactorReport:
     """Run every metric on one factor. ``events``: optional (date, asset) frame of per-event-type factors
-    (e.g. ``sentiment_<event>`` columns); their mean rank IC per period is reported in ``by_event``.
+    (e.g. ``sentiment_<event>`` columns); their mean rank IC per period is reported in ``by_event``, and every
+    (event factor, period) test with its t-stat, p-value and Benjamini-Hochberg q-value in ``event_tests``.
 
     ``max_loss``: the largest fraction of the factor rows with a value that may be dropped for want of a price
     or a forward return (alphalens' ``max_loss``); above it ``MaxLossExceededError``. The counts are in
@@ -546,9 +548,9 @@ def evaluate_factor(factor: pd.Series, prices: pd.DataFrame, periods: Sequence[i
     turn = turnover(w)
     first = period_columns(periods)[0]
     net = cost_adjusted_returns(fr[first], turn, cost_bps)
-    by_event = None
+    by_event = event_tests = None
     if events is not None:
-        rows = {}
+        rows, tests = {}, []
         for col in events.columns:
             sub = events[col].dropna()
             if sub.groupby(level="date").size().max() < 3:
@@ -557,9 +559,15 @@ def evaluate_factor(factor: pd.Series, prices: pd.DataFrame, periods: Sequence[i
             d = d.reindex(sub.index).assign(factor=sub).dropna()
             if d.empty:
                 continue
-            rows[col] = information_coefficient(d).mean()
+            daily = information_coefficient(d)
+            rows[col] = daily.mean()
             rows[col]["rows"] = len(d)
+            summary = ic_summary(daily)
+            tests += [{"factor": col, "period": period, "mean_rank_ic": summary.loc[period, "mean"],
+                       "t_stat": summary.loc[period, "t_stat"], "p_value": summary.loc[period, "p_value"],
+                       "n_dates": int(summary.loc[period, "n_dates"]), "rows": len(d)} for period in summary.index]
         by_event = pd.DataFrame(rows).T if rows else None
+        event_tests = multiple_testing(pd.DataFrame(tests)) if tests else None
     return FactorReport(
         data=data, rank_ic=rank_ic, ic=ic, rank_ic_summary=ic_summary(rank_ic), ic_summary=ic_summary(ic),
         quantile_returns=q_mean, quantile_std_err=q_se, spread=spread, factor_returns=fr, weights=w,
@@ -568,5 +576,19 @@ def evaluate_factor(factor: pd.Series, prices: pd.DataFrame, periods: Sequence[i
         autocorrelation=factor_rank_autocorrelation(data),
         cost_bps=cost_bps, params={"periods": list(periods), "n_quantiles": n_quantiles, "price_field": price_field,
                                    "ties": ties, "max_loss": max_loss, "returns": returns},
-        by_event=by_event, row_counts=counts,
+        by_event=by_event, row_counts=counts, event_tests=event_tests,
     )
+
+
+def multiple_testing(tests: pd.DataFrame, fdr: float = 0.10) -> pd.DataFrame:
+    """Benjamini-Hochberg over every listed test (``p_value`` column): adds ``bh_q`` (the adjusted p-value, via
+    ``scipy.stats.false_discovery_control``) and ``survives_bh`` (q <= ``fdr``). Tests without a p-value keep
+    NaN and count as not surviving; the family is every finite p-value of the table."""
+    out = tests.copy()
+    ok = out["p_value"].notna() & np.isfinite(out["p_value"].astype(float))
+    out["bh_q"] = np.nan
+    if ok.any():
+        out.loc[ok, "bh_q"] = stats.false_discovery_control(out.loc[ok, "p_value"].astype(float).to_numpy(), method="bh")
+    out["survives_bh"] = out["bh_q"] <= fdr
+    out.attrs = {}
+    return out

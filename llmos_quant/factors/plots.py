@@ -97,7 +97,8 @@ def by_event_bar(by_event: pd.DataFrame, title: str = "Mean rank IC by event typ
     return fig
 
 
-_PALETTE = ["#b2182b", "#ef8a62", "#999999", "#67a9cf", "#2166ac", "#1b7837", "#762a83", "#e08214"]
+_PALETTE = ["#b2182b", "#ef8a62", "#999999", "#67a9cf", "#2166ac", "#1b7837", "#762a83", "#e08214", "#35978f",
+            "#542788", "#8c510a", "#c51b7d"]
 
 
 def _rgba(hex_color: str, alpha: float) -> str:
@@ -122,7 +123,7 @@ def car_by_quantile(result: object, columns: list[str] | None = None, bands: boo
     fig = go.Figure()
     x = list(car.index)
     for k, c in enumerate(columns):
-        color = _PALETTE[int(round(k * (4 / max(len(columns) - 1, 1))))] if len(columns) <= 5 else _PALETTE[k % 8]
+        color = _PALETTE[int(round(k * (4 / max(len(columns) - 1, 1))))] if len(columns) <= 5 else _PALETTE[k % len(_PALETTE)]
         if bands and c in lower:
             fig.add_scatter(x=x + x[::-1], y=list(upper[c]) + list(lower[c])[::-1], fill="toself",
                             fillcolor=_rgba(color, 0.15), line={"width": 0}, hoverinfo="skip", showlegend=False,
@@ -144,7 +145,7 @@ def mean_ar_by_quantile(result: object, columns: list[str] | None = None, title:
     columns = columns or [c for c in mean.columns if c.startswith("Q") and "-" not in c]
     fig = go.Figure()
     for k, c in enumerate(columns):
-        color = _PALETTE[int(round(k * (4 / max(len(columns) - 1, 1))))] if len(columns) <= 5 else _PALETTE[k % 8]
+        color = _PALETTE[int(round(k * (4 / max(len(columns) - 1, 1))))] if len(columns) <= 5 else _PALETTE[k % len(_PALETTE)]
         fig.add_bar(x=list(mean.index), y=mean[c], name=c, marker_color=color,
                     error_y={"type": "data", "array": se[c].to_numpy()})
     fig.add_vline(x=0, line_dash="dot", line_color="grey")

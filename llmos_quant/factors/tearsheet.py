@@ -37,6 +37,11 @@ def report_figures(report: FactorReport) -> dict[str, go.Figure]:
                 "row_counts": plots.table(report.row_counts.table(), "Factor rows: in, dropped by reason, kept"), **figs}
     if report.by_event is not None and len(report.by_event):
         figs["by_event"] = plots.by_event_bar(report.by_event)
+    if report.event_tests is not None and len(report.event_tests):
+        n = len(report.event_tests)
+        figs["event_tests"] = plots.table(
+            report.event_tests, f"Event-type factors: every test listed ({n} = factors x horizons). Benjamini-Hochberg "
+            "q <= 0.10 survives; t-stats of overlapping multi-day horizons are overstated", index=False)
     return figs
 
 

@@ -59,6 +59,7 @@ class SignalJobConfig:
     engine: str = "local"  # local (this process) | ray (scoring on Ray Data actors; see signals.ray_engine)
     ray_address: str | None = None  # HOST:PORT of a running Ray cluster; None: start a local Ray for the job
     ray_workers: int | None = None  # scoring actors; None: the GPUs (else CPUs) Ray reports
+    novelty_lookback: int | None = None  # sessions of the same ticker's news an item is compared to; None: off
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "start", pd.Timestamp(self.start).normalize())
@@ -74,6 +75,9 @@ class SignalJobConfig:
             from ..signals.ray_engine import check_address
 
             check_address(self.ray_address)
+        if self.novelty_lookback is not None and not (isinstance(self.novelty_lookback, int)
+                                                      and self.novelty_lookback >= 0):
+            raise UsageError(f"--novelty {self.novelty_lookback!r}: expected a whole number of sessions >= 0, e.g. 5")
         if self.kind not in ("daily", "backfill"):
             raise UsageError(f"kind must be 'daily' or 'backfill', got {self.kind!r}")
         if self.start > self.end:
@@ -103,6 +107,14 @@ class SignalJobConfig:
 
     def as_dict(self) -> dict[str, Any]:
         return {k: (str(v) if isinstance(v, Path | pd.Timestamp) else v) for k, v in asdict(self).items()}
+
+
+def _novelty(config: SignalJobConfig) -> Any:
+    if config.novelty_lookback is None:
+        return None
+    from ..signals.novelty import NoveltyConfig
+
+    return NoveltyConfig(lookback_sessions=config.novelty_lookback, batch_size=config.batch_size)
 
 
 def check_zone(tz: str) -> None:
@@ -244,7 +256,7 @@ def _run_signal_job(config: SignalJobConfig, encoder: Any = None) -> SignalJobRe
                           params={"config": config.as_dict(), "news_from_cache": batch.from_cache}, provenance=prov,
                           rejected=batch.rejected,
                           dropped={"published outside the job's news window": batch.outside_window},
-                          score_fn=score_fn)
+                          score_fn=score_fn, novelty=_novelty(config))
     output = config.output
     if output is None and config.kind == "daily":
         output = config.store.parent / "daily" / f"signals_{config.end.date()}.csv"

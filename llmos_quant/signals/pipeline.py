@@ -128,7 +128,7 @@ def run_signals(news: pd.DataFrame, encoder: Any, store: SignalStore | str | Pat
                 progress: bool = True, events: str | None = None, run_id: str | None = None,
                 params: dict[str, Any] | None = None, provenance: dict[str, Any] | None = None,
                 rejected: Iterable[dict[str, Any]] = (), dropped: dict[str, int] | None = None,
-                score_fn: ScoreFn | None = None) -> RunSummary:
+                score_fn: ScoreFn | None = None, novelty: Any = None, embedder: Any = None) -> RunSummary:
     """Score and aggregate news into signals for sessions start..end and write them to the store.
 
     ``store`` is an open ``SignalStore`` or a path (then it is opened only while reading the score cache and
@@ -136,7 +136,9 @@ def run_signals(news: pd.DataFrame, encoder: Any, store: SignalStore | str | Pat
     trained event classifier) adds ``sentiment_<event>`` columns. ``rejected`` are the reader's rejected rows
     (counted by reason in the summary), ``dropped`` what the loader left out (by reason); ``params``/``provenance``
     go to the ``runs`` row of ``run_id``. ``score_fn`` scores the items not in the store's score cache (default
-    ``local_score_fn(encoder)``; the encoder still names the model and weights hash the cache is keyed by)."""
+    ``local_score_fn(encoder)``; the encoder still names the model and weights hash the cache is keyed by).
+    ``novelty``: a ``signals.novelty.NoveltyConfig`` collapses near-duplicates by embedding similarity (counted in
+    ``dropped``) and adds the ``novel_sentiment`` signal (``embedder``: a ``novelty.Embedder`` to reuse)."""
     t_all = time.perf_counter()
     started = pd.Timestamp.now(tz="UTC")
     s = RunSummary(run_id=run_id or new_run_id(), rejected=rejected_by_reason(rejected))
@@ -187,6 +189,19 @@ def run_signals(news: pd.DataFrame, encoder: Any, store: SignalStore | str | Pat
     scores = cached.reindex(news["id"])
     s.texts_invalid = int((~scores["valid"].astype(bool)).sum()) if len(scores) else 0
     scored = news.assign(score=scores["score"].to_numpy())
+    if novelty is not None:
+        from .novelty import Embedder, item_novelty
+
+        t_n = time.perf_counter()
+        emb = (embedder or Embedder(device=novelty.device, batch_size=novelty.batch_size)).embed(
+            scored["headline"].tolist())
+        nov = item_novelty(scored, emb, novelty.lookback_sessions, novelty.duplicate_threshold, sessions=window)
+        dup = nov["near_duplicate"].to_numpy() & novelty.collapse
+        if dup.any():
+            s.dropped[f"near-duplicate of an earlier item (embedding similarity >= {novelty.duplicate_threshold:g})"] = \
+                int(dup.sum())
+        scored = scored.assign(novelty=nov["novelty"].to_numpy())[~dup].reset_index(drop=True)
+        s.seconds["novelty"] = time.perf_counter() - t_n
     event_types: tuple[str, ...] = ()
     if events is not None:
         from ..encoders.news_parser import EVENT_TYPES, rule_events
@@ -202,12 +217,18 @@ def run_signals(news: pd.DataFrame, encoder: Any, store: SignalStore | str | Pat
         scored = scored.assign(events=labels)
         event_types = tuple(e for e in EVENT_TYPES if e != "other")
     signals = daily_signals(scored, window, assets, half_life=half_life, cutoff=cutoff, event_types=event_types)
+    if novelty is not None:  # the same decay over novelty-weighted item scores
+        weighted = scored.assign(score=scored["score"] * scored["novelty"])
+        signals["novel_sentiment"] = daily_signals(weighted, window, assets, half_life=half_life,
+                                                   cutoff=cutoff)["sentiment"].reindex(signals.index)
     signals = signals[signals.index.get_level_values("date").isin(target)]
     s.assets_with_news = int(scored.loc[scored["date"].isin(target), "asset"].nunique())
     s.seconds["aggregate"] = time.perf_counter() - t
     t = time.perf_counter()
     run_params = {"start": str(pd.Timestamp(start).date()), "end": str(pd.Timestamp(end).date()), "half_life": half_life,
                   "cutoff": cutoff, "lookback_sessions": lookback_sessions, "events": events, "assets": len(assets),
+                  "novelty": None if novelty is None else {"lookback_sessions": novelty.lookback_sessions,
+                                                           "duplicate_threshold": novelty.duplicate_threshold},
                   **(params or {})}
     prov = {"model": model, "weights_hash": whash, **(provenance or {})}
     with _opened(store) as st:

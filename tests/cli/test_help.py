@@ -62,7 +62,7 @@ def _sources() -> dict[tuple[str, str], dict[str, Any]]:
     from llmos_quant.encoders.sentiment import SentimentEncoder, TransformerBackend
     from llmos_quant.encoders.train import SentimentTrainConfig
     from llmos_quant.llmos.pretrain import PretrainConfig, default_corpus
-    from llmos_quant.study import run_study
+    from llmos_quant.study import StudyConfig
 
     return {("encoders.train", "SentimentTrainConfig"): _fields(SentimentTrainConfig),
             ("encoders.distill", "DistillConfig"): _fields(DistillConfig),
@@ -72,7 +72,7 @@ def _sources() -> dict[tuple[str, str], dict[str, Any]]:
             ("encoders.sentiment", "TransformerBackend.__init__"): _params(TransformerBackend.__init__),
             ("llmos.pretrain", "PretrainConfig"): _fields(PretrainConfig),
             ("llmos.pretrain", "default_corpus"): _params(default_corpus),
-            ("study", "run_study"): _params(run_study)}
+            ("study", "StudyConfig"): _fields(StudyConfig)}
 
 
 @pytest.mark.parametrize("key", list(_sources()))
@@ -103,9 +103,9 @@ def _expected() -> list[tuple[str, str, Any]]:
     rows += [("pretrain", k, pre[k]) for k in ("steps", "batch_size", "hidden_size", "num_layers", "num_heads",
                                                "intermediate_size", "num_experts", "vocab_size", "lr")]
     rows.append(("pretrain", "corpus_limit", src["llmos.pretrain", "default_corpus"]["limit"]))
-    study = src["study", "run_study"]
+    study = src["study", "StudyConfig"]
     rows += [("study", "out", Path(study["out_md"])), ("study", "out_dir", Path(study["out_dir"]))]
-    rows += [("study", k, study[k]) for k in ("start", "end", "cost_bps")]
+    rows += [("study", k, study[k]) for k in ("news", "prices", "start", "end", "cost_bps")]
     rows += [("score", "backend", src["encoders.sentiment", "SentimentEncoder.create"]["backend"])]
     rows += [("score", k, src["encoders.sentiment", "TransformerBackend.__init__"][k]) for k in ("batch_size", "quantize")]
     sig = _fields(SignalJobConfig)

@@ -131,3 +131,34 @@ def test_shipped_entity_tagger_and_event_head_load_offline(monkeypatch):
     parser = NewsParser(linker=None, event_model=EventClassifier.load(), tagger=EntityTagger.load())
     out = parser.parse(pd.DataFrame({"headline": ["Acme to acquire rival for $2 billion"]}))
     assert out["events"].iloc[0] == events[0] and out["tickers"].iloc[0] == []
+
+
+def test_actual_versus_consensus_pairs():
+    cases = {
+        "Acme Q3 EPS $0.26 vs view $0.38": ("eps", 0.26, 0.38, -1),
+        "Acme posts Q2 EPS of $1.12 vs. consensus of $0.98": ("eps", 1.12, 0.98, 1),
+        "Beta revenue $4.1 billion versus analysts' estimates of $4.0 billion": ("revenue", 4.1, 4.0, 1),
+        "Gamma earnings per share 0.50 vs the average estimate 0.50": ("eps", 0.50, 0.50, 0),
+        "Delta Q4 EPS ($0.12) vs estimate ($0.05)": ("eps", -0.12, -0.05, -1),
+    }
+    for text, (metric, actual, est, sign) in cases.items():
+        vs = [f for f in extract_numbers(text) if f["kind"] == "vs_consensus"]
+        assert len(vs) == 1, text
+        v = vs[0]
+        assert (v["metric"], v["actual"], v["estimate"], v["surprise_sign"]) == (metric, actual, est, sign), text
+        # the pair's numbers are not reported again as loose amounts
+        assert not [f for f in extract_numbers(text) if f["kind"] == "amount"], text
+
+
+def test_each_amount_once_and_percent_direction_from_its_sentence():
+    parser = NewsParser(linker=None, use_body=True)
+    frame = pd.DataFrame({"headline": ["Acme to buy Beta for $2.4 billion"],
+                          "body": ["Acme Corp agreed to buy Beta Inc for $2.4 bln in cash. Beta shares rose. "
+                                   "Acme's stock fell sharply on Monday, losing 3%."]})
+    facts = parser.parse(frame)["numbers"].iloc[0]
+    amounts = [f for f in facts if f["kind"] == "amount"]
+    assert [a["value"] for a in amounts] == [2.4e9]  # headline and lede state it once between them
+    pct = [f for f in facts if f["kind"] == "pct"]
+    assert [(p["value"], p["direction"]) for p in pct] == [(3.0, "down")]  # "rose" is another sentence's verb
+    assert extract_numbers("Shares of Acme rallied, adding 4 percent")[0]["direction"] == "up"
+    assert extract_numbers("Acme said 12% of staff work remotely")[0]["direction"] == "unknown"

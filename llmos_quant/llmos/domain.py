@@ -1,0 +1,177 @@
+"""Domain pretraining: continue pretraining the MiniLM backbone with the LLMOS objectives on financial text.
+
+Objectives (``DomainPretrainConfig.mlm`` / ``.infonce``): masked-LM (the all-MiniLM-L6-v2 checkpoint has no MLM
+head, so the head is learned afresh, tied to the word embeddings) and InfoNCE with in-batch negatives (positives:
+a Reuters headline's lede, else a second dropout view of the same text, as in SimCSE).
+
+Corpus (``domain_corpus``), all up to 2016-12-31 and from ../shared/data: Reuters titles with their ledes, Benzinga
+titles, FiQA task-1 posts (their text only, never their scores) and SEC-filing sentences of FIN5 (FIN3, the NER
+test set, is left out). Every PhraseBank and SemEval-2017 sentence and every behaviour-suite sentence is removed
+with ``distill._norm`` (case, punctuation and chained wire prefixes such as "UPDATE 3-" or "BRIEF-" ignored).
+
+The result is written as a BERT folder (``config.json``, ``model.safetensors`` with ``bert.*`` keys, the tokenizer)
+that ``from_hf_bert``, ``train sentiment|events|ner --base`` and transformers read, plus the learned MLM head
+(``llmos_mlm_head.safetensors``) and ``pretrain_metrics.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from ..errors import UsageError
+
+log = logging.getLogger(__name__)
+
+CUTOFF = pd.Timestamp("2017-01-01", tz="UTC")
+
+
+@dataclass(frozen=True)
+class DomainPretrainConfig:
+    steps: int = 1000
+    batch_size: int = 32
+    max_length: int = 64
+    lr: float = 5e-5
+    mlm: bool = True
+    infonce: bool = True
+    mlm_probability: float = 0.15
+    warmup_fraction: float = 0.1
+    seed: int = 0
+    device: str = "auto"
+
+    def __post_init__(self) -> None:
+        if not (self.mlm or self.infonce):
+            raise UsageError("domain pretraining needs at least one objective: keep --mlm or --infonce")
+        if self.steps < 1 or self.batch_size < 2:
+            raise UsageError(f"steps must be >= 1 and batch_size >= 2 (InfoNCE needs negatives), got {self.steps}, "
+                             f"{self.batch_size}")
+
+    @property
+    def variant(self) -> str:
+        return "mlm+infonce" if self.mlm and self.infonce else "mlm" if self.mlm else "infonce"
+
+
+def domain_corpus(limit: int | None = 60000, seed: int = 0, exclude: set[str] | None = None) -> pd.DataFrame:
+    """Columns ``anchor``, ``positive``, ``source`` (see the module docstring); a seeded sample of ``limit`` rows."""
+    from ..data.news import read_benzinga_csv, read_reuters_csv
+    from ..encoders.distill import _norm, evaluation_texts
+    from ..paths import shared_path
+
+    excluded = evaluation_texts() if exclude is None else exclude
+    parts = []
+    news = read_reuters_csv()
+    news = news[(news["published_at"] < CUTOFF) & (news["body"].str.len() > 20)].drop_duplicates("headline")
+    parts.append(pd.DataFrame({"anchor": news["headline"], "positive": news["body"], "source": "reuters"}))
+    bz = read_benzinga_csv()
+    bz = bz[bz["published_at"] < CUTOFF].drop_duplicates("headline")
+    parts.append(pd.DataFrame({"anchor": bz["headline"], "positive": bz["headline"], "source": "benzinga"}))
+    posts = json.loads(Path(shared_path("fiqa2018_task1_posts", "FiQA_post.json")).read_text())
+    fiqa = pd.Series([v["sentence"] for v in posts.values() if isinstance(v.get("sentence"), str)]).drop_duplicates()
+    parts.append(pd.DataFrame({"anchor": fiqa, "positive": fiqa, "source": "fiqa"}))
+    from ..encoders.ner import read_conll
+
+    sec = pd.Series([" ".join(w) for w, _ in read_conll(shared_path("sec_filings_ner_fin", "FIN5.txt"))
+                     if len(w) >= 6]).drop_duplicates()
+    parts.append(pd.DataFrame({"anchor": sec, "positive": sec, "source": "sec_fin5"}))
+    corpus = pd.concat(parts, ignore_index=True)
+    keep = ~corpus["anchor"].map(_norm).isin(excluded) & ~corpus["positive"].map(_norm).isin(excluded)
+    dropped = int((~keep).sum())
+    corpus = corpus[keep].sample(frac=1.0, random_state=seed).reset_index(drop=True)
+    log.info("domain corpus: %d pairs (%s); %d dropped as evaluation sentences", len(corpus),
+             corpus["source"].value_counts().to_dict(), dropped)
+    return corpus.head(limit) if limit else corpus
+
+
+def save_bert_folder(model: Any, out_dir: str | Path, base: str | Path) -> Path:
+    """The encoder of ``model`` as a BERT folder (``bert.*`` keys) + the base's config and tokenizer files."""
+    from safetensors.torch import save_file
+
+    from .convert import _llmos_to_hf_key
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    state = {}
+    for key, tensor in model.state_dict().items():
+        hf = _llmos_to_hf_key(key)
+        if hf is not None and not key.startswith("lm_head"):
+            state[hf] = tensor.detach().contiguous().cpu()
+    save_file(state, str(out / "model.safetensors"), metadata={"format": "pt"})
+    head = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()
+            if k.startswith("lm_head.") and k != "lm_head.decoder.weight"}  # the decoder is tied to the embeddings
+    save_file(head, str(out / "llmos_mlm_head.safetensors"), metadata={"format": "pt"})
+    for name in ("config.json", "tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json"):
+        if (Path(base) / name).is_file():
+            shutil.copy(Path(base) / name, out / name)
+    return out
+
+
+def continue_pretraining(corpus: pd.DataFrame, cfg: DomainPretrainConfig, out_dir: str | Path | None = None,
+                         base: str | Path | None = None, progress: bool = True) -> dict[str, Any]:
+    """Continue pretraining ``base`` (default all-MiniLM-L6-v2) on ``corpus`` with the chosen objectives."""
+    from transformers import AutoTokenizer
+
+    from .convert import from_hf_bert, minilm_path
+    from .fit import fit
+    from .model import LLMOSForContrastive, mask_tokens
+
+    if not {"anchor", "positive"} <= set(corpus.columns) or len(corpus) < cfg.batch_size:
+        raise UsageError(f"corpus needs 'anchor' and 'positive' columns and at least batch_size={cfg.batch_size} rows")
+    base = Path(base) if base else minilm_path()
+    torch.manual_seed(cfg.seed)
+    rng = np.random.default_rng(cfg.seed)
+    tok = AutoTokenizer.from_pretrained(str(base))
+    mlm = from_hf_bert(base, head="mlm", pooling="mean")
+    model = LLMOSForContrastive(mlm.config)
+    model.load_state_dict(mlm.state_dict())
+    special = tuple(tok.all_special_ids)
+    gen = torch.Generator().manual_seed(cfg.seed)
+
+    def batches(epoch: int) -> Any:
+        for _ in range(cfg.steps):
+            idx = rng.integers(0, len(corpus), cfg.batch_size)
+            a = tok(corpus["anchor"].iloc[idx].tolist(), padding=True, truncation=True, max_length=cfg.max_length,
+                    return_tensors="pt")
+            batch = {"input_ids": a["input_ids"], "attention_mask": a["attention_mask"]}
+            if cfg.mlm:
+                batch["input_ids"], batch["labels"] = mask_tokens(a["input_ids"], a["attention_mask"], len(tok),
+                                                                  tok.mask_token_id, special, cfg.mlm_probability, gen)
+            if cfg.infonce:
+                p = tok(corpus["positive"].iloc[idx].tolist(), padding=True, truncation=True,
+                        max_length=cfg.max_length, return_tensors="pt")
+                batch["positive_ids"], batch["positive_mask"] = p["input_ids"], p["attention_mask"]
+            yield batch
+
+    def loss_fn(m: torch.nn.Module, b: dict[str, Any]) -> tuple[torch.Tensor, dict[str, float]]:
+        out = m(b["input_ids"], b["attention_mask"], labels=b.get("labels"), positive_ids=b.get("positive_ids"),
+                positive_mask=b.get("positive_mask"))
+        return out.loss, dict(m.last_losses)
+
+    t0 = time.perf_counter()
+    result = fit(model, [{"params": [p for p in model.parameters() if p.requires_grad], "lr": cfg.lr}], batches,
+                 loss_fn, epochs=1, steps_per_epoch=cfg.steps, warmup_fraction=cfg.warmup_fraction,
+                 device=cfg.device, progress=progress, desc=f"domain pretraining ({cfg.variant})")
+    model.to("cpu").eval()
+    hist = pd.DataFrame(result.step_parts)
+    k = max(1, cfg.steps // 10)
+    metrics: dict[str, Any] = {"config": asdict(cfg), "variant": cfg.variant, "base": str(base),
+                               "corpus_pairs": len(corpus),
+                               "corpus_sources": {str(s): int(n) for s, n in corpus["source"].value_counts().items()}
+                               if "source" in corpus else {},
+                               "seconds": round(time.perf_counter() - t0, 1), "device": result.device}
+    for col in hist.columns:
+        metrics[f"{col}_first_10pct"] = float(hist[col].iloc[:k].mean())
+        metrics[f"{col}_last_10pct"] = float(hist[col].iloc[-k:].mean())
+    if out_dir is not None:
+        save_bert_folder(model, out_dir, base)
+        Path(out_dir, "pretrain_metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    log.info("domain pretraining %s: %s", cfg.variant, {k: v for k, v in metrics.items() if k.endswith("pct")})
+    return metrics

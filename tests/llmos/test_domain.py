@@ -1,0 +1,57 @@
+"""Domain pretraining of a BERT backbone with the LLMOS objectives (llmos_quant.llmos.domain)."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from llmos_quant.errors import UsageError
+from llmos_quant.llmos.domain import DomainPretrainConfig, continue_pretraining
+
+
+def _corpus(market) -> pd.DataFrame:
+    heads = market.news["headline"].drop_duplicates()
+    return pd.DataFrame({"anchor": heads, "positive": heads, "source": "synthetic"})
+
+
+@pytest.mark.parametrize(("mlm", "infonce"), [(True, True), (True, False), (False, True)])
+def test_losses_fall_and_the_folder_is_a_base(tmp_path, market, tiny_bert_dir, mlm, infonce):
+    from llmos_quant.llmos.convert import from_hf_bert
+
+    cfg = DomainPretrainConfig(steps=40, batch_size=8, max_length=24, lr=2e-3, mlm=mlm, infonce=infonce, device="cpu")
+    out = tmp_path / cfg.variant
+    m = continue_pretraining(_corpus(market), cfg, out, base=tiny_bert_dir, progress=False)
+    for loss in [name for name, on in (("mlm", mlm), ("infonce", infonce)) if on]:
+        assert m[f"{loss}_last_10pct"] < m[f"{loss}_first_10pct"], (loss, m)
+    assert ("mlm_first_10pct" in m) == mlm and ("infonce_first_10pct" in m) == infonce
+    assert {"config.json", "model.safetensors", "tokenizer.json", "llmos_mlm_head.safetensors",
+            "pretrain_metrics.json"} <= {p.name for p in out.iterdir()}
+    # the folder is a base for the downstream heads: a classifier builds on it with the pretrained encoder weights
+    clf = from_hf_bert(out, head="cls", labels=("negative", "neutral", "positive"))
+    base = from_hf_bert(out, head="base")
+    assert clf.encoder.state_dict()["layers.0.attn.q_proj.weight"].equal(base.state_dict()["layers.0.attn.q_proj.weight"])
+    original = from_hf_bert(tiny_bert_dir, head="base")
+    assert not original.state_dict()["layers.0.attn.q_proj.weight"].equal(base.state_dict()["layers.0.attn.q_proj.weight"])
+
+
+def test_config_refuses_no_objective():
+    with pytest.raises(UsageError, match="at least one objective"):
+        DomainPretrainConfig(mlm=False, infonce=False)
+
+
+@pytest.mark.data
+def test_domain_corpus_excludes_evaluation_sentences(shared_data):
+    from llmos_quant.data.datasets import load_semeval_headlines
+    from llmos_quant.encoders.distill import _norm
+    from llmos_quant.llmos.domain import domain_corpus
+
+    corpus = domain_corpus(limit=None)
+    assert set(corpus["source"]) == {"reuters", "benzinga", "fiqa", "sec_fin5"} or set(corpus["source"]) >= {
+        "reuters", "fiqa", "sec_fin5"}
+    keys = set(corpus["anchor"].map(_norm)) | set(corpus["positive"].map(_norm))
+    semeval = set(load_semeval_headlines("test")["text"].map(_norm))
+    assert not keys & semeval
+    # a wire re-issue of an evaluation sentence is removed too
+    sample = load_semeval_headlines("test")["text"].iloc[0]
+    probe = pd.DataFrame({"anchor": [f"UPDATE 3-{sample}", "Acme opens a plant"], "positive": ["x", "y"]})
+    assert _norm(probe["anchor"].iloc[0]) in semeval
