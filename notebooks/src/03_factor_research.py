@@ -66,3 +66,10 @@ ev_report.by_event  # mean rank IC per horizon of each sentiment_<event>, with t
 
 # %%
 by_event_bar(ev_report.by_event) if ev_report.by_event is not None else None
+
+# %% [markdown]
+# Every (event type, horizon) test, listed: with many event types and horizons some will look significant by
+# chance. `bh_q` is the Benjamini-Hochberg adjusted p-value over the whole table; `survives_bh` marks q <= 0.10.
+
+# %%
+ev_report.event_tests if ev_report.event_tests is not None else None

@@ -47,3 +47,31 @@ R.monthly_heatmap(results['long_short'])
 
 # %%
 R.trades_on_price(results['sentiment_threshold'], prices, signals)
+
+# %% [markdown]
+# ## Choosing parameters without fooling yourself
+# A sweep picks the best parameters in hindsight. Walk-forward picks them on each rolling in-sample window and
+# applies them to the next window only; the stitched out-of-sample equity is the honest one. The deflated Sharpe
+# ratio (Bailey and López de Prado) discounts the best in-sample Sharpe for the number of combinations tried.
+
+# %%
+from llmos_quant.backtest.runner import sweep_with_returns
+from llmos_quant.backtest.walkforward import walk_forward
+
+sweep = sweep_with_returns(prices, signals, 'sentiment_threshold', {'threshold': [0.05, 0.1, 0.2, 0.4]},
+                           BacktestConfig(commission_bps=commission_bps), workers=1)
+in_sample, out_sample = max(20, n_sessions // 4), max(5, n_sessions // 8)
+wf = walk_forward(sweep.returns, in_sample, out_sample, sweep.params)
+pd.Series(wf.summary, name='value').to_frame()
+
+# %%
+wf.folds
+
+# %%
+import plotly.graph_objects as go
+
+fig = go.Figure()
+fig.add_scatter(x=wf.oos_returns.index, y=(1 + wf.oos_returns).cumprod(), name='walk-forward (out of sample)')
+fig.update_layout(title='Stitched out-of-sample equity', xaxis_title='session', yaxis_title='growth of 1',
+                  template='plotly_white')
+fig

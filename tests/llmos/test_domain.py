@@ -55,3 +55,25 @@ def test_domain_corpus_excludes_evaluation_sentences(shared_data):
     sample = load_semeval_headlines("test")["text"].iloc[0]
     probe = pd.DataFrame({"anchor": [f"UPDATE 3-{sample}", "Acme opens a plant"], "positive": ["x", "y"]})
     assert _norm(probe["anchor"].iloc[0]) in semeval
+
+
+@pytest.mark.data
+@pytest.mark.slow
+def test_domain_folder_is_a_base_for_every_head_through_the_cli(shared_data, tiny_bert_dir, tmp_path, capsys):
+    import json
+
+    from llmos_quant.cli.main import main
+
+    base = tmp_path / "domain"
+    assert main(["train", "domain", "--base", str(tiny_bert_dir), "--steps", "6", "--batch-size", "4",
+                 "--corpus-limit", "200", "--out", str(base), "--device", "cpu", "--quiet"]) == 0, capsys.readouterr().err
+    assert json.loads((base / "pretrain_metrics.json").read_text())["variant"] == "mlm+infonce"
+    assert main(["train", "ner", "--base", str(base), "--epochs", "1", "--out", str(tmp_path / "ner"), "--quiet"]) == 0
+    assert "f1" in json.loads((tmp_path / "ner" / "metrics.json").read_text())["fin3_test"]
+    assert main(["train", "events", "--base", str(base), "--limit", "64", "--epochs", "1", "--out",
+                 str(tmp_path / "events"), "--quiet"]) == 0
+    cfg = json.loads((tmp_path / "events" / "llmos_config.json").read_text())
+    assert cfg["extra"]["base"] == "domain"  # the adapter names the base it needs
+    assert main(["train", "sentiment", "--base", str(base), "--limit", "48", "--epochs", "1", "--seeds", "0",
+                 "--out", str(tmp_path / "sent"), "--quiet"]) == 0
+    assert (tmp_path / "sent" / "metrics.json").is_file()
