@@ -64,7 +64,9 @@ def main() -> None:
     examples = []
     dup = items[nov["near_duplicate"].to_numpy()].head(5)
     for i, r in dup.iterrows():
-        prior = items[(items["asset"] == r["asset"]) & (items["published_at"] < r["published_at"])]
+        same = items["asset"] == r["asset"]  # "earlier" as item_novelty reads it: by time, ties by row order
+        prior = items[same & ((items["published_at"] < r["published_at"])
+                              | ((items["published_at"] == r["published_at"]) & (items.index < i)))]
         if len(prior):
             sims = vectors[prior.index] @ vectors[i]
             examples.append({"asset": r["asset"], "headline": r["headline"],
