@@ -44,6 +44,7 @@ class StudyConfig:
     news: str = "reuters"
     source_format: str | None = None
     lookback_news: str | None = None
+    news_tz: str | None = None  # the IANA zone of zone-less timestamps in the news files (else they are refused)
     prices: str = "sp500"
     start: str = START
     end: str = END
@@ -103,11 +104,11 @@ def _news(config: StudyConfig, universe: list[str]) -> tuple[pd.DataFrame, dict[
 
     start = pd.Timestamp(config.start)
     lo = start - pd.Timedelta(days=config.lookback_days)
-    main = load_news(config.news_spec, lo, config.end).frame
+    main = load_news(config.news_spec, lo, config.end, tz=config.news_tz).frame
     counts = {"news rows (main source, window + lookback)": len(main)}
     frames = [main]
     if config.lookback_news:
-        extra = load_news(config.lookback_news, lo, config.start).frame
+        extra = load_news(config.lookback_news, lo, config.start, tz=config.news_tz).frame
         first = main["published_at"].min() if len(main) else pd.Timestamp(config.end, tz="UTC")
         extra = extra[extra["published_at"] < first]
         counts["news rows (lookback file, before the main source)"] = len(extra)
@@ -163,8 +164,11 @@ def run_study(config: StudyConfig | None = None, progress: bool = True, **overri
     universe = sorted(set(prices.index.get_level_values("asset")))
     news, news_counts = _news(config, universe)
     if news.empty:
-        raise UsageError(f"no news of {config.news_spec!r} for the {len(universe)} priced assets in {config.start}.."
-                         f"{config.end}; check --news, --prices and the window")
+        from .errors import DataNotFoundError
+
+        raise DataNotFoundError(f"no news of {config.news_spec!r} for the {len(universe)} priced assets in "
+                                f"{config.start}..{config.end}; check --news (and --source-format), --prices and the "
+                                "window")
     signals: dict[str, pd.DataFrame] = {}
     for name, backend in (("llmos", "llmos"), ("loughran_mcdonald", "lm")):
         encoder = SentimentEncoder.create(backend, **({"progress": progress} if backend == "llmos" else {}))
@@ -238,7 +242,8 @@ def _pngs(figures: dict[str, Any], config: StudyConfig) -> list[Path]:
 def by_event_table(reports: dict[str, Any]) -> str:
     rep = reports.get("LLMOS sentiment")
     if rep is None or rep.event_tests is None:
-        return "n/a (no event split in this run)"
+        return ("n/a: no event type had news on 3 or more assets on the same session, which a cross-sectional rank "
+                "IC needs (the event study below pools events over time instead)")
     return markdown_table(rep.event_tests.set_index(["factor", "period"]))
 
 
@@ -246,7 +251,7 @@ def _event_study_md(es: Any, title: str) -> list[str]:
     if es is None:
         return []
     summary = es.summary()
-    summary["events"] = summary["events"].astype("Int64")
+    summary["events"] = [("" if pd.isna(v) else f"{int(v):,}") for v in summary["events"]]
     out = [f"### {title}", "", markdown_table(summary), ""]
     rows = []
     for name, sub in es.by_event.items():
@@ -340,6 +345,10 @@ def write_study_md(path: str | Path, result: StudyResult) -> Path:
         text += ["## Backtest: cross-sectional long-short on LLMOS sentiment (Backtrader), gross and net", "",
                  "Top vs bottom quintile of the decayed sentiment signal, equal weight, daily rebalance, integer shares.",
                  "", markdown_table(bt), ""]
+        if all(int(v.get("trades", 0)) == 0 for v in result.backtest_stats.values()):
+            text += ["The backtest made no trade: the long-short strategy trades only on sessions where at least "
+                     "10 assets have a signal (`min_assets`), so its quintiles are not empty; this window and "
+                     "universe never had that many.", ""]
     text += [
         "## Coverage",
         "",

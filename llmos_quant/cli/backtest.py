@@ -37,7 +37,9 @@ def backtest(
                                                           "equity and the deflated Sharpe ratio, e.g. 252,63 "
                                                           "\\[default: off]")] = None,
     strategy_path: Annotated[list[str] | None, typer.Option(help="Extra strategy folders, searched first")] = None,
-    out: Annotated[Path | None, typer.Option(help="HTML report; results go to a folder of the same name \\[default: "
+    out: Annotated[Path | None, typer.Option(help="HTML report; results go to a folder of the same name (--sweep: "
+                                                  "<out>.sweep.csv; --walk-forward: <out>.walk_forward.html and "
+                                                  "_folds/_returns CSVs) \\[default: "
                                                   "data/reports/backtest_<strategy>.html]")] = None,
 ) -> None:
     """Backtest one strategy (or a parameter sweep in parallel processes)."""
@@ -66,7 +68,9 @@ def backtest(
     if job.walk_forward is not None:
         print_table(f"walk-forward folds of {strategy}", job.walk_forward.folds)
         print_table("walk-forward summary (out of sample vs in sample)", job.walk_forward.summary)
-        console.print(f"walk-forward report: {job.report}")
+        base = config.out.with_suffix("")
+        console.print(f"walk-forward report: {job.report}; folds {base}.walk_forward_folds.csv, out-of-sample returns "
+                      f"{base}.walk_forward_returns.csv, sweep table {config.out.with_suffix('.sweep.csv')}")
         return
     if job.sweep is not None:
         print_table(f"sweep of {strategy}", job.sweep)

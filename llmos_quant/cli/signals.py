@@ -42,7 +42,8 @@ RayAddress = Annotated[str | None, typer.Option(help="Ray cluster to join, HOST:
 Novelty = Annotated[int | None, typer.Option(help="Novelty over N sessions: compare each item's LLMOS embedding with the "
                                                   "same ticker's news of the previous N sessions, collapse "
                                                   "near-duplicates (cosine >= 0.95, counted) and add novel_sentiment "
-                                                  "(sentiment weighted by 1 - max similarity) \\[default: off]")]
+                                                  "(sentiment weighted by 1 - max similarity); 0 compares with the same "
+                                                  "session's earlier items only \\[default: off]")]
 RayWorkers = Annotated[int | None, typer.Option(help="Scoring actors for --engine ray \\[default: the GPUs Ray reports, "
                                                      "else its CPUs]")]
 

@@ -22,6 +22,8 @@ def study(
     lookback_news: Annotated[str | None, typer.Option(help="A second news source for the lookback before --start "
                                                            "(its items before the main source's first item are "
                                                            "added) \\[default: none]")] = None,
+    news_tz: Annotated[str | None, typer.Option(help="IANA zone of zone-less timestamps in the news files (e.g. "
+                                                     "America/New_York); without it they are refused")] = None,
     prices: Annotated[str, typer.Option(help="sp500 | stocknet | yfinance | a .csv/.parquet price file")] = _S["prices"],
     start: Annotated[str, typer.Option(help="First session YYYY-MM-DD")] = _S["start"],
     end: Annotated[str, typer.Option(help="Last session YYYY-MM-DD; after 2016-12-31 only with --out-of-sample")] = _S[
@@ -33,16 +35,18 @@ def study(
     out: Annotated[Path, typer.Option(help="Markdown report file (the tables)")] = Path(_S["out_md"]),
     out_dir: Annotated[Path, typer.Option(help="Folder for the signal stores (DuckDB), HTML tear sheets, the event "
                                                "study and the backtest report")] = Path(_S["out_dir"]),
-    no_figures: Annotated[bool, typer.Option(help="Do not write PNG figures next to the report")] = False,
+    figures: Annotated[bool, typer.Option(help="Write the event-study figures as PNG next to the report (headless "
+                                               "Chromium; skipped with a log line without it)")] = True,
     quiet: Annotated[bool, typer.Option(help="No progress bars")] = False,
 ) -> None:
     """Ours vs Loughran-McDonald vs momentum: IC, spreads, event types (BH), event study, long-short backtest."""
     from ..study import StudyConfig, run_study
 
-    config = StudyConfig(news=news, source_format=source_format, lookback_news=lookback_news, prices=prices,
+    config = StudyConfig(news=news, source_format=source_format, lookback_news=lookback_news, news_tz=news_tz,
+                         prices=prices,
                          start=start, end=end, out_of_sample=out_of_sample, cost_bps=cost_bps, out_md=str(out),
                          out_dir=str(out_dir),
-                         figures_dir=None if no_figures else str(Path(out).parent / "figures"))
+                         figures_dir=str(Path(out).parent / "figures") if figures else None)
     result = run_study(config, progress=not quiet)
     for name, rep in result.reports.items():
         print_table(name, rep.summary())

@@ -76,7 +76,8 @@ def validate_news(frame: pd.DataFrame) -> pd.DataFrame:
 
 def _read_csv(path: Path, **kwargs: Any) -> pd.DataFrame:
     if not path.is_file():
-        raise DataNotFoundError(f"news file {path} does not exist; check the path or pass another --source")
+        raise DataNotFoundError(f"news file {path} does not exist; check the path, or pass another news "
+                                "source (--source for signals, --news or --lookback-news for study)")
     if path.stat().st_size == 0:
         raise ValidationError(f"news file {path} is empty (0 bytes); expected a CSV with a header row")
     try:
@@ -207,7 +208,8 @@ def read_news_table(path: str | Path, tz: str | None = None) -> pd.DataFrame:
     path = Path(path)
     if path.suffix == ".parquet":
         if not path.is_file():
-            raise DataNotFoundError(f"news file {path} does not exist; check the path or pass another --source")
+            raise DataNotFoundError(f"news file {path} does not exist; check the path, or pass another news "
+                                    "source (--source for signals, --news or --lookback-news for study)")
         if path.stat().st_size == 0:
             raise ValidationError(f"news file {path} is empty (0 bytes); expected a Parquet file")
         try:

@@ -137,7 +137,8 @@ def resolve_news_source(spec: str) -> tuple[NewsSource, str | None]:
         from ..errors import DataNotFoundError
 
         if not path.is_file():
-            raise DataNotFoundError(f"news file {path} does not exist; check the path or pass another --source")
+            raise DataNotFoundError(f"news file {path} does not exist; check the path, or pass another news "
+                                    "source (--source for signals, --news or --lookback-news for study)")
         return NEWS_SOURCES[sniff_news_format(path)], str(path)
     raise UsageError(f"unknown news source {spec!r}; expected one of {sorted(NEWS_SOURCES)} (name or name:PATH/URL) "
                      "or a path to a .csv/.parquet file")
