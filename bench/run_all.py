@@ -15,7 +15,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 SCRIPTS = ["sentiment_throughput.py", "factor_eval.py", "backtest_overhead.py", "backfill.py", "news_parser_eval.py",
-           "ray_backfill.py", "device_throughput.py"]
+           "ray_backfill.py", "device_throughput.py", "novelty.py"]
 
 
 def load(name: str) -> dict | None:
@@ -117,6 +117,25 @@ def render() -> Path:
                 "headlines/s on an H200 in bf16 including tokenization"
                 + ("." if d["gpu"] else "; not measured here (no GPU was lent to this run). On a GPU machine run "
                    "`python bench/device_throughput.py --compile` (100,000 headlines by default)."), ""]
+    nv = load("novelty")
+    if nv:
+        f = nv["found"]
+        out += ["## News novelty from embeddings (`bench/novelty.py`)", "",
+                f"{f['items']:,} Reuters headlines of S&P 500 tickers (2016-01-04..2016-06-30, after the exact-text "
+                "dedupe). The embedding pass (the LLMOS encoder with the MiniLM weights, mean-pooled) against the "
+                "sentiment scoring pass on the same headlines, same run; then the same-ticker similarity search over "
+                f"the previous {nv['lookback_sessions']} sessions.", "",
+                "| pass | seconds | headlines/s | x vs scoring |", "|---|---|---|---|"]
+        out += [f"| {r['pass']} | {r['seconds']} | {r['headlines_per_s']:,.1f} | {r['x_vs_scoring']} |" for r in nv["rows"]]
+        out += ["", f"Near-duplicates at cosine >= {nv['duplicate_threshold']}: {f['near_duplicates_at_0.95']:,} of "
+                f"{f['items']:,} items (beyond exact text); {f['share_with_an_earlier_item_above_0.8']:.1%} have an "
+                f"earlier same-ticker item above 0.8; median novelty {f['median_novelty']:.3f}. The first five "
+                "near-duplicates and their closest earlier item:", ""]
+        out += [f"- {e['asset']}: \"{e['headline']}\" ~ \"{e['closest_earlier']}\" ({e['similarity']})"
+                for e in nv["examples"]]
+        out += ["", "The last example is two different contracts ($5.3 billion and more than $1 billion) above the "
+                "threshold: the collapse can merge distinct stories that share a template, so the study weights by "
+                "novelty without collapsing (`NoveltyConfig(collapse=False)`), and the threshold is a parameter.", ""]
     path = ROOT / "docs" / "benchmarks.md"
     path.parent.mkdir(exist_ok=True)
     path.write_text("\n".join(out))
