@@ -30,6 +30,14 @@ NEWS_COLUMNS = ["published_at", "date_only", "asset", "headline", "body", "sourc
 _PREFIX = re.compile(r"^(update\s*\d*|brief|corrected|exclusive|rpt|refile|wrapup\s*\d*)\s*[-:]\s*", re.I)
 
 
+def strip_wire_prefixes(text: str) -> str:
+    """``text`` without leading wire prefixes, also chained (``RPT-UPDATE 1-``, ``BRIEF-``, ``WRAPUP 2-``)."""
+    t = str(text).strip()
+    while (stripped := _PREFIX.sub("", t, count=1)) != t:
+        t = stripped
+    return t
+
+
 def normalise_headline(text: str) -> str:
     """Lower-case, drop wire prefixes (UPDATE 2-, BRIEF-, ...), punctuation and repeated spaces."""
     t = _PREFIX.sub("", str(text).strip())

@@ -37,7 +37,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ..data.datasets import PHRASEBANK_LABELS, load_phrasebank, load_semeval_headlines, phrasebank_split
-from ..data.news import _PREFIX as _WIRE_PREFIX
+from ..data.news import strip_wire_prefixes
 from ..errors import DataNotFoundError, ValidationError
 from ..llmos.convert import minilm_path
 from .train import (
@@ -47,6 +47,7 @@ from .train import (
     _predict,
     agreement_eps,
     classification_metrics,
+    counterfactual_validation,
     evaluate_encoder,
     fit_soft_targets,
     freeze_embeddings,
@@ -107,9 +108,7 @@ def _norm(text: str) -> str:
     list of ``data.news.normalise_headline``), then lower-case alphanumerics only. Looser than
     ``normalise_headline`` (which keeps ``$ % .`` for deduplicating news), so punctuation variants and wire
     re-issues of an evaluation sentence are excluded too."""
-    t = str(text).strip()
-    while (stripped := _WIRE_PREFIX.sub("", t, count=1)) != t:
-        t = stripped
+    t = strip_wire_prefixes(text)
     return re.sub(r"\s+", " ", re.sub(r"[^a-z0-9 ]", " ", t.lower())).strip()
 
 
@@ -231,15 +230,8 @@ def distill_sentiment(cfg: DistillConfig, teachers_dir: str | Path, out_dir: str
     train_seconds = time.perf_counter() - t0
     model.load_state_dict(best_state)
     metrics = ship_and_evaluate(model, seed_cfg, base_path, base, out_dir, cfg.extract_rank)
-    from .augment import counterfactuals as _cf
-
-    valid_cf = _cf(split.valid)
-    cf_pred = _predict(model, tokenizer, valid_cf["text"].tolist(), cfg.max_length).argmax(1) if len(valid_cf) else []
     metrics.update({
-        "valid_counterfactual_accuracy": float(np.mean([PHRASEBANK_LABELS[i] == g for i, g in
-                                                         zip(cf_pred, valid_cf["label"], strict=True)]))
-        if len(valid_cf) else float("nan"),
-        "valid_counterfactuals": len(valid_cf), "train_counterfactuals": n_cf,
+        **counterfactual_validation(model, tokenizer, split.valid, cfg.max_length), "train_counterfactuals": n_cf,
         "recipe": "ensemble distillation", "distill_config": asdict(cfg),
         "teachers": [p.name for p in paths], "teacher_ensemble_valid": teacher_valid,
         "transfer_texts": {str(k): int(v) for k, v in transfer["source"].value_counts().items()},

@@ -100,6 +100,19 @@ def _predict(model: LLMOSForSequenceClassification, tokenizer: Any, texts: list[
     return predictor.run(texts)  # type: ignore[return-value]
 
 
+def counterfactual_validation(model: torch.nn.Module, tokenizer: Any, valid: pd.DataFrame,
+                              max_length: int) -> dict[str, float | int]:
+    """Accuracy on the behavioural validation slice: the counterfactual rewrites of the validation sentences."""
+    from .augment import counterfactuals
+
+    cf = counterfactuals(valid)
+    if cf.empty:
+        return {"valid_counterfactual_accuracy": float("nan"), "valid_counterfactuals": 0}
+    pred = _predict(model, tokenizer, cf["text"].tolist(), max_length).argmax(1)
+    hits = [PHRASEBANK_LABELS[i] == gold for i, gold in zip(pred, cf["label"], strict=True)]
+    return {"valid_counterfactual_accuracy": float(np.mean(hits)), "valid_counterfactuals": len(cf)}
+
+
 def agreement_eps(texts: list[str]) -> np.ndarray:
     """Smoothing mass per sentence from the strictest PhraseBank agreement file that holds it."""
     level = dict.fromkeys(texts, AGREEMENT_EPS["50"])
@@ -341,20 +354,13 @@ def train_sentiment(cfg: SentimentTrainConfig, out_dir: str | Path, progress: bo
     uniform = {k: _average([s[k] for s in states]) for k in states[0]}
     soups = {"uniform": (uniform, list(range(len(states)))), "greedy": (greedy, greedy_kept)}
     soup_valid = {kind: valid_of(state) for kind, (state, _) in soups.items()}
-    from .augment import counterfactuals as _cf
-
-    valid_cf = _cf(split.valid)  # the behavioural validation slice: rewrites of validation sentences only
     soup, kept = soups[cfg.soup]
     train_seconds = time.perf_counter() - t0
     model.load_state_dict(soup)
     metrics = ship_and_evaluate(model, cfg, base_path, base, out_dir, cfg.extract_rank)
     model.load_state_dict(soup)
-    cf_pred = _predict(model, tokenizer, valid_cf["text"].tolist(), cfg.max_length).argmax(1) if len(valid_cf) else []
     metrics.update({
-        "valid_counterfactual_accuracy": float(np.mean([PHRASEBANK_LABELS[i] == g for i, g in
-                                                         zip(cf_pred, valid_cf["label"], strict=True)]))
-        if len(valid_cf) else float("nan"),
-        "valid_counterfactuals": len(valid_cf), "train_counterfactuals": n_cf,
+        **counterfactual_validation(model, tokenizer, split.valid, cfg.max_length), "train_counterfactuals": n_cf,
         "train_config": asdict(cfg), "history": [h for r in runs for h in r["history"]],
         "best_epoch_per_seed": {str(r["best"]["seed"]): r["best"]["epoch"] for r in runs},
         "valid_weighted_f1_per_seed": dict(zip(map(str, cfg.seeds), seed_scores, strict=True)),

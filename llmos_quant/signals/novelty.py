@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from ..data.news import strip_wire_prefixes
 from ..errors import UsageError
 
 log = logging.getLogger(__name__)
@@ -66,15 +67,6 @@ class Embedder:
                                  reduce=lambda z: torch.nn.functional.normalize(z.float(), dim=-1))
         self.last_seconds = time.perf_counter() - t0
         return out  # type: ignore[return-value]
-
-
-def strip_wire_prefixes(text: str) -> str:
-    from ..data.news import _PREFIX
-
-    t = text.strip()
-    while (stripped := _PREFIX.sub("", t, count=1)) != t:
-        t = stripped
-    return t
 
 
 def item_novelty(items: pd.DataFrame, embeddings: np.ndarray, lookback_sessions: int = 5,
