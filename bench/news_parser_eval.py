@@ -17,6 +17,7 @@ from bench._common import write  # noqa: E402
 
 
 def main() -> None:
+    import numpy as np
     import pandas as pd
 
     from llmos_quant.data.news import read_benzinga_csv, read_reuters_csv
@@ -33,18 +34,40 @@ def main() -> None:
     reuters = reuters[reuters["published_at"] < pd.Timestamp("2017-01-01", tz="UTC")]
     sample = reuters.sample(n=min(args.n, len(reuters)), random_state=0)
     texts = (sample["headline"] + " " + sample["body"]).tolist()
-    r_acc = linking_accuracy(linker, texts, sample["asset"].tolist())
-    r_head = linking_accuracy(linker, sample["headline"].tolist(), sample["asset"].tolist())
+    # What also counts as right, reported beside the strict figure: the gold issuer's other share classes (the text
+    # cannot tell GOOG from GOOGL), and every ticker the same story is filed under in the dataset.
+    classes = {}
+    for t, issuer in linker.issuer.items():
+        classes.setdefault(issuer, set()).add(t)
+    share = [classes.get(linker.issuer.get(a, a), set()) - {a} for a in sample["asset"]]
+    story = reuters["headline"] + "|" + reuters["body"]
+    filed = reuters.groupby(story)["asset"].agg(set)
+    filed_sets = [filed[k] | s for k, s in zip(sample["headline"] + "|" + sample["body"], share, strict=True)]
+    r_acc = linking_accuracy(linker, texts, sample["asset"].tolist(), accept=share)
+    r_filed = linking_accuracy(linker, texts, sample["asset"].tolist(), accept=filed_sets)
+    r_acc["top1_any_filed_ticker"] = r_filed["top1_accepted"]
+    r_acc["stories_filed_under_several_tickers"] = float(np.mean([len(f) > 1 for f in filed_sets]))
+    r_head = linking_accuracy(linker, sample["headline"].tolist(), sample["asset"].tolist(), accept=share)
     bz = read_benzinga_csv()
     b_acc = linking_accuracy(linker, bz["headline"].tolist(), bz["asset"].tolist())
     link = pd.DataFrame({"Reuters title + lede": r_acc, "Reuters title only": r_head, "Benzinga title": b_acc}).T
+    link = link.rename(columns={"top1_accepted": "top1_share_classes_equal"})
     link.index.name = "sample"
     out = ["# News parser metrics", "", "Produced by `python bench/news_parser_eval.py` (linking) and the training "
            "commands named below (their `metrics.json` files are read here).", "",
            "## Ticker linking", "",
            f"The `ticker` column is hidden and predicted from the text; samples: {r_acc['n']:,} random Reuters rows "
            f"(2011-2016) and all {b_acc['n']:,} Benzinga sample rows. Universe: {len(linker.tickers)} tickers "
-           "(Reuters companies, StockNet table, S&P list, the project's alias file).", "", markdown_table(link), ""]
+           "(Reuters companies, StockNet table, S&P list, the project's alias file).", "",
+           "Columns: `top1_accuracy` is strict (the row's own ticker); `gold_linked` is the share of rows whose ticker "
+           "is among the links at all, the ceiling of any re-ranking (the rest never name the company in a form the "
+           "linker knows: market wraps, 'Deals of the day', stories about a rival); `top1_share_classes_equal` also "
+           "accepts the gold issuer's other share class (GOOG/GOOGL, NWS/NWSA, BHP/BBL: the dataset files the same "
+           "stories under both); `top1_any_filed_ticker` accepts any ticker the same story is filed under "
+           f"({r_acc['stories_filed_under_several_tickers']:.0%} of the sampled stories are filed under more than one). "
+           "The linker's rules (HTML entities in company names, corporate suffixes, distinctive first words, share "
+           "classes) were developed on a disjoint sample (3,000 other rows, seed 1), not on these rows.",
+           "", markdown_table(link.round(4)), ""]
     payload = {"linking": link.to_dict(orient="index")}
     ev = DEFAULT_EVENT_ADAPTER / "metrics.json"
     if ev.is_file():
@@ -71,6 +94,17 @@ def main() -> None:
                 "|---|---|---|" + "---|" * len(t["f1_by_type"]),
                 f"| {t['precision']:.4f} | {t['recall']:.4f} | {t['f1']:.4f} | "
                 + " | ".join(f"{t['f1_by_type'][k]:.4f}" for k in sorted(t["f1_by_type"])) + " |", "",
+                "Long sentences: FIN's loan-agreement sentences reach 700 sub-tokens. They used to be cut at the model's "
+                "128, which left 53 of FIN3's 318 entities (17%) untagged; now they are tagged in overlapping word "
+                "windows (`ner.word_windows`), in training too. Measured when the change was made (2026-12-02): F1 "
+                "0.687 with the cut, 0.757 with the same weights tagging in windows, and the table's figure after "
+                "retraining with windows (same recipe otherwise; the rule, fixed before the run, was to ship it "
+                "whatever its score, since it only stops discarding words).", "",
+                "The gap to the reference is ORG and LOC: the base model is uncased, so all-capital names in "
+                "signature blocks ('SILICIUM DE PROVENCE SAS') read like places, and FIN5 and FIN3 do not mark "
+                "corporate suffixes the same way (', Inc' is outside the ORG span in FIN5's nine cases). On news "
+                "headlines the parser also adds, as ORG, the universe company names that the linker matched and the "
+                "tagger missed ('CVS Caremark').", "",
                 f"Reference: {m['reference']}.", ""]
         payload["ner"] = m
     out += numeric_section(sample, payload)

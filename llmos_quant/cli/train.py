@@ -193,6 +193,10 @@ def distill(
     counterfactuals: Annotated[bool, typer.Option(help="Add counterfactual rewrites of the PhraseBank training "
                                                        "sentences (encoders/augment.py) with their flipped gold "
                                                        "labels as the only target")] = False,
+    teacher_base: Annotated[Path | None, typer.Option(
+        help="Base encoder the teachers were fine-tuned from: a folder, minilm or mpnet (default: what `train "
+             "sentiment --seeds-dir` recorded in TEACHERS/base.json, else MiniLM)")] = None,
+    base: Base = None,
     device: Device = "auto", quiet: Quiet = False,
 ) -> None:
     """Distil the seeds' logit ensemble into one student (PhraseBank + unlabelled Reuters text); write adapter + metrics."""
@@ -201,7 +205,7 @@ def distill(
     cfg = DistillConfig(transfer_limit=transfer_limit, gold_weight=gold_weight, temperature=temperature, epochs=epochs,
                         lr=lr, head_lr=head_lr, batch_size=batch_size, seed=seed, extract_rank=extract_rank,
                         device=device, counterfactuals=counterfactuals)
-    metrics = distill_sentiment(cfg, teachers, out, progress=not quiet)
+    metrics = distill_sentiment(cfg, teachers, out, progress=not quiet, base=base, teacher_base=teacher_base)
     rows = {f"{split}.{k}": v for split in ("test_50agree", "test_allagree") for k, v in metrics[split].items()}
     rows["semeval2017.spearman"] = metrics["semeval2017_headlines_test"]["spearman"]
     rows["teacher_ensemble.valid_weighted_f1"] = metrics["teacher_ensemble_valid"]["weighted_f1"]
@@ -290,7 +294,8 @@ def _behaviour_section(reports: dict) -> list[str]:
 def _metric_columns(m: dict) -> dict[str, float]:
     """One row of the metrics table from ``evaluate_encoder``'s output."""
     return {**{f"{s}_{k}": m[s][k] for s in ("test_50agree", "test_allagree") for k in ("accuracy", "macro_f1", "weighted_f1")},
-            "semeval_spearman": m["semeval2017_headlines_test"]["spearman"]}
+            "semeval_spearman": m["semeval2017_headlines_test"]["spearman"],
+            "valid_weighted_f1": m["valid"]["weighted_f1"]}
 
 
 def _training_record(folder: Path | None) -> list[str]:

@@ -20,7 +20,7 @@ from torch import nn
 
 from ..errors import ModelLoadError
 from ..llmos.config import LLMOSConfig
-from ..llmos.convert import from_hf_bert, minilm_path
+from ..llmos.convert import from_hf_bert, resolve_base
 from ..llmos.model import LLMOSPreTrained
 
 LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "up_proj", "down_proj"]
@@ -145,7 +145,7 @@ def load_adapter(directory: str | Path, base: str | Path | None = None) -> LLMOS
         raise ModelLoadError(f"{folder} is not an adapter folder: missing {missing}")
     cfg = LLMOSConfig.from_dict(json.loads((folder / "llmos_config.json").read_text()))
     head = "token" if cfg.token_labels else "cls"
-    model = from_hf_bert(base or minilm_path(), head=head, pooling=cfg.pooling, labels=cfg.labels,
+    model = from_hf_bert(resolve_base(base), head=head, pooling=cfg.pooling, labels=cfg.labels,
                          token_labels=cfg.token_labels)
     lora_raw = json.loads((folder / "adapter_config.json").read_text())
     lora = LoraConfig(r=lora_raw["r"], lora_alpha=lora_raw["lora_alpha"], lora_dropout=0.0,

@@ -39,7 +39,7 @@ from tqdm.auto import tqdm
 from ..data.datasets import PHRASEBANK_LABELS, load_phrasebank, load_semeval_headlines, phrasebank_split
 from ..data.news import strip_wire_prefixes
 from ..errors import DataNotFoundError, ValidationError
-from ..llmos.convert import minilm_path
+from ..llmos.convert import minilm_path, resolve_base
 from .train import (
     AGREEMENT_EPS,
     SentimentTrainConfig,
@@ -52,6 +52,7 @@ from .train import (
     fit_soft_targets,
     freeze_embeddings,
     load_state,
+    read_teacher_base,
     ship_and_evaluate,
     soft_targets,
 )
@@ -179,15 +180,22 @@ def find_teachers(teachers_dir: str | Path) -> list[Path]:
 
 
 def distill_sentiment(cfg: DistillConfig, teachers_dir: str | Path, out_dir: str | Path, progress: bool = True,
-                      base: str | Path | None = None) -> dict[str, Any]:
-    """Distil the teachers in ``teachers_dir`` into one student; write its adapter + ``metrics.json``."""
+                      base: str | Path | None = None, teacher_base: str | Path | None = None) -> dict[str, Any]:
+    """Distil the teachers in ``teachers_dir`` into one student; write its adapter + ``metrics.json``.
+
+    ``base``: the student's base encoder (default MiniLM). ``teacher_base``: the teachers' base, default the one
+    ``train sentiment --seeds-dir`` recorded in ``teachers_dir/base.json``, else the student's: teachers may be a
+    larger architecture with another tokenizer (e.g. ``mpnet``), since only their probabilities are used."""
     from transformers import AutoTokenizer
 
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    base_path = Path(base) if base else minilm_path()
+    base_path = resolve_base(base)
+    base = base_path if base is not None else None
     tokenizer = AutoTokenizer.from_pretrained(str(base_path))
     paths = find_teachers(teachers_dir)
+    teacher_path = resolve_base(teacher_base) if teacher_base is not None else read_teacher_base(teachers_dir) or base_path
+    teacher_tok = tokenizer if teacher_path == base_path else AutoTokenizer.from_pretrained(str(teacher_path))
     split = phrasebank_split(seed=0)
     label_ids = {lab: i for i, lab in enumerate(PHRASEBANK_LABELS)}
     gold_texts = split.train["text"].tolist()
@@ -196,7 +204,7 @@ def distill_sentiment(cfg: DistillConfig, teachers_dir: str | Path, out_dir: str
 
     # Teachers: their ensemble's validation metrics, then the targets of every training text.
     all_texts = gold_texts + transfer["text"].tolist() + split.valid["text"].tolist()
-    probs = teacher_probs(paths, base_path, tokenizer, all_texts, cfg.max_length, cfg.temperature, progress)
+    probs = teacher_probs(paths, teacher_path, teacher_tok, all_texts, cfg.max_length, cfg.temperature, progress)
     n_gold, n_transfer = len(gold_texts), len(transfer)
     valid_probs = probs[n_gold + n_transfer:]
     teacher_valid = classification_metrics(split.valid["label"], [PHRASEBANK_LABELS[i] for i in valid_probs.argmax(1)])
@@ -233,7 +241,7 @@ def distill_sentiment(cfg: DistillConfig, teachers_dir: str | Path, out_dir: str
     metrics.update({
         **counterfactual_validation(model, tokenizer, split.valid, cfg.max_length), "train_counterfactuals": n_cf,
         "recipe": "ensemble distillation", "distill_config": asdict(cfg),
-        "teachers": [p.name for p in paths], "teacher_ensemble_valid": teacher_valid,
+        "teachers": [p.name for p in paths], "teacher_base": teacher_path.name, "teacher_ensemble_valid": teacher_valid,
         "transfer_texts": {str(k): int(v) for k, v in transfer["source"].value_counts().items()},
         "history": history, "best_epoch": best["epoch"], "student_valid": best["valid"],
         "label_seconds": round(label_seconds, 1), "train_seconds": round(train_seconds, 1),
@@ -249,9 +257,9 @@ def ensemble_report(teachers_dir: str | Path, base: str | Path | None = None, ma
 
     from .sentiment import LABELS, SentimentEncoder
 
-    base_path = Path(base) if base else minilm_path()
-    tokenizer = AutoTokenizer.from_pretrained(str(base_path))
     paths = find_teachers(teachers_dir)
+    base_path = resolve_base(base) if base is not None else read_teacher_base(teachers_dir) or minilm_path()
+    tokenizer = AutoTokenizer.from_pretrained(str(base_path))
 
     class _Ensemble:
         name = f"ensemble of {len(paths)}"

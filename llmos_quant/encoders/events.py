@@ -39,10 +39,10 @@ class EventClassifier:
         """The adapter in ``directory`` on ``base`` (default all-MiniLM-L6-v2; the folder it was trained on)."""
         from transformers import AutoTokenizer
 
-        from ..llmos.convert import minilm_path
+        from ..llmos.convert import resolve_base
         from .adapter import load_adapter
 
-        folder = base or minilm_path()
+        folder = resolve_base(base)
         return cls(load_adapter(directory, base=folder), AutoTokenizer.from_pretrained(str(folder)), **kwargs)
 
     def proba(self, texts: list[str]) -> np.ndarray:
@@ -107,14 +107,14 @@ def train_events(out_dir: str | Path, limit: int = 12000, epochs: int = 2, lr: f
     fixture; save adapter + metrics."""
     from transformers import AutoTokenizer
 
-    from ..llmos.convert import from_hf_bert, minilm_path
+    from ..llmos.convert import from_hf_bert, resolve_base
     from ..llmos.fit import fit
     from .adapter import attach_lora, save_adapter
 
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     data = weak_corpus(limit, seed)
-    base_dir = base or minilm_path()
+    base_dir = resolve_base(base)
     tok = AutoTokenizer.from_pretrained(str(base_dir))
     model = from_hf_bert(base_dir, head="cls", pooling="mean", labels=EVENT_TYPES)
     lora = attach_lora(model, r=lora_r, alpha=2 * lora_r)

@@ -183,7 +183,19 @@ def _once(facts: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 # ---------------------------------------------------------------------------------------------- tickers
 _SUFFIXES = re.compile(r"(,?\s+(inc\.?|incorporated|corp\.?|corporation|co\.?|company|companies|cos\.?|ltd\.?|limited|"
-                       r"plc|holdings?|group|n\.?v\.?|s\.?a\.?|l\.?p\.?|& co\.?|the))+$", re.I)
+                       r"plc|p\.l\.c\.?|holdings?|group|n\.?v\.?|s\.?a\.?|s\.?e\.?|ag|a\.?g\.?|s\.?p\.?a\.?|l\.?p\.?|"
+                       r"& co\.?|ord|adr|ads|oyj|asa|ab|tbk|bhd|the|\(the\)|\(new\)|class [abc]|cl [abc])\.?)+$", re.I)
+# Generic first words: "General Electric" is not "General", "American Express" is not "American".
+_GENERIC_FIRST = {"general", "american", "united", "first", "national", "international", "global", "bank", "banco",
+                  "western", "eastern", "southern", "northern", "pacific", "atlantic", "capital", "royal", "public",
+                  "state", "energy", "health", "best", "dollar", "news", "new", "central", "world", "china", "japan",
+                  "texas", "california", "the", "j", "jp", "mr", "air", "home", "great", "digital", "consolidated",
+                  "principal", "life", "sealed", "twenty-first", "universal", "regional", "advanced", "applied", "booking",
+                  "host", "realty", "simon", "union", "prudential", "allied", "continental", "citizens",
+                  "people's", "peoples", "edison", "duke", "dominion", "marathon", "mid-america", "essex", "federal",
+                  "discovery", "target", "gap", "progressive", "mosaic", "ball", "southwest", "norfolk",
+                  "hartford", "aon", "arch", "crown", "alliance", "assurant", "motorola", "deutsche",
+                  "british", "canadian", "australian", "swiss", "french", "german", "korea", "taiwan", "india", "hong"}
 COMMON_WORD_NAMES = {"target", "gap", "ball", "block", "discovery", "progressive", "southern", "visa",
                      "general", "american", "united", "first", "national", "best",
                      "dollar", "news", "fox", "mosaic", "nasdaq", "equity", "public", "state", "entergy"}
@@ -197,13 +209,40 @@ STOP_TICKERS = {"A", "I", "CEO", "CFO", "COO", "IPO", "US", "USA", "UK", "EU", "
 
 
 def company_aliases(name: str) -> list[str]:
-    """Aliases from a company name: the name and the name without corporate suffixes."""
-    name = re.sub(r"\s+", " ", str(name)).strip()
+    """Aliases from a company name: the name (HTML entities decoded: ``Moody&#39;s`` -> ``Moody's``), the name without
+    corporate suffixes (``Inc``, ``plc``, ``AG``, ``(The)``, ``Ord`` ...) and without a leading "The"."""
+    import html
+
+    name = re.sub(r"\s+", " ", html.unescape(str(name))).strip()
     base = _SUFFIXES.sub("", name).strip(" ,.")
     out = [name]
     if base and base != name:
         out.append(base)
+    if base.lower().startswith("the ") and len(base) > 6:
+        out.append(base[4:])
     return [a for a in out if len(a) >= 2]
+
+
+def first_word_alias(name: str) -> str | None:
+    """The distinctive first word of a multi-word company name ("Toyota Motor" -> "Toyota", "Lockheed Martin" ->
+    "Lockheed"), or None when it is short, lower-case or generic ("General Electric", "American Express")."""
+    import html
+
+    base = _SUFFIXES.sub("", re.sub(r"\s+", " ", html.unescape(str(name))).strip()).strip(" ,.")
+    words = base.split()
+    if len(words) < 2:
+        return None
+    first = words[0].strip(",.")
+    if len(first) < 4 or not first[0].isupper() or first.lower() in _GENERIC_FIRST or not re.fullmatch(r"[A-Za-z&'-]+",
+                                                                                                        first):
+        return None
+    return first
+
+
+def _issuer_key(name: str) -> str:
+    """Issuer of a company name, for grouping share classes: the lower-cased name without corporate suffixes."""
+    aliases = company_aliases(name) if name else []
+    return aliases[-1].lower() if aliases else ""
 
 
 @dataclass
@@ -225,6 +264,19 @@ class UniverseTable:
         for t, aliases in (extra_aliases or {}).items():
             row = rows.setdefault(t.upper(), {"ticker": t.upper(), "name": aliases[0] if aliases else "", "aliases": []})
             row["aliases"] = sorted(set(row["aliases"]) | set(aliases))
+        # A distinctive first word becomes an alias when it names one issuer only (share classes of one issuer
+        # share their names; two issuers starting with the same word get neither).
+        issuer = {t: _issuer_key(r["name"]) for t, r in rows.items()}
+        firsts: dict[str, set[str]] = {}
+        for t, row in rows.items():
+            for alias in [row["name"], *row["aliases"]]:
+                if (w := first_word_alias(alias)) is not None:
+                    firsts.setdefault(w.lower(), set()).add(issuer[t] or t)
+        for row in rows.values():
+            for alias in [row["name"], *row["aliases"]]:
+                w = first_word_alias(alias)
+                if w is not None and len(firsts[w.lower()]) == 1:
+                    row["aliases"] = sorted(set(row["aliases"]) | {w})
         return cls(pd.DataFrame(list(rows.values()), columns=["ticker", "name", "aliases"]))
 
     @classmethod
@@ -299,6 +351,7 @@ class TickerLinker:
                 if t not in by_alias[a.lower()]:
                     by_alias[a.lower()].append(t)
         self.by_alias = by_alias
+        self.issuer = {t: _issuer_key(n) or t for t, n in zip(universe.frame["ticker"], universe.frame["name"], strict=True)}
         names = sorted(by_alias, key=len, reverse=True)
         self._names = re.compile(r"(?<![\w$])(" + "|".join(re.escape(n) for n in names) + r")(?:'s|’s)?(?![\w])", re.I) \
             if names else None
@@ -336,9 +389,14 @@ class TickerLinker:
                 if key in COMMON_WORD_NAMES and not _CONTEXT.search(text[max(0, m.start() - 40):m.end() + 40]):
                     unlinked.append({"match": alias, "reason": "name is also a common word and no company context"})
                     continue
-                conf = 0.9 / len(cands)
+                issuers = {self.issuer.get(t, t) for t in cands}
+                # share classes of one issuer (GOOG/GOOGL): the text names that issuer without doubt, so each class
+                # keeps the full confidence (ties: alphabetical); different issuers split it
+                conf = 0.9 / len(issuers)
+                method = ("name" if len(cands) == 1 else f"name of {len(cands)} share classes" if len(issuers) == 1
+                          else f"name shared by {len(cands)} tickers")
                 for t in cands:
-                    add(t, conf, "name" if len(cands) == 1 else f"name shared by {len(cands)} tickers", alias, m.start())
+                    add(t, conf, method, alias, m.start())
         for m in re.finditer(r"(?<![\w$.])([A-Z]{2,5})(?![\w.])", text):
             t = m.group(1)
             if t in self.tickers and t not in STOP_TICKERS and t not in scores:
@@ -387,18 +445,47 @@ class NewsParser:
         else:
             out["events"] = [rule_events(h) if h.strip() else [] for h in heads]
         out["numbers"] = [extract_numbers(t) for t in full]
-        out["entities"] = self.tagger.entities(heads) if self.tagger is not None else [[] for _ in heads]
+        entities = self.tagger.entities(heads) if self.tagger is not None else [[] for _ in heads]
+        if self.tagger is not None:  # the universe's company names in the headline are organisations too
+            entities = [_with_linked_names(e, links, len(h)) for e, links, h in zip(entities, out["tickers"], heads,
+                                                                                    strict=True)]
+        out["entities"] = entities
         return out
 
 
-def linking_accuracy(linker: TickerLinker, texts: list[str], truth: list[str]) -> dict[str, float]:
-    """Top-1 accuracy (over all rows and over linked rows) and coverage of the linker."""
-    top1, linked = [], []
-    for text, gold in zip(texts, truth, strict=True):
+def _with_linked_names(entities: list[dict[str, str]], links: list[dict[str, Any]], head_len: int) -> list[dict[str, str]]:
+    """Add an ORG entity for each company name the linker matched in the headline that no tagged entity covers (the
+    tagger learned on SEC filings and misses names it never saw, "CVS Caremark")."""
+    out = list(entities)
+    covered = " ".join(e["text"].lower() for e in entities)
+    for link in links:
+        match = link["match"].removesuffix("'s").removesuffix("’s")
+        if link["method"].startswith("name") and link["position"] < head_len and match.lower() not in covered:
+            out.append({"text": match, "type": "ORG"})
+            covered += " " + match.lower()
+    return out
+
+
+def linking_accuracy(linker: TickerLinker, texts: list[str], truth: list[str],
+                     accept: list[set[str]] | None = None) -> dict[str, float]:
+    """Top-1 accuracy (over all rows and over linked rows), coverage, and ``gold_linked``: the share of rows whose gold
+    ticker is among the links at all (the ceiling of any re-ranking). ``accept``: per row, the tickers that also count
+    as right (e.g. the gold's other share classes, or every ticker the same story is filed under); with it,
+    ``top1_accepted`` is reported too."""
+    top1, linked, anywhere, accepted = [], [], [], []
+    for i, (text, gold) in enumerate(zip(texts, truth, strict=True)):
         links, _ = linker.link(text)
+        tickers = [x["ticker"] for x in links]
         linked.append(bool(links))
-        top1.append(bool(links) and links[0]["ticker"] == gold.upper())
+        top1.append(bool(links) and tickers[0] == gold.upper())
+        anywhere.append(gold.upper() in tickers)
+        if accept is not None:
+            accepted.append(bool(links) and (tickers[0] == gold.upper() or tickers[0] in accept[i]))
     n = max(len(texts), 1)
     cov = float(np.mean(linked)) if linked else 0.0
-    return {"n": len(texts), "coverage": cov, "top1_accuracy": float(np.sum(top1) / n),
-            "top1_accuracy_when_linked": float(np.sum(top1) / max(np.sum(linked), 1))}
+    out = {"n": len(texts), "coverage": cov, "top1_accuracy": float(np.sum(top1) / n),
+           "top1_accuracy_when_linked": float(np.sum(top1) / max(np.sum(linked), 1)),
+           "gold_linked": float(np.sum(anywhere) / n)}
+    if accept is not None:
+        out["top1_accepted"] = float(np.sum(accepted) / n)
+    return out

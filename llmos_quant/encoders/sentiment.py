@@ -258,11 +258,11 @@ class SentimentEncoder:
         """LLMOS classifier: base BERT folder (default all-MiniLM-L6-v2) + LoRA adapter folder."""
         from transformers import AutoTokenizer
 
-        from ..llmos.convert import minilm_path
+        from ..llmos.convert import resolve_base
         from .adapter import load_adapter
 
         folder = Path(directory)
-        base_dir = Path(base) if base else minilm_path()
+        base_dir = resolve_base(base)
         model = load_adapter(folder, base=base)
         tok = AutoTokenizer.from_pretrained(str(base_dir))
         backend = TransformerBackend(model, tok, model.config.labels, name="llmos", **kwargs)

@@ -36,8 +36,8 @@ import torch
 import torch.nn.functional as F
 
 from ..data.datasets import PHRASEBANK_LABELS, load_phrasebank, load_semeval_headlines, phrasebank_split
-from ..errors import ValidationError
-from ..llmos.convert import from_hf_bert, minilm_path
+from ..errors import DataNotFoundError, ValidationError
+from ..llmos.convert import from_hf_bert, resolve_base
 from ..llmos.fit import BatchedPredictor, fit
 from ..llmos.model import LLMOSForSequenceClassification
 from .adapter import attach_lora, merge_lora, save_extracted
@@ -273,6 +273,31 @@ def save_state(state: dict[str, torch.Tensor], path: Path, info: dict[str, Any])
     return path
 
 
+TEACHER_BASE_FILE = "base.json"
+
+
+def write_teacher_base(seeds_dir: str | Path, base_path: Path) -> Path:
+    """Record which base encoder the seeds in ``seeds_dir`` were fine-tuned from, so that ``train distill`` loads them
+    into the right architecture and tokenizer (a MiniLM student may learn from MPNet teachers)."""
+    path = Path(seeds_dir) / TEACHER_BASE_FILE
+    path.write_text(json.dumps({"base": str(base_path), "name": base_path.name}, indent=2) + "\n")
+    return path
+
+
+def read_teacher_base(seeds_dir: str | Path) -> Path | None:
+    """The base recorded by ``write_teacher_base`` (None for folders written before it existed: MiniLM)."""
+    path = Path(seeds_dir) / TEACHER_BASE_FILE
+    if not path.is_file():
+        return None
+    info = json.loads(path.read_text())
+    folder = Path(info["base"])
+    if not folder.is_dir():
+        if info.get("name") == "all-mpnet-base-v2":
+            return resolve_base("mpnet")
+        raise DataNotFoundError(f"{path} names the teachers' base {folder}, which does not exist; pass --teacher-base")
+    return folder
+
+
 def load_state(path: str | Path) -> dict[str, torch.Tensor]:
     from safetensors.torch import load_file
 
@@ -318,7 +343,8 @@ def train_sentiment(cfg: SentimentTrainConfig, out_dir: str | Path, progress: bo
 
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    base_path = Path(base) if base else minilm_path()
+    base_path = resolve_base(base)
+    base = base_path if base is not None else None
     split = phrasebank_split(seed=0)
     train = split.train.iloc[:cfg.limit] if cfg.limit else split.train
     label_ids = {lab: i for i, lab in enumerate(PHRASEBANK_LABELS)}
@@ -342,6 +368,7 @@ def train_sentiment(cfg: SentimentTrainConfig, out_dir: str | Path, progress: bo
         state, run = _train_one(cfg, seed, base_path, tokenizer, data, progress)
         if seeds_dir is not None:
             save_state(state, Path(seeds_dir) / f"seed_{seed}.safetensors", {"seed": seed, **run["best"]})
+            write_teacher_base(seeds_dir, base_path)
         states.append(state)
         runs.append(run)
     model = _build_model(cfg, base_path)
@@ -374,11 +401,21 @@ def train_sentiment(cfg: SentimentTrainConfig, out_dir: str | Path, progress: bo
 
 
 def evaluate_encoder(encoder: Any) -> dict[str, Any]:
-    """PhraseBank test (50Agree and its AllAgree part) metrics and SemEval-2017 headline Spearman."""
+    """PhraseBank test (50Agree and its AllAgree part) metrics and SemEval-2017 headline Spearman, plus ``valid``: the
+    validation slice and its counterfactual rewrites scored the same way, so that written artifacts can be compared
+    with each other on data that is not the test split (the selection rules in docs/sentiment_training.md)."""
     from scipy.stats import spearmanr
+
+    from .augment import counterfactuals
 
     split = phrasebank_split(seed=0)
     out: dict[str, Any] = {}
+    valid = split.valid
+    out["valid"] = classification_metrics(valid["label"], encoder.score(valid["text"].tolist())["label"])
+    cf = counterfactuals(valid)
+    if len(cf):
+        hits = encoder.score(cf["text"].tolist())["label"].to_numpy() == cf["label"].to_numpy()
+        out["valid"].update(counterfactual_accuracy=float(hits.mean()), counterfactual_n=len(cf))
     for name, frame in (("test_50agree", split.test), ("test_allagree", split.test_allagree)):
         scored = encoder.score(frame["text"].tolist())
         out[name] = classification_metrics(frame["label"], scored["label"])

@@ -29,6 +29,10 @@ class LLMOSConfig:
     layer_norm_eps: float = 1e-12
     dropout: float = 0.1
     pad_token_id: int = 0
+    # MPNet-style relative position bias (T5 buckets, one table shared by all layers, added to the attention
+    # scores): 0 buckets means none (BERT). all-mpnet-base-v2 uses 32 buckets and max distance 128.
+    relative_attention_num_buckets: int = 0
+    relative_attention_max_distance: int = 128
     # Sparse mixture-of-experts FFN: 0 experts means a dense FFN in every layer.
     num_experts: int = 0
     experts_top_k: int = 2
@@ -67,6 +71,13 @@ class LLMOSConfig:
             raise ValueError(f"pooling must be one of {_POOLINGS}, got {self.pooling!r}")
         if not 0 <= self.pad_token_id < self.vocab_size:
             raise ValueError(f"pad_token_id {self.pad_token_id} is outside the vocabulary (size {self.vocab_size})")
+        if self.relative_attention_num_buckets < 0 or self.relative_attention_num_buckets % 2:
+            raise ValueError("relative_attention_num_buckets must be 0 (no relative bias) or an even count, got "
+                             f"{self.relative_attention_num_buckets!r}")
+        if self.relative_attention_num_buckets and self.relative_attention_max_distance <= \
+                self.relative_attention_num_buckets // 4:
+            raise ValueError(f"relative_attention_max_distance must exceed num_buckets/4, got "
+                             f"{self.relative_attention_max_distance!r}")
         if self.contrastive_temperature <= 0:
             raise ValueError(f"contrastive_temperature must be > 0, got {self.contrastive_temperature!r}")
         # Lists from JSON become tuples so that the config stays hashable and frozen.

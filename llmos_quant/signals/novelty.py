@@ -49,10 +49,10 @@ class Embedder:
     def __init__(self, base: Any = None, device: str | None = None, batch_size: int = 64, max_length: int = 128) -> None:
         from transformers import AutoTokenizer
 
-        from ..llmos.convert import from_hf_bert, minilm_path
+        from ..llmos.convert import from_hf_bert, resolve_base
         from ..llmos.fit import BatchedPredictor
 
-        folder = base or minilm_path()
+        folder = resolve_base(base)
         model = from_hf_bert(folder, head="base", pooling="mean")
         tok = AutoTokenizer.from_pretrained(str(folder))
         self.predictor = BatchedPredictor(model, tok, device=device, batch_size=batch_size, max_length=max_length,

@@ -146,3 +146,32 @@ def test_wire_reissues_of_semeval_headlines_are_not_transfer_texts(shared_data, 
     monkeypatch.setattr(news, "read_reuters_csv", lambda: frame)
     out = transfer_texts(sources=("reuters_title",), limit=100, seed=0)
     assert sorted(out["text"]) == sorted(others)
+
+
+def test_a_student_learns_from_teachers_of_another_architecture(shared_data, tiny_bert_dir, tmp_path):
+    """MPNet teachers (relative position bias, no token types) teach a BERT student: the seeds folder records its
+    base (base.json), distillation loads the teachers into that architecture, the student stays on its own base."""
+    import transformers
+    from transformers import AutoTokenizer
+
+    from llmos_quant.encoders.distill import distill_sentiment
+    from llmos_quant.encoders.train import read_teacher_base, train_sentiment
+    from llmos_quant.llmos.convert import minilm_path
+
+    torch.manual_seed(0)
+    cfg = transformers.MPNetConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                                   intermediate_size=64, max_position_embeddings=130, pad_token_id=0)
+    mpnet_dir = tmp_path / "tiny_mpnet"
+    transformers.MPNetModel(cfg).save_pretrained(mpnet_dir, safe_serialization=True)
+    AutoTokenizer.from_pretrained(str(minilm_path())).save_pretrained(mpnet_dir)
+    seeds_dir = tmp_path / "teachers"
+    train_sentiment(SentimentTrainConfig(epochs=1, seeds=(0,), limit=32, extract_rank=4, lr=1e-3),
+                    tmp_path / "soup", progress=False, base=mpnet_dir, seeds_dir=seeds_dir)
+    assert read_teacher_base(seeds_dir) == mpnet_dir
+    metrics = distill_sentiment(DistillConfig(transfer_limit=20, epochs=1, extract_rank=4, lr=1e-3), seeds_dir,
+                                tmp_path / "student", progress=False, base=tiny_bert_dir)
+    assert metrics["teacher_base"] == "tiny_mpnet" and metrics["test_50agree"]["n"] == 1212
+    assert "valid" in metrics and metrics["valid"]["n"] == 364
+    # the teachers' weights do not fit the student's architecture: loading them there is refused
+    with pytest.raises(RuntimeError):
+        _build_model(SentimentTrainConfig(), tiny_bert_dir).load_state_dict(load_state(seeds_dir / "seed_0.safetensors"))

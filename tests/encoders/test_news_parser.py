@@ -28,6 +28,30 @@ def linker():
 def test_aliases_strip_corporate_suffixes():
     assert company_aliases("Exxon Mobil Corp") == ["Exxon Mobil Corp", "Exxon Mobil"]
     assert company_aliases("Apple Inc.") == ["Apple Inc.", "Apple"]
+    # names as the Reuters company table writes them: HTML entities, (The), AG, Ord
+    assert company_aliases("Moody&#39;s Corporation") == ["Moody's Corporation", "Moody's"]
+    assert company_aliases("Goldman Sachs Group Inc (The)")[-1] == "Goldman Sachs"
+    assert company_aliases("Novartis AG")[-1] == "Novartis"
+    assert company_aliases("Toyota Motor Corp Ltd Ord")[-1] == "Toyota Motor"
+    assert company_aliases("The Boeing Company")[-1] == "Boeing"
+
+
+def test_distinctive_first_words_become_aliases_when_they_name_one_issuer():
+    from llmos_quant.encoders.news_parser import first_word_alias
+
+    assert first_word_alias("Toyota Motor Corp") == "Toyota" and first_word_alias("Lockheed Martin") == "Lockheed"
+    assert first_word_alias("General Electric Company") is None  # generic first word
+    assert first_word_alias("Apple Inc") is None  # one word: the name is already its alias
+    table = UniverseTable.from_pairs([("TM", "Toyota Motor Corp"), ("LMT", "Lockheed Martin Corp"),
+                                      ("MRO", "Marathon Oil Corp"), ("MPC", "Marathon Petroleum Corp"),
+                                      ("DISCA", "Discovery Communications Inc"), ("DISCK", "Discovery Communications Inc"),
+                                      ("KSS", "Kohl&#39;s Corporation")])
+    link = TickerLinker(table).link
+    assert link("Toyota recalls 1 million cars")[0][0]["ticker"] == "TM"
+    assert link("Lockheed wins Pentagon contract")[0][0]["ticker"] == "LMT"
+    assert link("Kohl's down in premarket after September sales")[0][0]["ticker"] == "KSS"
+    assert link("Marathon shares rise")[0] == []  # two issuers start with "Marathon": no first-word alias
+    assert {x["ticker"] for x in link("Discovery Communications to buy Scripps")[0]} == {"DISCA", "DISCK"}
 
 
 def test_names_cashtags_rics_possessives(linker):
@@ -42,8 +66,16 @@ def test_names_cashtags_rics_possessives(linker):
 
 
 def test_ambiguous_and_common_word_names(linker):
+    # share classes of one issuer: the text names it without doubt, both classes keep the full confidence
     links, _ = linker.link("Alphabet profit beats estimates")
-    assert {x["ticker"] for x in links} == {"GOOG", "GOOGL"} and links[0]["confidence"] == pytest.approx(0.45)
+    assert {x["ticker"] for x in links} == {"GOOG", "GOOGL"} and links[0]["confidence"] == pytest.approx(0.9)
+    assert links[0]["method"] == "name of 2 share classes"
+    # one alias of two different issuers splits the confidence, so a unique name outranks it
+    two = TickerLinker(UniverseTable.from_pairs([("AAA", "Acme Foods Inc"), ("BBB", "Bolt Corp")],
+                                                {"AAA": ["Acme"], "CCC": ["Acme"]}))
+    links, _ = two.link("Acme and Bolt shares rise")
+    assert links[0]["ticker"] == "BBB" and {x["ticker"] for x in links} == {"AAA", "BBB", "CCC"}
+    assert next(x for x in links if x["ticker"] == "AAA")["confidence"] == pytest.approx(0.45)
     links, unlinked = linker.link("Target price raised to 50 for dozens of names")
     assert not links and unlinked and "common word" in unlinked[0]["reason"]
     assert linker.link("Target shares fall after weak holiday sales")[0][0]["ticker"] == "TGT"
@@ -98,6 +130,10 @@ def test_fixture_is_the_projects_own_and_large_enough():
 def test_linking_accuracy_helper(linker):
     acc = linking_accuracy(linker, ["Apple rises", "nothing here", "$MSFT falls"], ["AAPL", "AAPL", "MSFT"])
     assert acc["coverage"] == pytest.approx(2 / 3) and acc["top1_accuracy"] == pytest.approx(2 / 3)
+    texts = ["Apple and Microsoft shares rise", "Microsoft rises", "Alphabet rises"]
+    acc = linking_accuracy(linker, texts, ["MSFT", "AAPL", "GOOGL"], accept=[set(), {"MSFT"}, {"GOOG"}])
+    assert acc["top1_accuracy"] == 0.0 and acc["gold_linked"] == pytest.approx(2 / 3)
+    assert acc["top1_accepted"] == pytest.approx(2 / 3)  # row 2 by accept; row 3: GOOG is GOOGL's other class
 
 
 @pytest.mark.data

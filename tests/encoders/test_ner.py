@@ -1,0 +1,73 @@
+from __future__ import annotations
+
+import pytest
+
+from llmos_quant.encoders.ner import EntityTagger, _encode, word_windows
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    from transformers import AutoTokenizer
+
+    from llmos_quant.llmos.convert import minilm_path
+
+    return AutoTokenizer.from_pretrained(str(minilm_path()))
+
+
+def test_word_windows_tile_a_long_sentence_and_each_fits(tokenizer):
+    words = [f"w{i % 7}ord" if i % 5 else "Borrower" for i in range(400)]  # about 1,100 sub-tokens
+    windows = word_windows(tokenizer, words, 128)
+    assert len(windows) > 4
+    cores = [w for _, _, a, b in windows for w in range(a, b)]
+    assert cores == list(range(len(words)))  # every word is a core word exactly once, in order
+    for start, end, core_start, core_end in windows:
+        assert start <= core_start < core_end <= end
+        assert len(tokenizer(words[start:end], is_split_into_words=True)["input_ids"]) <= 128
+    assert word_windows(tokenizer, ["Apple", "Inc", "."], 128) == [(0, 3, 0, 3)]  # a short one is one window
+    assert word_windows(tokenizer, [], 128) == []
+
+
+def test_training_rows_label_each_word_once(tokenizer):
+    words = ["Borrower"] * 300
+    rows = _encode(tokenizer, [(words, ["I-PER"] * 300)], 64)
+    assert len(rows) > 1 and all(len(r["input_ids"]) <= 64 for r in rows)
+    assert sum(sum(1 for x in r["labels"] if x != -100) for r in rows) == 300
+
+
+def test_the_shipped_tagger_tags_words_past_the_model_length(monkeypatch):
+    """The tail of a 500-sub-token loan-agreement sentence is tagged (it used to be cut at 128 and left O)."""
+    monkeypatch.setenv("LLMOS_QUANT_SHARED_DATA", "/nonexistent")
+    tagger = EntityTagger.load()
+    filler = ["the", "amount", "of", "any", "advance", "made", "under", "this", "agreement", "shall", "be", "repaid",
+              "on", "the", "maturity", "date"]
+    words = filler * 30 + ["John", "Smith", "signed", "for", "Silicon", "Valley", "Bank", "."]
+    tags = tagger.tag_words([words])[0]
+    assert len(tags) == len(words)
+    assert tags[-4:-1] == ["I-ORG"] * 3 and "O" not in tags[-8:-6]  # tagged, not left O
+    assert tagger.tag_words([words[-8:]])[0][-4:-1] == ["I-ORG"] * 3
+
+
+def test_texts_are_split_like_the_training_data_and_entities_keep_their_original_text(monkeypatch):
+    from llmos_quant.encoders.ner import tokenize
+
+    assert [t for t, _, _ in tokenize("Apria's shares fall; J&J, U.S. Coca-Cola (KO)")] == [
+        "Apria", "'", "s", "shares", "fall", ";", "J&J", ",", "U.S", ".", "Coca-Cola", "(", "KO", ")"]
+    monkeypatch.setenv("LLMOS_QUANT_SHARED_DATA", "/nonexistent")
+    ents = EntityTagger.load().entities(["John Smith, chief executive of Silicon Valley Bank, said in Boston."])[0]
+    assert {"text": "John Smith", "type": "PER"} in ents  # no trailing comma glued to the name
+    assert {"text": "Silicon Valley Bank", "type": "ORG"} in ents and {"text": "Boston", "type": "LOC"} in ents
+
+
+def test_the_parser_adds_the_universe_names_the_tagger_missed(monkeypatch):
+    import pandas as pd
+
+    from llmos_quant.encoders.news_parser import NewsParser, TickerLinker, UniverseTable
+
+    monkeypatch.setenv("LLMOS_QUANT_SHARED_DATA", "/nonexistent")
+    linker = TickerLinker(UniverseTable.from_pairs([("CVS", "CVS Caremark Corp"), ("AAPL", "Apple Inc")]))
+    parser = NewsParser(linker=linker, tagger=EntityTagger.load())
+    out = parser.parse(pd.DataFrame({"headline": ["CVS Caremark profit rises 10 pct", "Apple's CEO Tim Cook visits China"],
+                                     "body": ["Apple is not in this headline.", ""]}))
+    assert {"text": "CVS Caremark", "type": "ORG"} in out["entities"].iloc[0]
+    assert not any(e["text"] == "Apple" for e in out["entities"].iloc[0])  # a lede mention is not a headline entity
+    assert [e["text"] for e in out["entities"].iloc[1]].count("Apple") == 1  # tagged once, not added again
