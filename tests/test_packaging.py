@@ -15,7 +15,7 @@ def test_environment_yml_matches_pyproject_extras_and_torch_pin():
     py = tomllib.loads((ROOT / "pyproject.toml").read_text())
     env = (ROOT / "environment.yml").read_text()
     extras = re.search(r"-e \.\[([^\]]+)\]", env).group(1).split(",")
-    # every extra but the opt-in MPNet teacher (404 MB of weights, for rebuilding the model only)
+    # every extra but the opt-in MPNet one (404 MB of weights: the llmos-mpnet backend and the teacher)
     assert set(extras) == set(py["project"]["optional-dependencies"]) - {"teacher"}
     assert "teacher" not in make_setup_extras()
     make = (ROOT / "Makefile").read_text()

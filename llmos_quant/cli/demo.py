@@ -18,7 +18,8 @@ def demo(
     n_assets: Annotated[int, typer.Option(help="Invented tickers to simulate (>= 5)")] = _D["n_assets"].default,
     n_sessions: Annotated[int, typer.Option(help="Trading sessions to simulate (>= 40)")] = _D["n_sessions"].default,
     seed: Annotated[int, typer.Option(help="Simulator seed")] = _D["seed"].default,
-    backend: Annotated[str, typer.Option(help="Sentiment backend: llmos | llmos-int8 | hf | lm | vader")] = _D["backend"].default,
+    backend: Annotated[str, typer.Option(
+        help="Sentiment backend: llmos | llmos-int8 | llmos-mpnet | hf | lm | vader")] = _D["backend"].default,
     model_path: Annotated[str | None, typer.Option(help="Sentiment model folder (default: the shipped adapter)")] = None,
 ) -> None:
     """Run the whole pipeline on the synthetic market (offline, a few minutes on 2 cores)."""

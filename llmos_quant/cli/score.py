@@ -25,8 +25,9 @@ def score(
                                                   "p_negative, -1..1), label, valid to this CSV \\[default: print a "
                                                   "table]")] = None,
     backend: Annotated[str, typer.Option(help="Sentiment backend: llmos (shipped model) | llmos-int8 (the same, "
-                                              "dynamic int8, CPU) | hf (--model-path) | lm (Loughran-McDonald) | "
-                                              "vader")] = _C["backend"],
+                                              "dynamic int8, CPU) | llmos-mpnet (the larger 110M MPNet model; needs "
+                                              "pip install 'llmos-quant[teacher]') | hf (--model-path) | lm "
+                                              "(Loughran-McDonald) | vader")] = _C["backend"],
     model_path: Annotated[str | None, typer.Option(help="Model folder, llmos/hf only: for llmos an adapter folder or a "
                                                         "saved LLMOS classifier, for hf a Hugging Face "
                                                         "sequence-classification folder \\[default: llmos: the shipped "
@@ -35,7 +36,7 @@ def score(
     quantize: Annotated[bool, typer.Option(help="Dynamic int8 quantization of the Linear layers, llmos/hf only; CPU "
                                                 "only, so an error where CUDA is available")] = _B["quantize"],
 ) -> None:
-    """Score texts with a sentiment backend (llmos default, llmos-int8, hf, lm, vader)."""
+    """Score texts with a sentiment backend (llmos default, llmos-int8, llmos-mpnet, hf, lm, vader)."""
     from ..encoders.sentiment import SentimentEncoder
 
     if file is not None:
@@ -57,7 +58,7 @@ def score(
     else:
         raise UsageError("give texts as arguments or --file some.csv --column headline")
     kwargs: dict = {}
-    if backend in ("llmos", "hf"):
+    if backend in ("llmos", "llmos-mpnet", "hf"):
         kwargs = {"batch_size": batch_size, "quantize": quantize}
     elif backend == "llmos-int8":  # int8 by name; --quantize is implied
         kwargs = {"batch_size": batch_size}

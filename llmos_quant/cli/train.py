@@ -236,6 +236,14 @@ def report(
     rows, behaviour = [], {}
     configs = [("llmos", {"progress": False}, ""), ("llmos", {"progress": False, "quantize": True}, ""),
                ("lm", {}, ""), ("vader", {}, "")]
+    from ..errors import ModelLoadError
+    from ..llmos.convert import mpnet_path
+
+    try:  # the larger second backend, when its optional base weights are installed
+        mpnet_path()
+        configs.insert(2, ("llmos-mpnet", {"progress": False}, " (110M, second backend)"))
+    except ModelLoadError as exc:
+        console.print(f"llmos-mpnet not evaluated: {exc}")
     for backend, kwargs, suffix in configs:
         with console.status(f"evaluating {backend}{suffix}"):
             enc = SentimentEncoder.create(backend, model_path if backend == "llmos" else None, **kwargs)
@@ -326,12 +334,18 @@ def _training_record(folder: Path | None) -> list[str]:
 def _distill_record(m: dict) -> list[str]:
     lines = ["## How the evaluated model was trained", "",
              f"Ensemble distillation: `llmos-quant train distill` with {json.dumps(m['distill_config'])}, teachers "
-             f"{m['teachers']} (from `llmos-quant train sentiment --seeds-dir`), transfer texts {m['transfer_texts']}; "
+             f"{m['teachers']} fine-tuned from {m.get('teacher_base', 'the student base')} (by `llmos-quant train "
+             f"sentiment --seeds-dir`), {m.get('train_counterfactuals', 0)} counterfactual rewrites with their gold "
+             f"labels, transfer texts {m['transfer_texts']}; "
              f"{m.get('train_seconds', '?')} s on this machine's CPUs ({m.get('label_seconds', '?')} s of it the teachers' "
              "labelling), after the teachers' own training. Split: " + str(m.get("split", "")) + ".", "",
              "| | valid weighted-F1 |", "|---|---|",
              f"| teachers' logit ensemble | {m['teacher_ensemble_valid']['weighted_f1']:.4f} |",
-             f"| student (shipped), best epoch {m['best_epoch']} | {m['student_valid']['weighted_f1']:.4f} |", ""]
+             f"| student (shipped), best epoch {m['best_epoch']} | {m['student_valid']['weighted_f1']:.4f} |"]
+    if "valid" in m:
+        lines.append(f"| student as written (rank-{m['distill_config']['extract_rank']} extraction, loaded as users load "
+                     f"it) | {m['valid']['weighted_f1']:.4f} |")
+    lines.append("")
     return lines
 
 

