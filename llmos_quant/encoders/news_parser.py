@@ -208,12 +208,17 @@ STOP_TICKERS = {"A", "I", "CEO", "CFO", "COO", "IPO", "US", "USA", "UK", "EU", "
                 "NEW", "TV", "PC", "OIL", "CO", "INC", "EST", "IMF", "ADR", "LLC", "GE"}
 
 
+def _clean_name(name: str) -> str:
+    """A company name as written in text: HTML entities decoded (``Moody&#39;s``), whitespace collapsed."""
+    import html
+
+    return re.sub(r"\s+", " ", html.unescape(str(name))).strip()
+
+
 def company_aliases(name: str) -> list[str]:
     """Aliases from a company name: the name (HTML entities decoded: ``Moody&#39;s`` -> ``Moody's``), the name without
     corporate suffixes (``Inc``, ``plc``, ``AG``, ``(The)``, ``Ord`` ...) and without a leading "The"."""
-    import html
-
-    name = re.sub(r"\s+", " ", html.unescape(str(name))).strip()
+    name = _clean_name(name)
     base = _SUFFIXES.sub("", name).strip(" ,.")
     out = [name]
     if base and base != name:
@@ -226,9 +231,7 @@ def company_aliases(name: str) -> list[str]:
 def first_word_alias(name: str) -> str | None:
     """The distinctive first word of a multi-word company name ("Toyota Motor" -> "Toyota", "Lockheed Martin" ->
     "Lockheed"), or None when it is short, lower-case or generic ("General Electric", "American Express")."""
-    import html
-
-    base = _SUFFIXES.sub("", re.sub(r"\s+", " ", html.unescape(str(name))).strip()).strip(" ,.")
+    base = _SUFFIXES.sub("", _clean_name(name)).strip(" ,.")
     words = base.split()
     if len(words) < 2:
         return None

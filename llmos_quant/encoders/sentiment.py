@@ -30,14 +30,13 @@ import numpy as np
 import pandas as pd
 import torch
 
+from ..backends import BACKENDS, TRANSFORMER_BACKENDS
 from ..errors import ModelLoadError, UsageError
 from ..llmos.fit import BatchedPredictor, pick_device
 
 log = logging.getLogger(__name__)
 
 LABELS = ("negative", "neutral", "positive")
-BACKENDS = ("llmos", "llmos-int8", "llmos-mpnet", "hf", "lm", "vader")
-TRANSFORMER_BACKENDS = ("llmos", "llmos-int8", "llmos-mpnet", "hf")  # the ones that take --model-path and batches
 COLUMNS = ["p_negative", "p_neutral", "p_positive", "score", "label", "valid"]
 DEFAULT_ADAPTER = Path(__file__).resolve().parent / "weights" / "finsent-minilm"
 # The larger second backend: all-mpnet-base-v2 (110M) fine-tuned, its base weights from the optional teacher extra.

