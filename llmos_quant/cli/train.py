@@ -143,6 +143,9 @@ def sentiment(
     counterfactuals: Annotated[bool, typer.Option(help="Add counterfactual rewrites of the training sentences "
                                                        "(profit -> loss, sales -> costs/net debt, will -> will not; "
                                                        "label flipped; encoders/augment.py)")] = False,
+    weak_labels: Annotated[bool, typer.Option(help="Add rule-labelled Reuters headlines (2011-2015) about dividends, "
+                                                   "buybacks, rating and price-target changes and court outcomes "
+                                                   "(encoders/weak.py)")] = False,
     init: Annotated[Path | None, typer.Option(help="Start every seed from this sentiment adapter folder (e.g. the "
                                                    "shipped model) instead of the base weights with a fresh head "
                                                    "\\[default: the base]")] = None,
@@ -159,7 +162,7 @@ def sentiment(
     cfg = SentimentTrainConfig(method=method, pooling=pooling, lr=lr, head_lr=head_lr, epochs=epochs, batch_size=batch_size,
                                seeds=seed_list, soup=soup, extract_rank=extract_rank, agreement_smoothing=agreement_smoothing,
                                lora_r=lora_r, limit=limit, device=device, counterfactuals=counterfactuals,
-                               init=str(init) if init else None)
+                               weak_labels=weak_labels, init=str(init) if init else None)
     metrics = train_sentiment(cfg, out, progress=not quiet, seeds_dir=seeds_dir, base=base)
     rows = {f"{split}.{k}": v for split in ("test_50agree", "test_allagree") for k, v in metrics[split].items()}
     rows["semeval2017.spearman"] = metrics["semeval2017_headlines_test"]["spearman"]
@@ -194,6 +197,9 @@ def distill(
     counterfactuals: Annotated[bool, typer.Option(help="Add counterfactual rewrites of the PhraseBank training "
                                                        "sentences (encoders/augment.py) with their flipped gold "
                                                        "labels as the only target")] = False,
+    weak_labels: Annotated[bool, typer.Option(help="Add rule-labelled Reuters headlines (2011-2015; encoders/weak.py) "
+                                                   "with their rule label as the only target, and keep every "
+                                                   "rule-labelled headline out of the transfer set")] = False,
     teacher_base: Annotated[Path | None, typer.Option(
         help="Base encoder the teachers were fine-tuned from: a folder, minilm or mpnet (default: what `train "
              "sentiment --seeds-dir` recorded in TEACHERS/base.json, else MiniLM)")] = None,
@@ -205,7 +211,7 @@ def distill(
 
     cfg = DistillConfig(transfer_limit=transfer_limit, gold_weight=gold_weight, temperature=temperature, epochs=epochs,
                         lr=lr, head_lr=head_lr, batch_size=batch_size, seed=seed, extract_rank=extract_rank,
-                        device=device, counterfactuals=counterfactuals)
+                        device=device, counterfactuals=counterfactuals, weak_labels=weak_labels)
     metrics = distill_sentiment(cfg, teachers, out, progress=not quiet, base=base, teacher_base=teacher_base)
     rows = {f"{split}.{k}": v for split in ("test_50agree", "test_allagree") for k, v in metrics[split].items()}
     rows["semeval2017.spearman"] = metrics["semeval2017_headlines_test"]["spearman"]
@@ -302,7 +308,9 @@ def _metric_columns(m: dict) -> dict[str, float]:
     """One row of the metrics table from ``evaluate_encoder``'s output."""
     return {**{f"{s}_{k}": m[s][k] for s in ("test_50agree", "test_allagree") for k in ("accuracy", "macro_f1", "weighted_f1")},
             "semeval_spearman": m["semeval2017_headlines_test"]["spearman"],
-            "valid_weighted_f1": m["valid"]["weighted_f1"]}
+            "valid_weighted_f1": m["valid"]["weighted_f1"],
+            "valid_counterfactual_acc": m["valid"].get("counterfactual_accuracy", float("nan")),
+            "valid_weak_acc": m["valid"].get("weak_accuracy", float("nan"))}
 
 
 def _training_record(folder: Path | None) -> list[str]:
@@ -335,7 +343,7 @@ def _distill_record(m: dict) -> list[str]:
              f"Ensemble distillation: `llmos-quant train distill` with {json.dumps(m['distill_config'])}, teachers "
              f"{m['teachers']} fine-tuned from {m.get('teacher_base', 'the student base')} (by `llmos-quant train "
              f"sentiment --seeds-dir`), {m.get('train_counterfactuals', 0)} counterfactual rewrites with their gold "
-             f"labels, transfer texts {m['transfer_texts']}; "
+             f"labels, {m.get('train_weak_labels', 0)} rule-labelled headlines, transfer texts {m['transfer_texts']}; "
              f"{m.get('train_seconds', '?')} s on this machine's CPUs ({m.get('label_seconds', '?')} s of it the teachers' "
              "labelling), after the teachers' own training. Split: " + str(m.get("split", "")) + ".", "",
              "| | valid weighted-F1 |", "|---|---|",
@@ -355,12 +363,16 @@ def ner(
     lr: Annotated[float, typer.Option(help=f"AdamW peak learning rate of the LoRA factors and the tagging head (> 0; "
                                            f"{_warmup(0.1)})")] = _N["lr"],
     lora_r: Annotated[int, typer.Option(help="LoRA rank (>= 1; alpha = 2 x rank)")] = _N["lora_r"],
+    case_features: Annotated[bool, typer.Option(
+        help="Add letter-case embeddings (none / lower / Title / UPPER / mIxed per word), trained with the head: "
+             "the uncased base cannot see case")] = False,
     base: Base = None, device: Device = "auto", quiet: Quiet = False,
 ) -> None:
     """Fine-tune the entity tagger on FIN5 and report entity-level F1 on FIN3."""
     from ..encoders.ner import train_ner
 
-    m = train_ner(out, epochs=epochs, lr=lr, lora_r=lora_r, progress=not quiet, device=device, base=base)
+    m = train_ner(out, epochs=epochs, lr=lr, lora_r=lora_r, progress=not quiet, device=device, base=base,
+                  case_features=case_features)
     print_table(f"FIN3 entity-level scores ({out})", {k: v for k, v in m["fin3_test"].items() if k != "f1_by_type"}
                 | {f"f1_{k}": v for k, v in m["fin3_test"]["f1_by_type"].items()})
 

@@ -25,7 +25,7 @@ from ..llmos.model import LLMOSPreTrained
 
 LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "up_proj", "down_proj"]
 HEAD_PREFIXES = ("classifier.",)
-HEAD_SUBSTRINGS = ("norm.", "pooler.")
+HEAD_SUBSTRINGS = ("norm.", "pooler.", "case_embeddings.")
 
 
 def is_head_param(name: str) -> bool:
@@ -156,7 +156,7 @@ def load_adapter(directory: str | Path, base: str | Path | None = None) -> LLMOS
     cfg = LLMOSConfig.from_dict(json.loads((folder / "llmos_config.json").read_text()))
     head = "token" if cfg.token_labels else "cls"
     model = from_hf_bert(adapter_base(folder, base), head=head, pooling=cfg.pooling, labels=cfg.labels,
-                         token_labels=cfg.token_labels)
+                         token_labels=cfg.token_labels, case_vocab_size=cfg.case_vocab_size)
     lora_raw = json.loads((folder / "adapter_config.json").read_text())
     lora = LoraConfig(r=lora_raw["r"], lora_alpha=lora_raw["lora_alpha"], lora_dropout=0.0,
                       target_modules=lora_raw["target_modules"], bias="none")

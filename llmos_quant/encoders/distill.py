@@ -81,6 +81,7 @@ class DistillConfig:
     threads: int = 0
     device: str = "auto"  # "auto" (CUDA when present), "cpu", "cuda[:N]"
     counterfactuals: bool = False  # add augment.counterfactuals(train): flipped gold labels only, no teacher targets
+    weak_labels: bool = False  # add weak.weak_label_split().train: rule labels only (eps 0.2), kept out of the transfer set
 
     def __post_init__(self) -> None:
         unknown = set(self.transfer_sources) - set(TRANSFER_SOURCES)
@@ -199,7 +200,15 @@ def distill_sentiment(cfg: DistillConfig, teachers_dir: str | Path, out_dir: str
     split = phrasebank_split(seed=0)
     label_ids = {lab: i for i, lab in enumerate(PHRASEBANK_LABELS)}
     gold_texts = split.train["text"].tolist()
-    transfer = transfer_texts(cfg.transfer_sources, cfg.transfer_limit, cfg.seed)
+    weak = None
+    exclude = None
+    if cfg.weak_labels:  # both weak slices stay out of the transfer set: no teacher target on a validation headline
+        from .weak import weak_label_split
+
+        weak_split = weak_label_split()
+        weak = weak_split.train
+        exclude = evaluation_texts() | weak_split.keys
+    transfer = transfer_texts(cfg.transfer_sources, cfg.transfer_limit, cfg.seed, exclude=exclude)
     t0 = time.perf_counter()
 
     # Teachers: their ensemble's validation metrics, then the targets of every training text.
@@ -224,6 +233,14 @@ def distill_sentiment(cfg: DistillConfig, teachers_dir: str | Path, out_dir: str
         targets = torch.cat([targets, cf_targets])
         weights = torch.cat([weights, torch.ones(n_cf)])
         texts = texts + cf["text"].tolist()
+    n_weak = 0
+    if weak is not None:  # rule labels as the only target, like the counterfactuals
+        n_weak = len(weak)
+        weak_targets = soft_targets(weak["label"].map(label_ids).to_numpy(),
+                                    np.full(n_weak, AGREEMENT_EPS["66"], dtype=np.float32), len(PHRASEBANK_LABELS))
+        targets = torch.cat([targets, weak_targets])
+        weights = torch.cat([weights, torch.ones(n_weak)])
+        texts = texts + weak["text"].tolist()
     label_seconds = time.perf_counter() - t0
     log.info("teachers: %d, valid wF1 of their ensemble %.4f; %d + %d training texts", len(paths),
              teacher_valid["weighted_f1"], n_gold, n_transfer)
@@ -240,7 +257,7 @@ def distill_sentiment(cfg: DistillConfig, teachers_dir: str | Path, out_dir: str
     metrics = ship_and_evaluate(model, seed_cfg, base_path, base, out_dir, cfg.extract_rank)
     metrics.update({
         **counterfactual_validation(model, tokenizer, split.valid, cfg.max_length), "train_counterfactuals": n_cf,
-        "recipe": "ensemble distillation", "distill_config": asdict(cfg),
+        "train_weak_labels": n_weak, "recipe": "ensemble distillation", "distill_config": asdict(cfg),
         "teachers": [p.name for p in paths], "teacher_base": teacher_path.name, "teacher_ensemble_valid": teacher_valid,
         "transfer_texts": {str(k): int(v) for k, v in transfer["source"].value_counts().items()},
         "history": history, "best_epoch": best["epoch"], "student_valid": best["valid"],

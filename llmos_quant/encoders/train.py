@@ -67,6 +67,7 @@ class SentimentTrainConfig:
     threads: int = 0  # 0 = torch default
     device: str = "auto"  # "auto" (CUDA when present), "cpu", "cuda[:N]"; bf16 autocast on CUDA
     counterfactuals: bool = False  # add augment.counterfactuals(train) (flipped labels, eps 0.1) to the training set
+    weak_labels: bool = False  # add weak.weak_label_split().train (rule-labelled Reuters headlines, eps 0.2)
     init: str | None = None  # start every seed from this adapter folder (e.g. the shipped model) instead of the base
     limit: int = 0  # train on the first N training sentences only (smoke tests); 0 = all
 
@@ -372,6 +373,15 @@ def train_sentiment(cfg: SentimentTrainConfig, out_dir: str | Path, progress: bo
         texts = texts + cf["text"].tolist()
         labels = np.concatenate([labels, cf["label"].map(label_ids).to_numpy()])
         eps = np.concatenate([eps, np.full(n_cf, AGREEMENT_EPS["75"], dtype=np.float32)])
+    n_weak = 0
+    if cfg.weak_labels:
+        from .weak import weak_label_split
+
+        weak = weak_label_split().train
+        n_weak = len(weak)
+        texts = texts + weak["text"].tolist()
+        labels = np.concatenate([labels, weak["label"].map(label_ids).to_numpy()])
+        eps = np.concatenate([eps, np.full(n_weak, AGREEMENT_EPS["66"], dtype=np.float32)])
     data = {"texts": texts, "labels": labels, "eps": eps, "valid": split.valid}
     tokenizer = AutoTokenizer.from_pretrained(str(base_path))
     t0 = time.perf_counter()
@@ -400,7 +410,7 @@ def train_sentiment(cfg: SentimentTrainConfig, out_dir: str | Path, progress: bo
     model.load_state_dict(soup)
     metrics.update({
         **counterfactual_validation(model, tokenizer, split.valid, cfg.max_length), "train_counterfactuals": n_cf,
-        "train_config": asdict(cfg), "history": [h for r in runs for h in r["history"]],
+        "train_weak_labels": n_weak, "train_config": asdict(cfg), "history": [h for r in runs for h in r["history"]],
         "best_epoch_per_seed": {str(r["best"]["seed"]): r["best"]["epoch"] for r in runs},
         "valid_weighted_f1_per_seed": dict(zip(map(str, cfg.seeds), seed_scores, strict=True)),
         "soup_seeds": [cfg.seeds[i] for i in kept], "soup_valid": soup_valid[cfg.soup],
@@ -419,6 +429,7 @@ def evaluate_encoder(encoder: Any) -> dict[str, Any]:
     from scipy.stats import spearmanr
 
     from .augment import counterfactuals
+    from .weak import weak_label_split
 
     split = phrasebank_split(seed=0)
     out: dict[str, Any] = {}
@@ -428,6 +439,10 @@ def evaluate_encoder(encoder: Any) -> dict[str, Any]:
     if len(cf):
         hits = encoder.score(cf["text"].tolist())["label"].to_numpy() == cf["label"].to_numpy()
         out["valid"].update(counterfactual_accuracy=float(hits.mean()), counterfactual_n=len(cf))
+    weak = weak_label_split().valid
+    if len(weak):
+        hits = encoder.score(weak["text"].tolist())["label"].to_numpy() == weak["label"].to_numpy()
+        out["valid"].update(weak_accuracy=float(hits.mean()), weak_n=len(weak))
     for name, frame in (("test_50agree", split.test), ("test_allagree", split.test_allagree)):
         scored = encoder.score(frame["text"].tolist())
         out[name] = classification_metrics(frame["label"], scored["label"])

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 _POOLINGS = ("mean", "cls", "pooler")
+CASE_CLASSES = 5  # model.case_ids: 0 no letters (and special tokens), 1 lower, 2 Title, 3 UPPER, 4 mIxed
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,9 @@ class LLMOSConfig:
     # scores): 0 buckets means none (BERT). all-mpnet-base-v2 uses 32 buckets and max distance 128.
     relative_attention_num_buckets: int = 0
     relative_attention_max_distance: int = 128
+    # Letter-case embeddings (``model.case_ids``: none / lower / Title / UPPER / mIxed per word), added to the input
+    # embeddings: an uncased vocabulary reads "SILICIUM DE PROVENCE SAS" as "silicium de provence sas". 0 = none.
+    case_vocab_size: int = 0
     # Sparse mixture-of-experts FFN: 0 experts means a dense FFN in every layer.
     num_experts: int = 0
     experts_top_k: int = 2
@@ -78,6 +82,9 @@ class LLMOSConfig:
                 self.relative_attention_num_buckets // 4:
             raise ValueError(f"relative_attention_max_distance must exceed num_buckets/4, got "
                              f"{self.relative_attention_max_distance!r}")
+        if self.case_vocab_size not in (0, CASE_CLASSES):
+            raise ValueError(f"case_vocab_size must be 0 (no case embeddings) or {CASE_CLASSES}, got "
+                             f"{self.case_vocab_size!r}")
         if self.contrastive_temperature <= 0:
             raise ValueError(f"contrastive_temperature must be > 0, got {self.contrastive_temperature!r}")
         # Lists from JSON become tuples so that the config stays hashable and frozen.

@@ -338,12 +338,14 @@ def from_hf_bert(
     pooling: str | None = None,
     labels: tuple[str, ...] | None = None,
     token_labels: tuple[str, ...] = (),
+    case_vocab_size: int = 0,
 ) -> LLMOSPreTrained:
     """Build an LLMOS model from a BERT-family checkpoint (``model_type`` bert, roberta or xlm-roberta).
 
     head: ``base`` (LLMOSModel), ``mlm`` (LLMOSForMaskedLM), ``cls`` (LLMOSForSequenceClassification;
     a checkpoint without a classifier gets a fresh one, to fine-tune) or ``token``
-    (LLMOSForTokenClassification over ``token_labels``, a fresh head). ``pooling`` defaults to ``mean``
+    (LLMOSForTokenClassification over ``token_labels``, a fresh head). ``case_vocab_size`` adds a fresh (zero)
+    letter-case embedding table (``LLMOSConfig.case_vocab_size``). ``pooling`` defaults to ``mean``
     for sentence-transformers folders and to BERT's ``pooler`` for sequence-classification checkpoints.
     """
     folder = resolve_folder(name_or_path)
@@ -359,7 +361,8 @@ def from_hf_bert(
     has_classifier = "classifier.weight" in state
     if pooling is None:
         pooling = "pooler" if has_classifier and "encoder.pooler.weight" in state else "mean"
-    config = hf_to_llmos_config(cfg, pooling=pooling, labels=labels).replace(token_labels=tuple(token_labels))
+    config = hf_to_llmos_config(cfg, pooling=pooling, labels=labels).replace(token_labels=tuple(token_labels),
+                                                                             case_vocab_size=case_vocab_size)
     classes = {"base": LLMOSModel, "mlm": LLMOSForMaskedLM, "cls": LLMOSForSequenceClassification,
                "token": LLMOSForTokenClassification}
     if head not in classes:
@@ -376,7 +379,8 @@ def from_hf_bert(
     own = model.state_dict()
     state = {k: v for k, v in state.items() if k in own and (pooling == "pooler" or "pooler" not in k)}
     missing, _ = model.load_state_dict(state, strict=False)
-    body_missing = [k for k in missing if "pooler" not in k and not k.startswith(("classifier", "lm_head"))]
+    body_missing = [k for k in missing if "pooler" not in k and "case_embeddings" not in k
+                    and not k.startswith(("classifier", "lm_head"))]
     if body_missing:
         raise ModelLoadError(f"{weights} lacks encoder weights {body_missing[:5]}; is it a BERT-family model?")
     model.eval()

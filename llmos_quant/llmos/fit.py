@@ -180,7 +180,7 @@ class BatchedPredictor:
     def __init__(self, model: nn.Module, tokenizer: Any, *, device: str | torch.device | None = None,
                  batch_size: int = 64, max_length: int = 128, token_budget: int | None = None,
                  chunk_size: int | None = None, prefetch: bool | None = None, bf16: bool = True,
-                 compile: bool = False, forward: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None
+                 compile: bool = False, forward: Callable[..., torch.Tensor] | None = None
                  ) -> None:
         if batch_size < 1:
             raise UsageError(f"batch_size must be >= 1, got {batch_size}")
@@ -195,7 +195,8 @@ class BatchedPredictor:
         self.chunk_size = chunk_size if chunk_size is not None else (32768 if cuda else None)
         self.prefetch = prefetch if prefetch is not None else cuda
         self.pad_id = getattr(tokenizer, "pad_token_id", None) or 0
-        fwd = forward or (lambda ids, mask: self.model(ids, mask).logits)
+        fwd = forward or (lambda ids, mask, *case: self.model(ids, mask, case_ids=case[0]).logits if case
+                          else self.model(ids, mask).logits)
         self._forward = torch.compile(fwd, dynamic=True) if compile else fwd
         self.stats: dict[str, float] = {}
 
@@ -224,9 +225,10 @@ class BatchedPredictor:
         size = self.chunk_size or max(n, 1)
         return [(s, min(n, s + size)) for s in range(0, n, size)]
 
-    def _prepared(self, texts: list[str] | None, ids: list[list[int]] | None, n: int
-                  ) -> Iterator[tuple[np.ndarray, torch.Tensor, torch.Tensor, list[int]]]:
-        """(global row indices, ids, mask, lengths) per batch, chunk by chunk; tokenizes lazily."""
+    def _prepared(self, texts: list[str] | None, ids: list[list[int]] | None, n: int,
+                  extra: list[list[int]] | None = None
+                  ) -> Iterator[tuple[np.ndarray, torch.Tensor, torch.Tensor, list[int], torch.Tensor | None]]:
+        """(global row indices, ids, mask, lengths, extra ids or None) per batch, chunk by chunk; tokenizes lazily."""
         pin = self.device.type == "cuda"
         for lo, hi in self._chunks(n):
             t0 = time.perf_counter()
@@ -235,14 +237,16 @@ class BatchedPredictor:
             lengths = np.fromiter((len(x) for x in chunk), dtype=np.int64, count=len(chunk))
             for idx in self.plan(lengths):
                 b_ids, b_mask = pad_batch([chunk[i] for i in idx], self.pad_id)
+                b_extra = pad_batch([extra[lo + i] for i in idx], 0)[0] if extra is not None else None
                 if pin:
                     b_ids, b_mask = b_ids.pin_memory(), b_mask.pin_memory()
-                yield idx + lo, b_ids, b_mask, [int(lengths[i]) for i in idx]
+                    b_extra = b_extra.pin_memory() if b_extra is not None else None
+                yield idx + lo, b_ids, b_mask, [int(lengths[i]) for i in idx], b_extra
 
-    def _iter(self, texts: list[str] | None, ids: list[list[int]] | None, n: int
-              ) -> Iterator[tuple[np.ndarray, torch.Tensor, torch.Tensor, list[int]]]:
+    def _iter(self, texts: list[str] | None, ids: list[list[int]] | None, n: int, extra: list[list[int]] | None
+              ) -> Iterator[tuple[np.ndarray, torch.Tensor, torch.Tensor, list[int], torch.Tensor | None]]:
         if not self.prefetch:
-            yield from self._prepared(texts, ids, n)
+            yield from self._prepared(texts, ids, n, extra)
             return
         q: queue.Queue[Any] = queue.Queue(maxsize=64)
         done = object()
@@ -250,7 +254,7 @@ class BatchedPredictor:
 
         def produce() -> None:
             try:
-                for item in self._prepared(texts, ids, n):
+                for item in self._prepared(texts, ids, n, extra):
                     while not stop.is_set():
                         try:
                             q.put(item, timeout=0.1)
@@ -279,12 +283,17 @@ class BatchedPredictor:
 
     # ---- running ----------------------------------------------------------------------------------------------
     def run(self, texts: list[str] | None = None, *, ids: list[list[int]] | None = None,
+            case_ids: list[list[int]] | None = None,
             reduce: Callable[[torch.Tensor], torch.Tensor] = lambda z: torch.softmax(z.float(), dim=-1),
             ragged: bool = False, progress: bool = False, desc: str = "scoring") -> np.ndarray | list[np.ndarray]:
         """``reduce(forward(batch))`` for every text (or pre-tokenized ``ids``), in input order: an (n, C) float32
-        array, or with ``ragged=True`` (per-token outputs) a list of arrays cut to each row's token count."""
+        array, or with ``ragged=True`` (per-token outputs) a list of arrays cut to each row's token count.
+        ``case_ids``: per-token letter-case classes aligned with ``ids`` (``model.case_ids``, for a model with case
+        embeddings), padded with 0 and passed to ``forward`` as its third argument."""
         if (texts is None) == (ids is None):
             raise UsageError("BatchedPredictor.run takes texts or ids, not both or neither")
+        if case_ids is not None and (ids is None or [len(x) for x in case_ids] != [len(x) for x in ids]):
+            raise UsageError("BatchedPredictor.run: case_ids needs ids, with one value per token of each row")
         n = len(texts) if texts is not None else len(ids)  # type: ignore[arg-type]
         self.stats = {"tokenize_s": 0.0}
         t0 = time.perf_counter()
@@ -292,10 +301,12 @@ class BatchedPredictor:
         out: np.ndarray | None = None
         bar = tqdm(total=n, desc=desc, unit="text", disable=not progress or n < 2 * self.batch_size)
         with torch.inference_mode(), autocast_for(self.device, self.bf16):
-            for idx, b_ids, b_mask, lengths in self._iter(texts, ids, n):
+            for idx, b_ids, b_mask, lengths, b_extra in self._iter(texts, ids, n, case_ids):
                 nb = self.device.type != "cpu"
-                res = reduce(self._forward(b_ids.to(self.device, non_blocking=nb),
-                                           b_mask.to(self.device, non_blocking=nb)))
+                inputs = [b_ids.to(self.device, non_blocking=nb), b_mask.to(self.device, non_blocking=nb)]
+                if b_extra is not None:
+                    inputs.append(b_extra.to(self.device, non_blocking=nb))
+                res = reduce(self._forward(*inputs))
                 arr = res.float().cpu().numpy() if res.is_floating_point() else res.cpu().numpy()
                 if ragged:
                     for r, i in enumerate(idx):

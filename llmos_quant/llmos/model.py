@@ -211,6 +211,7 @@ class LLMOSModel(LLMOSPreTrained):
         self.word_embeddings = nn.Embedding(c.vocab_size, c.hidden_size, padding_idx=c.pad_token_id)
         self.position_embeddings = nn.Embedding(c.max_position_embeddings, c.hidden_size)
         self.token_type_embeddings = nn.Embedding(c.type_vocab_size, c.hidden_size)
+        self.case_embeddings = nn.Embedding(c.case_vocab_size, c.hidden_size) if c.case_vocab_size else None
         self.embed_norm = nn.LayerNorm(c.hidden_size, eps=c.layer_norm_eps)
         self.drop = nn.Dropout(c.dropout)
         self.layers = nn.ModuleList(Block(c) for _ in range(c.num_layers))
@@ -220,6 +221,8 @@ class LLMOSModel(LLMOSPreTrained):
         )
         self.pooler = nn.Linear(c.hidden_size, c.hidden_size) if c.pooling == "pooler" else None
         self.init_weights()
+        if self.case_embeddings is not None:  # zeros: a fresh case table leaves the pretrained encoder unchanged
+            nn.init.zeros_(self.case_embeddings.weight)
 
     def forward(
         self,
@@ -227,6 +230,7 @@ class LLMOSModel(LLMOSPreTrained):
         attention_mask: Tensor | None = None,  # (B, T) 1 = token, 0 = padding
         token_type_ids: Tensor | None = None,  # (B, T)
         labels: Tensor | None = None,  # unused by the bare body; accepted for a uniform API
+        case_ids: Tensor | None = None,  # (B, T) ``case_ids`` classes; used when config.case_vocab_size > 0
     ) -> LLMOSOutput:
         input_ids, attention_mask = check_inputs(self.config, input_ids, attention_mask)
         B, T = input_ids.shape
@@ -238,6 +242,11 @@ class LLMOSModel(LLMOSPreTrained):
             + self.position_embeddings(positions)[None]
             + self.token_type_embeddings(token_type_ids)
         )  # (B, T, C)
+        if self.case_embeddings is not None:
+            if case_ids is None:
+                raise ValueError("this model has case embeddings (config.case_vocab_size > 0): pass case_ids "
+                                 "(llmos.model.case_ids of the words) with input_ids")
+            x = x + self.case_embeddings(case_ids)
         x = self.drop(self.embed_norm(x))
         token_mask = attention_mask.bool()  # (B, T)
         key_mask: Tensor = token_mask[:, None, None, :]  # (B, 1, 1, T)
@@ -289,6 +298,27 @@ def mean_pool(hidden: Tensor, attention_mask: Tensor) -> Tensor:
     """Average of the real tokens' vectors: (B, T, C), (B, T) -> (B, C)."""
     mask = attention_mask.to(hidden.dtype).unsqueeze(-1)  # (B, T, 1)
     return (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
+
+
+def word_case(word: str) -> int:
+    """Letter-case class of one word: 0 no letters, 1 lower, 2 Title (or one capital), 3 UPPER, 4 mIxed."""
+    letters = [ch for ch in word if ch.isalpha()]
+    if not letters:
+        return 0
+    if all(ch.islower() for ch in letters):
+        return 1
+    if all(ch.isupper() for ch in letters):
+        return 3 if len(letters) > 1 else 2
+    if letters[0].isupper() and all(ch.islower() for ch in letters[1:]):
+        return 2
+    return 4
+
+
+def case_ids(words: list[str], word_ids: list[int | None]) -> list[int]:
+    """Per sub-token case classes (``word_case`` of the word each sub-token belongs to; 0 for special tokens),
+    from a fast tokenizer's ``word_ids()`` for ``words``."""
+    cases = [word_case(w) for w in words]
+    return [0 if w is None else cases[w] for w in word_ids]
 
 
 def check_inputs(config: LLMOSConfig, input_ids: Tensor, attention_mask: Tensor | None) -> tuple[Tensor, Tensor]:
@@ -387,8 +417,9 @@ class LLMOSForTokenClassification(LLMOSPreTrained):
         nn.init.zeros_(self.classifier.bias)
 
     def forward(self, input_ids: Tensor, attention_mask: Tensor | None = None,
-                token_type_ids: Tensor | None = None, labels: Tensor | None = None) -> LLMOSOutput:
-        out = self.encoder(input_ids, attention_mask, token_type_ids)
+                token_type_ids: Tensor | None = None, labels: Tensor | None = None,
+                case_ids: Tensor | None = None) -> LLMOSOutput:
+        out = self.encoder(input_ids, attention_mask, token_type_ids, case_ids=case_ids)
         out.logits = self.classifier(self.drop(out.last_hidden_state))  # (B, T, L)
         if labels is not None:  # labels: (B, T), -100 = ignore (padding, sub-word continuations)
             out.loss = F.cross_entropy(out.logits.flatten(0, 1), labels.flatten(), ignore_index=-100)

@@ -91,12 +91,17 @@ def test_distill_smoke_on_a_tiny_model(shared_data, tiny_bert_dir, tmp_path):
     from llmos_quant.encoders.train import train_sentiment
 
     seeds_dir = tmp_path / "teachers"
-    train_sentiment(SentimentTrainConfig(epochs=1, seeds=(0, 1), limit=48, extract_rank=4, lr=1e-3),
-                    tmp_path / "soup", progress=False, base=tiny_bert_dir, seeds_dir=seeds_dir)
+    from llmos_quant.encoders.weak import weak_label_split
+
+    n_weak = len(weak_label_split().train)
+    soup = train_sentiment(SentimentTrainConfig(epochs=1, seeds=(0, 1), limit=48, extract_rank=4, lr=1e-3, weak_labels=True),
+                           tmp_path / "soup", progress=False, base=tiny_bert_dir, seeds_dir=seeds_dir)
+    assert soup["train_weak_labels"] == n_weak and soup["valid"]["weak_n"] == len(weak_label_split().valid)
     info = json.loads(__import__("safetensors").safe_open(str(seeds_dir / "seed_1.safetensors"), "pt").metadata()["info"])
     assert info["seed"] == 1 and info["epoch"] == 1
-    cfg = DistillConfig(transfer_limit=40, epochs=2, extract_rank=4, lr=1e-3)
+    cfg = DistillConfig(transfer_limit=40, epochs=2, extract_rank=4, lr=1e-3, weak_labels=True)
     metrics = distill_sentiment(cfg, seeds_dir, tmp_path / "student", progress=False, base=tiny_bert_dir)
+    assert metrics["train_weak_labels"] == n_weak and 0 <= metrics["valid"]["weak_accuracy"] <= 1
     assert metrics["test_50agree"]["n"] == 1212 and metrics["teachers"] == ["seed_0.safetensors", "seed_1.safetensors"]
     assert metrics["transfer_texts"] == {"reuters_title": 20, "reuters_lede": 20}
     assert len(metrics["history"]) == 2 and metrics["best_epoch"] in (1, 2)

@@ -71,3 +71,33 @@ def test_the_parser_adds_the_universe_names_the_tagger_missed(monkeypatch):
     assert {"text": "CVS Caremark", "type": "ORG"} in out["entities"].iloc[0]
     assert not any(e["text"] == "Apple" for e in out["entities"].iloc[0])  # a lede mention is not a headline entity
     assert [e["text"] for e in out["entities"].iloc[1]].count("Apple") == 1  # tagged once, not added again
+
+
+@pytest.mark.data
+def test_a_tagger_with_case_features_trains_saves_and_loads(shared_data, tiny_bert_dir, tmp_path):
+    """--case-features: the case table is trained with the head, saved in head.safetensors, and the loaded
+    tagger feeds it the words' case (an upper-cased sentence is tagged differently from its lower-case copy)."""
+    import json
+
+    import torch
+    from safetensors.torch import load_file
+
+    from llmos_quant.encoders.ner import train_ner
+    from llmos_quant.llmos.model import case_ids
+
+    out = tmp_path / "ner_cased"
+    m = train_ner(out, epochs=1, lr=5e-3, lora_r=2, batch_size=64, progress=False, device="cpu", base=tiny_bert_dir,
+                  case_features=True)
+    assert m["case_features"] is True and 0.0 <= m["fin3_test"]["f1"] <= 1.0
+    assert json.loads((out / "llmos_config.json").read_text())["case_vocab_size"] == 5
+    table = load_file(str(out / "head.safetensors"))["encoder.case_embeddings.weight"]
+    assert table.shape[0] == 5 and table.abs().sum() > 0  # trained away from its zero start
+    tagger = EntityTagger.load(out, base=tiny_bert_dir)
+    assert tagger.model.config.case_vocab_size == 5
+    words = ["the", "agent", "bank", "signed", "for", "silicon", "valley", "bank", "in", "new", "york"]
+    assert [len(t) for t in tagger.tag_words([words, [w.upper() for w in words]])] == [len(words)] * 2
+    enc = tagger.tokenizer([words], is_split_into_words=True, return_tensors="pt")
+    cases = {c: torch.tensor([case_ids([c(w) for w in words], enc.word_ids(0))]) for c in (str.lower, str.upper)}
+    with torch.no_grad():  # same sub-tokens (uncased vocabulary), different case ids: different outputs
+        lower, upper = (tagger.model(enc["input_ids"], case_ids=cases[c]).logits for c in (str.lower, str.upper))
+    assert not torch.allclose(lower, upper)

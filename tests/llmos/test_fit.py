@@ -280,6 +280,27 @@ def test_ragged_outputs_and_errors(tokenizer):
     assert ids_t.tolist() == [[5, 6, 7], [8, 0, 0]] and mask.tolist() == [[1, 1, 1], [1, 0, 0]]
 
 
+def test_case_ids_reach_a_cased_model_in_every_batch_order(tokenizer):
+    from llmos_quant.llmos.model import LLMOSForTokenClassification, case_ids
+
+    torch.manual_seed(0)
+    model = LLMOSForTokenClassification(LLMOSConfig(hidden_size=32, num_layers=1, num_heads=2, intermediate_size=64,
+                                                    token_labels=("O", "B-ORG", "I-ORG"), case_vocab_size=5)).eval()
+    torch.nn.init.normal_(model.encoder.case_embeddings.weight)  # a trained table: case changes the output
+    words = [t.split() for t in TEXTS[:9]] + [t.upper().split() for t in TEXTS[:3]]
+    enc = tokenizer(words, is_split_into_words=True, truncation=True)
+    ids = enc["input_ids"]
+    cases = [case_ids(w, enc.word_ids(k)) for k, w in enumerate(words)]
+    predictor = BatchedPredictor(model, tokenizer, device="cpu", batch_size=4, prefetch=True, chunk_size=5)
+    rows = predictor.run(ids=ids, case_ids=cases, reduce=lambda z: z.float(), ragged=True)
+    with torch.inference_mode():
+        for k in (0, 4, 10):
+            direct = model(torch.tensor([ids[k]]), case_ids=torch.tensor([cases[k]])).logits[0]
+            np.testing.assert_allclose(rows[k], direct.numpy(), atol=1e-5)
+    with pytest.raises(UsageError, match="case_ids needs ids"):
+        predictor.run(ids=ids, case_ids=cases[:-1])
+
+
 # ---- on a GPU ----------------------------------------------------------------------------------------------------
 
 @pytest.mark.gpu

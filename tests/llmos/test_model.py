@@ -247,3 +247,45 @@ def test_mlm_loss_decreases_on_tiny_corpus():
         opt.step()
         losses.append(loss.item())
     assert sum(losses[-10:]) / 10 < 0.6 * sum(losses[:10]) / 10
+
+
+def test_word_case_classes_and_their_sub_token_spread():
+    from transformers import AutoTokenizer
+
+    from llmos_quant.llmos.convert import minilm_path
+    from llmos_quant.llmos.model import case_ids, word_case
+
+    assert [word_case(w) for w in ["$12", "loan", "Apria", "A", "SILICIUM", "JPMorgan", "eBay", "U.S."]] == [
+        0, 1, 2, 2, 3, 4, 4, 3]
+    tok = AutoTokenizer.from_pretrained(str(minilm_path()))
+    words = ["SILICIUM", "de", "Provence", "SAS"]
+    enc = tok(words, is_split_into_words=True)
+    cases = case_ids(words, enc.word_ids())
+    assert len(cases) == len(enc["input_ids"]) and cases[0] == 0 and cases[-1] == 0  # [CLS], [SEP]
+    assert [cases[i] for i, w in enumerate(enc.word_ids()) if w == 0] == [3] * enc.word_ids().count(0)
+    assert {cases[i] for i, w in enumerate(enc.word_ids()) if w == 2} == {2}
+
+
+def test_case_embeddings_start_at_zero_and_are_required_once_configured():
+    import pytest
+
+    from llmos_quant.llmos.config import LLMOSConfig
+    from llmos_quant.llmos.model import LLMOSForTokenClassification
+
+    cfg = LLMOSConfig(vocab_size=100, hidden_size=16, num_layers=1, num_heads=2, intermediate_size=32,
+                      max_position_embeddings=32, token_labels=("O", "B-ORG", "I-ORG"), dropout=0.0)
+    torch.manual_seed(0)
+    plain = LLMOSForTokenClassification(cfg).eval()
+    cased = LLMOSForTokenClassification(cfg.replace(case_vocab_size=5)).eval()
+    missing, unexpected = cased.load_state_dict(plain.state_dict(), strict=False)
+    assert missing == ["encoder.case_embeddings.weight"] and not unexpected
+    ids = torch.randint(1, 100, (2, 7))
+    case = torch.randint(0, 5, (2, 7))
+    with torch.no_grad():
+        assert torch.equal(cased(ids, case_ids=case).logits, plain(ids).logits)  # a fresh table changes nothing
+        cased.encoder.case_embeddings.weight[3] = 1.0
+        assert not torch.allclose(cased(ids, case_ids=torch.full_like(ids, 3)).logits, plain(ids).logits)
+    with pytest.raises(ValueError, match="pass case_ids"):
+        cased(ids)
+    with pytest.raises(ValueError, match="case_vocab_size must be 0"):
+        cfg.replace(case_vocab_size=3)
