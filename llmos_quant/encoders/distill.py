@@ -41,7 +41,6 @@ from ..data.news import strip_wire_prefixes
 from ..errors import DataNotFoundError, ValidationError
 from ..llmos.convert import minilm_path, resolve_base
 from .train import (
-    AGREEMENT_EPS,
     SentimentTrainConfig,
     _build_model,
     _predict,
@@ -51,6 +50,7 @@ from .train import (
     evaluate_encoder,
     fit_soft_targets,
     freeze_embeddings,
+    gold_additions,
     load_state,
     ship_and_evaluate,
     soft_targets,
@@ -222,25 +222,15 @@ def distill_sentiment(cfg: DistillConfig, teachers_dir: str | Path, out_dir: str
                          torch.from_numpy(probs[n_gold:n_gold + n_transfer])])
     weights = torch.cat([torch.ones(n_gold), torch.full((n_transfer,), cfg.transfer_weight)])
     texts = gold_texts + transfer["text"].tolist()
-    n_cf = 0
-    if cfg.counterfactuals:  # the teachers read these wrong (that is the point): their gold label alone is the target
-        from .augment import counterfactuals
-
-        cf = counterfactuals(split.train)
-        n_cf = len(cf)
-        cf_targets = soft_targets(cf["label"].map(label_ids).to_numpy(), np.full(n_cf, AGREEMENT_EPS["75"],
-                                                                                   dtype=np.float32), len(PHRASEBANK_LABELS))
-        targets = torch.cat([targets, cf_targets])
-        weights = torch.cat([weights, torch.ones(n_cf)])
-        texts = texts + cf["text"].tolist()
-    n_weak = 0
-    if weak is not None:  # rule labels as the only target, like the counterfactuals
-        n_weak = len(weak)
-        weak_targets = soft_targets(weak["label"].map(label_ids).to_numpy(),
-                                    np.full(n_weak, AGREEMENT_EPS["66"], dtype=np.float32), len(PHRASEBANK_LABELS))
-        targets = torch.cat([targets, weak_targets])
-        weights = torch.cat([weights, torch.ones(n_weak)])
-        texts = texts + weak["text"].tolist()
+    # The teachers read these wrong (that is the point): their gold (or rule) label alone is the target.
+    extras = gold_additions(split.train, cfg.counterfactuals, weak)
+    for extra in extras.values():
+        extra_targets = soft_targets(extra["label"].map(label_ids).to_numpy(), extra["eps"].to_numpy(dtype=np.float32),
+                                     len(PHRASEBANK_LABELS))
+        targets = torch.cat([targets, extra_targets])
+        weights = torch.cat([weights, torch.ones(len(extra))])
+        texts = texts + extra["text"].tolist()
+    n_cf, n_weak = len(extras.get("counterfactuals", ())), len(extras.get("weak_labels", ()))
     label_seconds = time.perf_counter() - t0
     log.info("teachers: %d, valid wF1 of their ensemble %.4f; %d + %d training texts", len(paths),
              teacher_valid["weighted_f1"], n_gold, n_transfer)

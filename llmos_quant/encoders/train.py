@@ -114,6 +114,26 @@ def counterfactual_validation(model: torch.nn.Module, tokenizer: Any, valid: pd.
     return {"valid_counterfactual_accuracy": float(np.mean(hits)), "valid_counterfactuals": len(cf)}
 
 
+def _weak_train() -> pd.DataFrame:
+    from .weak import weak_label_split
+
+    return weak_label_split().train
+
+
+def gold_additions(train: pd.DataFrame, counterfactuals: bool, weak: pd.DataFrame | None) -> dict[str, pd.DataFrame]:
+    """The gold-only additions to a training set (columns ``text``, ``label``, ``eps``), in training order: the
+    counterfactual rewrites of ``train`` (eps 0.1, as a 75%-agreement sentence) when asked, then the rule-labelled
+    headlines ``weak`` (eps 0.2, as 66%) when given."""
+    out: dict[str, pd.DataFrame] = {}
+    if counterfactuals:
+        from .augment import counterfactuals as rewrite
+
+        out["counterfactuals"] = rewrite(train).assign(eps=AGREEMENT_EPS["75"])
+    if weak is not None:
+        out["weak_labels"] = weak.assign(eps=AGREEMENT_EPS["66"])
+    return out
+
+
 def agreement_eps(texts: list[str]) -> np.ndarray:
     """Smoothing mass per sentence from the strictest PhraseBank agreement file that holds it."""
     level = dict.fromkeys(texts, AGREEMENT_EPS["50"])
@@ -364,24 +384,12 @@ def train_sentiment(cfg: SentimentTrainConfig, out_dir: str | Path, progress: bo
     texts = train["text"].tolist()
     eps = agreement_eps(texts) if cfg.agreement_smoothing else np.zeros(len(texts), dtype=np.float32)
     labels = train["label"].map(label_ids).to_numpy()
-    n_cf = 0
-    if cfg.counterfactuals:
-        from .augment import counterfactuals
-
-        cf = counterfactuals(train)
-        n_cf = len(cf)
-        texts = texts + cf["text"].tolist()
-        labels = np.concatenate([labels, cf["label"].map(label_ids).to_numpy()])
-        eps = np.concatenate([eps, np.full(n_cf, AGREEMENT_EPS["75"], dtype=np.float32)])
-    n_weak = 0
-    if cfg.weak_labels:
-        from .weak import weak_label_split
-
-        weak = weak_label_split().train
-        n_weak = len(weak)
-        texts = texts + weak["text"].tolist()
-        labels = np.concatenate([labels, weak["label"].map(label_ids).to_numpy()])
-        eps = np.concatenate([eps, np.full(n_weak, AGREEMENT_EPS["66"], dtype=np.float32)])
+    extras = gold_additions(train, cfg.counterfactuals, _weak_train() if cfg.weak_labels else None)
+    for extra in extras.values():
+        texts = texts + extra["text"].tolist()
+        labels = np.concatenate([labels, extra["label"].map(label_ids).to_numpy()])
+        eps = np.concatenate([eps, extra["eps"].to_numpy(dtype=np.float32)])
+    n_cf, n_weak = len(extras.get("counterfactuals", ())), len(extras.get("weak_labels", ()))
     data = {"texts": texts, "labels": labels, "eps": eps, "valid": split.valid}
     tokenizer = AutoTokenizer.from_pretrained(str(base_path))
     t0 = time.perf_counter()
@@ -435,14 +443,10 @@ def evaluate_encoder(encoder: Any) -> dict[str, Any]:
     out: dict[str, Any] = {}
     valid = split.valid
     out["valid"] = classification_metrics(valid["label"], encoder.score(valid["text"].tolist())["label"])
-    cf = counterfactuals(valid)
-    if len(cf):
-        hits = encoder.score(cf["text"].tolist())["label"].to_numpy() == cf["label"].to_numpy()
-        out["valid"].update(counterfactual_accuracy=float(hits.mean()), counterfactual_n=len(cf))
-    weak = weak_label_split().valid
-    if len(weak):
-        hits = encoder.score(weak["text"].tolist())["label"].to_numpy() == weak["label"].to_numpy()
-        out["valid"].update(weak_accuracy=float(hits.mean()), weak_n=len(weak))
+    for name, frame in (("counterfactual", counterfactuals(valid)), ("weak", weak_label_split().valid)):
+        if len(frame):
+            hits = encoder.score(frame["text"].tolist())["label"].to_numpy() == frame["label"].to_numpy()
+            out["valid"].update({f"{name}_accuracy": float(hits.mean()), f"{name}_n": len(frame)})
     for name, frame in (("test_50agree", split.test), ("test_allagree", split.test_allagree)):
         scored = encoder.score(frame["text"].tolist())
         out[name] = classification_metrics(frame["label"], scored["label"])

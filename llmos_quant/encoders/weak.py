@@ -16,8 +16,8 @@ Each rule below is a pattern for one such action, written from that convention (
   contrast word (``but``, ``despite``, ``while``, ``though``).
 
 Split by time, inside the research window: headlines published before 2016-01-01 are for training, those of 2016
-are the validation slice (``weak_validation``); nothing from 2017 on is read. Evaluation sentences (PhraseBank,
-SemEval, the behaviour suite) are removed with the same key as the transfer set.
+are the validation slice (``evaluate_encoder(...)["valid"]["weak_accuracy"]``); nothing from 2017 on is read.
+Evaluation sentences (PhraseBank, SemEval, the behaviour suite) are removed with the same key as the transfer set.
 """
 
 from __future__ import annotations
@@ -30,8 +30,8 @@ import pandas as pd
 from ..data.news import strip_wire_prefixes
 
 POSITIVE, NEGATIVE = "positive", "negative"
-# Extra wire tags the news normaliser keeps (they are part of some titles' meaning elsewhere).
-_TAG = re.compile(r"^(research alert|buzz|brief|instant view|press digest|analysis|column|text|correction)\s*[-:]\s*", re.I)
+# Wire tags beyond ``data.news.strip_wire_prefixes`` (which the news dedup and exclusion keys keep as they are).
+_TAG = re.compile(r"^(research alert|buzz|instant view|press digest|analysis|column|text|correction)\s*[-:]\s*", re.I)
 
 
 def _rx(pattern: str) -> re.Pattern[str]:
@@ -101,13 +101,11 @@ def weak_label(text: str) -> tuple[str, str] | None:
 
 
 def weak_labels(texts: pd.Series) -> pd.DataFrame:
-    """Columns ``text``, ``label``, ``rule`` for the texts ``weak_label`` labels (input order)."""
-    rows = []
-    for text in texts:
-        found = weak_label(str(text))
-        if found is not None:
-            rows.append({"text": str(text), "label": found[0], "rule": found[1]})
-    return pd.DataFrame(rows, columns=["text", "label", "rule"])
+    """Columns ``text``, ``label``, ``rule`` for the texts ``weak_label`` labels (input order, input index)."""
+    found = texts.astype(str).map(weak_label)
+    kept = found[found.notna()]
+    return pd.DataFrame({"text": texts.loc[kept.index].astype(str), "label": kept.str[0], "rule": kept.str[1]},
+                        columns=["text", "label", "rule"])
 
 
 @dataclass(frozen=True)
@@ -135,7 +133,6 @@ def weak_label_split(per_rule: int = 100, valid_per_rule: int = 30, seed: int = 
     raw_keys = frame.groupby("key")["raw_key"].agg(set)
     frame = frame.sort_values("published_at", kind="stable").drop_duplicates("key")
     labelled = weak_labels(frame["text"])
-    labelled.index = frame.index[frame["text"].map(lambda t: weak_label(t) is not None).to_numpy()]
     labelled["published_at"] = frame.loc[labelled.index, "published_at"]
 
     def capped(part: pd.DataFrame, n: int) -> pd.DataFrame:
