@@ -143,6 +143,10 @@ def sentiment(
     counterfactuals: Annotated[bool, typer.Option(help="Add counterfactual rewrites of the training sentences "
                                                        "(profit -> loss, sales -> costs/net debt, will -> will not; "
                                                        "label flipped; encoders/augment.py)")] = False,
+    counterfactual_rules: Annotated[str, typer.Option(
+        help="Which rewrite rules --counterfactuals applies: default (profit -> loss, sales -> costs/net debt, will -> "
+             "will not), wide (sales -> a wider list of cost and debt lines) or comma-separated rule names from "
+             "encoders/augment.py")] = "default",
     weak_labels: Annotated[bool, typer.Option(help="Add rule-labelled Reuters headlines (2011-2015) about dividends, "
                                                    "buybacks, rating and price-target changes and court outcomes "
                                                    "(encoders/weak.py)")] = False,
@@ -152,6 +156,7 @@ def sentiment(
     base: Base = None, device: Device = "auto", quiet: Quiet = False,
 ) -> None:
     """Fine-tune LLMOS (MiniLM by default, or --base) on Financial PhraseBank 50Agree; write adapter + metrics.json."""
+    from ..encoders.augment import parse_rules
     from ..encoders.train import SentimentTrainConfig, train_sentiment
     from ..errors import UsageError
 
@@ -162,7 +167,8 @@ def sentiment(
     cfg = SentimentTrainConfig(method=method, pooling=pooling, lr=lr, head_lr=head_lr, epochs=epochs, batch_size=batch_size,
                                seeds=seed_list, soup=soup, extract_rank=extract_rank, agreement_smoothing=agreement_smoothing,
                                lora_r=lora_r, limit=limit, device=device, counterfactuals=counterfactuals,
-                               weak_labels=weak_labels, init=str(init) if init else None)
+                               weak_labels=weak_labels, init=str(init) if init else None,
+                               counterfactual_rules=parse_rules(counterfactual_rules))
     metrics = train_sentiment(cfg, out, progress=not quiet, seeds_dir=seeds_dir, base=base)
     rows = {f"{split}.{k}": v for split in ("test_50agree", "test_allagree") for k, v in metrics[split].items()}
     rows["semeval2017.spearman"] = metrics["semeval2017_headlines_test"]["spearman"]
@@ -177,9 +183,11 @@ def distill(
     out: Annotated[Path, typer.Option(help=f"Output folder for the student's adapter + metrics.json ({SHIPPED})")] = Path(
         "llmos_quant/encoders/weights/finsent-minilm"),
     transfer_limit: Annotated[int, typer.Option(
-        help="Unlabelled texts to distil on besides PhraseBank: a seeded sample of Reuters titles and ledes "
-             "(2011-2016, evaluation sentences removed), split evenly between the two (>= 0; 0 = none)")] = _DI[
-        "transfer_limit"],
+        help="Unlabelled texts to distil on besides PhraseBank: a seeded sample of the --transfer-sources "
+             "(evaluation sentences removed), split evenly between them (>= 0; 0 = none)")] = _DI["transfer_limit"],
+    transfer_sources: Annotated[str, typer.Option(
+        help="Comma-separated transfer sources: reuters_title, reuters_lede (2011-2016), stocknet_tweet (StockNet "
+             "tweets 2014-01 .. 2015-09, URLs and retweet prefixes removed)")] = ",".join(_DI["transfer_sources"]),
     gold_weight: Annotated[float, typer.Option(
         help="Target of a PhraseBank sentence: this share of its agreement-smoothed gold label, the rest the teachers' "
              "mean softmax (0..1; transfer texts get the teachers' alone)")] = _DI["gold_weight"],
@@ -197,6 +205,10 @@ def distill(
     counterfactuals: Annotated[bool, typer.Option(help="Add counterfactual rewrites of the PhraseBank training "
                                                        "sentences (encoders/augment.py) with their flipped gold "
                                                        "labels as the only target")] = False,
+    counterfactual_rules: Annotated[str, typer.Option(
+        help="Which rewrite rules --counterfactuals applies: default (profit -> loss, sales -> costs/net debt, will -> "
+             "will not), wide (sales -> a wider list of cost and debt lines) or comma-separated rule names from "
+             "encoders/augment.py")] = "default",
     weak_labels: Annotated[bool, typer.Option(help="Add rule-labelled Reuters headlines (2011-2015; encoders/weak.py) "
                                                    "with their rule label as the only target, and keep every "
                                                    "rule-labelled headline out of the transfer set")] = False,
@@ -207,11 +219,13 @@ def distill(
     device: Device = "auto", quiet: Quiet = False,
 ) -> None:
     """Distil the seeds' logit ensemble into one student (PhraseBank + unlabelled Reuters text); write adapter + metrics."""
+    from ..encoders.augment import parse_rules
     from ..encoders.distill import DistillConfig, distill_sentiment
 
     cfg = DistillConfig(transfer_limit=transfer_limit, gold_weight=gold_weight, temperature=temperature, epochs=epochs,
                         lr=lr, head_lr=head_lr, batch_size=batch_size, seed=seed, extract_rank=extract_rank,
-                        device=device, counterfactuals=counterfactuals, weak_labels=weak_labels)
+                        device=device, counterfactuals=counterfactuals, weak_labels=weak_labels,
+                        counterfactual_rules=parse_rules(counterfactual_rules), transfer_sources=_sources(transfer_sources))
     metrics = distill_sentiment(cfg, teachers, out, progress=not quiet, base=base, teacher_base=teacher_base)
     rows = {f"{split}.{k}": v for split in ("test_50agree", "test_allagree") for k, v in metrics[split].items()}
     rows["semeval2017.spearman"] = metrics["semeval2017_headlines_test"]["spearman"]
@@ -220,6 +234,10 @@ def distill(
     rows["best_epoch"] = metrics["best_epoch"]
     rows["train_seconds"] = metrics["train_seconds"]
     print_table(f"distilled sentiment model written to {out}", rows)
+
+
+def _sources(value: str) -> tuple[str, ...]:
+    return tuple(v.strip() for v in value.split(",") if v.strip())
 
 
 def report(
@@ -272,7 +290,11 @@ def report(
     body = ["# Sentiment metrics", "",
             "Produced by `llmos-quant train report` on the fixed split (PhraseBank Sentences_50Agree, stratified "
             f"75/25 by seed 0; test n={n['test']}; AllAgree = the test sentences also in Sentences_AllAgree). "
-            "SemEval-2017 task 5 headline test set: Spearman of `score` with gold, never trained on.", "",
+            "SemEval-2017 task 5 headline test set: Spearman of `score` with gold, never trained on. Tweet-style "
+            "text, never trained on: `microblog_test_spearman` (SemEval-2017 microblog test posts) and "
+            "`fiqa_posts_spearman` (FiQA-2018 task 1 posts, mean aspect score). `valid_*` columns are the selection "
+            "slices: PhraseBank validation, its counterfactual rewrites, the 2016 rule-labelled headlines and the "
+            "SemEval microblog training spans.", "",
             markdown_table(table), ""]
     body += _behaviour_section(behaviour)
     body += _training_record(Path(model_path) if model_path else None)
@@ -308,9 +330,12 @@ def _metric_columns(m: dict) -> dict[str, float]:
     """One row of the metrics table from ``evaluate_encoder``'s output."""
     return {**{f"{s}_{k}": m[s][k] for s in ("test_50agree", "test_allagree") for k in ("accuracy", "macro_f1", "weighted_f1")},
             "semeval_spearman": m["semeval2017_headlines_test"]["spearman"],
+            "microblog_test_spearman": m.get("semeval2017_microblogs_test", {}).get("spearman", float("nan")),
+            "fiqa_posts_spearman": m.get("fiqa_posts", {}).get("spearman", float("nan")),
             "valid_weighted_f1": m["valid"]["weighted_f1"],
             "valid_counterfactual_acc": m["valid"].get("counterfactual_accuracy", float("nan")),
-            "valid_weak_acc": m["valid"].get("weak_accuracy", float("nan"))}
+            "valid_weak_acc": m["valid"].get("weak_accuracy", float("nan")),
+            "valid_microblog_spearman": m["valid"].get("microblog_spearman", float("nan"))}
 
 
 def _training_record(folder: Path | None) -> list[str]:

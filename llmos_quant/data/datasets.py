@@ -68,3 +68,38 @@ def load_semeval_headlines(split: str = "test") -> pd.DataFrame:
     frame = frame.rename(columns={"title": "text", "sentiment score": "score", "sentiment": "score"})
     frame["score"] = frame["score"].astype(float)
     return frame[["text", "company", "score"]]
+
+
+def load_semeval_microblogs(split: str = "test") -> pd.DataFrame:
+    """SemEval-2017 task 5 microblogs (StockTwits / Twitter): columns ``text``, ``cashtag``, ``score`` in [-1, 1].
+
+    The scored test file has each post's full text. The training file ships no text (Twitter's terms), only the
+    annotated sentiment ``spans``; their text is those spans joined by " ... ", which is what ``text`` holds there.
+    Posts without a span are dropped. Neither file is trained on; the training file is a tweet-style selection slice
+    (``encoders.train.evaluate_encoder``)."""
+    files = {"test": "Microblogs_Testdata_withscores.json", "train": "Microblog_Trainingdata.json"}
+    if split not in files:
+        raise ValidationError(f"split must be 'train' or 'test', got {split!r}")
+    items = json.loads(shared_path("semeval2017_task5", files[split]).read_text())
+    rows = []
+    for item in items:
+        if split == "test":
+            text = item.get("text")
+        else:
+            spans = item.get("spans") or []
+            text = " ... ".join(s.strip() for s in ([spans] if isinstance(spans, str) else spans) if s and s.strip())
+        if isinstance(text, str) and text.strip():
+            rows.append((text.strip(), item.get("cashtag", ""), float(item["sentiment score"])))
+    return pd.DataFrame(rows, columns=["text", "cashtag", "score"])
+
+
+def load_fiqa_posts() -> pd.DataFrame:
+    """FiQA-2018 task 1 microblog posts: columns ``text``, ``score`` (the mean of the post's aspect scores, in
+    [-1, 1]). An evaluation set only: no sentiment model trains on it."""
+    items = json.loads(shared_path("fiqa2018_task1_posts", "FiQA_post.json").read_text())
+    rows = []
+    for item in items.values():
+        scores = [float(i["sentiment_score"]) for i in item.get("info", []) if "sentiment_score" in i]
+        if isinstance(item.get("sentence"), str) and scores:
+            rows.append((item["sentence"].strip(), sum(scores) / len(scores)))
+    return pd.DataFrame(rows, columns=["text", "score"])

@@ -9,6 +9,11 @@ keeping the numbers (and so the sentence's consistency) intact:
   becomes a loss (a rising loss is bad news, a falling one good news);
 - ``sales_to_costs``: the only metric is sales/revenue/turnover with a direction verb; it becomes costs (or, for
   every other sentence, net debt);
+- ``sales_to_liabilities``: the sentences of ``sales_to_costs``, with the metric taken in turn from a wider list of
+  cost and debt lines of an income statement or balance sheet (``LIABILITY_TERMS``: costs, operating expenses,
+  administrative expenses, interest expenses, net debt, borrowings, total liabilities), so that the model learns
+  the direction of each line rather than of two words; an opt-in alternative to ``sales_to_costs``
+  (``DEFAULT_RULES`` keeps the recipe of the shipped models);
 - ``will_not``: a positive or negative sentence with exactly one "will" and no negation gets "will not".
 
 Rules apply to the sentences of one split at a time (``counterfactuals(split.train)`` for training,
@@ -70,15 +75,44 @@ def _will_not(text: str, i: int) -> str | None:
     return text[:m.end()] + " not" + text[m.end():]
 
 
-RULES = {"profit_to_loss": _profit_to_loss, "sales_to_costs": _sales_to_costs, "will_not": _will_not}
+LIABILITY_TERMS = ("costs", "operating expenses", "net debt", "borrowings", "administrative expenses",
+                   "total liabilities", "interest expenses")
 
 
-def counterfactuals(frame: pd.DataFrame, rules: tuple[str, ...] = tuple(RULES)) -> pd.DataFrame:
+def _sales_to_liabilities(text: str, i: int) -> str | None:
+    m = _single_metric(text, _SALES)
+    if m is None:
+        return None
+    target = LIABILITY_TERMS[i % len(LIABILITY_TERMS)]
+    repl = target.capitalize() if m.group(0)[0].isupper() else target
+    return text[:m.start()] + repl + text[m.end():]
+
+
+RULES = {"profit_to_loss": _profit_to_loss, "sales_to_costs": _sales_to_costs,
+         "sales_to_liabilities": _sales_to_liabilities, "will_not": _will_not}
+DEFAULT_RULES = ("profit_to_loss", "sales_to_costs", "will_not")  # the shipped models' recipe
+WIDE_RULES = ("profit_to_loss", "sales_to_liabilities", "will_not")
+
+
+def parse_rules(value: str | tuple[str, ...] | list[str]) -> tuple[str, ...]:
+    """A rule list from ``"default"``, ``"wide"`` or comma-separated rule names; unknown names are an error."""
+    from ..errors import ValidationError
+
+    if isinstance(value, str):
+        value = {"default": DEFAULT_RULES, "wide": WIDE_RULES}.get(value.strip(), tuple(
+            v.strip() for v in value.split(",") if v.strip()))
+    rules = tuple(value)
+    unknown = sorted(set(rules) - set(RULES))
+    if unknown or not rules:
+        raise ValidationError(f"counterfactual rules {list(rules)!r} are not valid; expected 'default', 'wide' or "
+                              f"comma-separated names from {list(RULES)}")
+    return rules
+
+
+def counterfactuals(frame: pd.DataFrame, rules: tuple[str, ...] = DEFAULT_RULES) -> pd.DataFrame:
     """Columns ``text``, ``label`` (flipped), ``source_text``, ``rule``: every rewrite of the positive and negative
     sentences of ``frame`` (columns ``text``, ``label``) by each rule in ``rules`` (first matching rule only)."""
-    unknown = set(rules) - set(RULES)
-    if unknown:
-        raise ValueError(f"unknown counterfactual rules {sorted(unknown)}; choose from {list(RULES)}")
+    rules = parse_rules(rules)
     rows = []
     for i, (text, label) in enumerate(zip(frame["text"], frame["label"], strict=True)):
         if label not in FLIP:

@@ -35,12 +35,20 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from ..data.datasets import PHRASEBANK_LABELS, load_phrasebank, load_semeval_headlines, phrasebank_split
+from ..data.datasets import (
+    PHRASEBANK_LABELS,
+    load_fiqa_posts,
+    load_phrasebank,
+    load_semeval_headlines,
+    load_semeval_microblogs,
+    phrasebank_split,
+)
 from ..errors import DataNotFoundError, ModelLoadError, ValidationError
 from ..llmos.convert import from_hf_bert, recorded_base, resolve_base
 from ..llmos.fit import BatchedPredictor, fit
 from ..llmos.model import LLMOSForSequenceClassification
 from .adapter import attach_lora, merge_lora, save_extracted
+from .augment import DEFAULT_RULES, parse_rules
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +75,8 @@ class SentimentTrainConfig:
     threads: int = 0  # 0 = torch default
     device: str = "auto"  # "auto" (CUDA when present), "cpu", "cuda[:N]"; bf16 autocast on CUDA
     counterfactuals: bool = False  # add augment.counterfactuals(train) (flipped labels, eps 0.1) to the training set
+    # augment.RULES to apply; the literal is augment.DEFAULT_RULES (the CLI reads it from source); WIDE_RULES: more cost lines
+    counterfactual_rules: tuple[str, ...] = ("profit_to_loss", "sales_to_costs", "will_not")
     weak_labels: bool = False  # add weak.weak_label_split().train (rule-labelled Reuters headlines, eps 0.2)
     init: str | None = None  # start every seed from this adapter folder (e.g. the shipped model) instead of the base
     limit: int = 0  # train on the first N training sentences only (smoke tests); 0 = all
@@ -81,6 +91,7 @@ class SentimentTrainConfig:
                 raise ValidationError(f"{name} must be a positive integer, got {getattr(self, name)!r}; e.g. {name}=4")
         if not self.seeds:
             raise ValidationError("seeds must name at least one seed, e.g. (0,)")
+        parse_rules(self.counterfactual_rules)
 
 
 def classification_metrics(gold: list[str] | pd.Series, pred: list[str] | pd.Series) -> dict[str, float]:
@@ -120,7 +131,8 @@ def _weak_train() -> pd.DataFrame:
     return weak_label_split().train
 
 
-def gold_additions(train: pd.DataFrame, counterfactuals: bool, weak: pd.DataFrame | None) -> dict[str, pd.DataFrame]:
+def gold_additions(train: pd.DataFrame, counterfactuals: bool, weak: pd.DataFrame | None,
+                   rules: tuple[str, ...] = DEFAULT_RULES) -> dict[str, pd.DataFrame]:
     """The gold-only additions to a training set (columns ``text``, ``label``, ``eps``), in training order: the
     counterfactual rewrites of ``train`` (eps 0.1, as a 75%-agreement sentence) when asked, then the rule-labelled
     headlines ``weak`` (eps 0.2, as 66%) when given."""
@@ -128,7 +140,7 @@ def gold_additions(train: pd.DataFrame, counterfactuals: bool, weak: pd.DataFram
     if counterfactuals:
         from .augment import counterfactuals as rewrite
 
-        out["counterfactuals"] = rewrite(train).assign(eps=AGREEMENT_EPS["75"])
+        out["counterfactuals"] = rewrite(train, rules).assign(eps=AGREEMENT_EPS["75"])
     if weak is not None:
         out["weak_labels"] = weak.assign(eps=AGREEMENT_EPS["66"])
     return out
@@ -384,7 +396,8 @@ def train_sentiment(cfg: SentimentTrainConfig, out_dir: str | Path, progress: bo
     texts = train["text"].tolist()
     eps = agreement_eps(texts) if cfg.agreement_smoothing else np.zeros(len(texts), dtype=np.float32)
     labels = train["label"].map(label_ids).to_numpy()
-    extras = gold_additions(train, cfg.counterfactuals, _weak_train() if cfg.weak_labels else None)
+    extras = gold_additions(train, cfg.counterfactuals, _weak_train() if cfg.weak_labels else None,
+                            cfg.counterfactual_rules)
     for extra in extras.values():
         texts = texts + extra["text"].tolist()
         labels = np.concatenate([labels, extra["label"].map(label_ids).to_numpy()])
@@ -431,9 +444,11 @@ def train_sentiment(cfg: SentimentTrainConfig, out_dir: str | Path, progress: bo
 
 
 def evaluate_encoder(encoder: Any) -> dict[str, Any]:
-    """PhraseBank test (50Agree and its AllAgree part) metrics and SemEval-2017 headline Spearman, plus ``valid``: the
-    validation slice and its counterfactual rewrites scored the same way, so that written artifacts can be compared
-    with each other on data that is not the test split (the selection rules in docs/sentiment_training.md)."""
+    """PhraseBank test (50Agree and its AllAgree part) metrics, SemEval-2017 headline Spearman and two tweet-style
+    Spearmans (SemEval-2017 microblog test posts, FiQA-2018 posts), plus ``valid``: the validation slice, its
+    counterfactual rewrites, the 2016 rule-labelled headlines and the SemEval microblog *training* spans scored the
+    same way, so that written artifacts can be compared with each other on data that is not the test split (the
+    selection rules in docs/sentiment_training.md)."""
     from scipy.stats import spearmanr
 
     from .augment import counterfactuals
@@ -450,8 +465,15 @@ def evaluate_encoder(encoder: Any) -> dict[str, Any]:
     for name, frame in (("test_50agree", split.test), ("test_allagree", split.test_allagree)):
         scored = encoder.score(frame["text"].tolist())
         out[name] = classification_metrics(frame["label"], scored["label"])
+    def rho(frame: pd.DataFrame) -> float:
+        return float(spearmanr(encoder.score(frame["text"].tolist())["score"], frame["score"]).statistic)
+
+    # Tweet-style text, never trained on: the SemEval microblog training spans select (``valid``); the scored
+    # microblog test posts and the FiQA posts are read like the test split.
+    blogs = load_semeval_microblogs("train")
+    out["valid"].update({"microblog_spearman": rho(blogs), "microblog_n": len(blogs)})
     semeval = load_semeval_headlines("test")
-    scored = encoder.score(semeval["text"].tolist())
-    rho = spearmanr(scored["score"], semeval["score"]).statistic
-    out["semeval2017_headlines_test"] = {"n": len(semeval), "spearman": float(rho)}
+    out["semeval2017_headlines_test"] = {"n": len(semeval), "spearman": rho(semeval)}
+    for name, frame in (("semeval2017_microblogs_test", load_semeval_microblogs("test")), ("fiqa_posts", load_fiqa_posts())):
+        out[name] = {"n": len(frame), "spearman": rho(frame)}
     return out

@@ -66,7 +66,7 @@ def domain_corpus(limit: int | None = 60000, seed: int = 0, exclude: set[str] | 
     from ..encoders.distill import _norm, evaluation_texts
     from ..paths import shared_path
 
-    excluded = evaluation_texts() if exclude is None else exclude
+    excluded = evaluation_texts(tweets=False) if exclude is None else exclude
     parts = []
     news = read_reuters_csv()
     news = news[(news["published_at"] < CUTOFF) & (news["body"].str.len() > 20)].drop_duplicates("headline")

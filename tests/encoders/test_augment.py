@@ -5,7 +5,14 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from llmos_quant.encoders.augment import counterfactuals
+from llmos_quant.encoders.augment import (
+    DEFAULT_RULES,
+    LIABILITY_TERMS,
+    WIDE_RULES,
+    counterfactuals,
+    parse_rules,
+)
+from llmos_quant.errors import ValidationError
 
 
 def test_rules_flip_the_label_and_keep_the_numbers():
@@ -23,8 +30,26 @@ def test_rules_flip_the_label_and_keep_the_numbers():
                                    "The company will not expand its plant in Oulu ."]
     assert cf["label"].tolist() == ["negative", "positive", "negative"]
     assert cf["rule"].tolist() == ["profit_to_loss", "sales_to_costs", "will_not"]
-    with pytest.raises(ValueError, match="unknown counterfactual rules"):
+    with pytest.raises(ValueError, match="antonyms"):
         counterfactuals(frame, rules=("antonyms",))
+
+
+def test_wide_rules_rotate_cost_and_debt_lines():
+    sentences = [f"Net sales {verb} by {k} % to EUR 20 mn ." for k, verb in enumerate(["rose", "fell"] * 7)]
+    frame = pd.DataFrame({"text": sentences, "label": ["positive", "negative"] * 7})
+    cf = counterfactuals(frame, rules=parse_rules("wide"))
+    assert cf["rule"].unique().tolist() == ["sales_to_liabilities"]
+    assert [t.split(" rose")[0].split(" fell")[0] for t in cf["text"]] == [t.capitalize() for t in LIABILITY_TERMS] * 2
+    assert cf["label"].tolist() == ["negative", "positive"] * 7  # costs / debt rising is bad news
+    assert cf["text"].str.contains(r"by \d+ % to EUR 20 mn").all()  # numbers kept
+    assert counterfactuals(frame)["rule"].unique().tolist() == ["sales_to_costs"]  # the default recipe is unchanged
+
+
+def test_parse_rules_names_the_choices():
+    assert parse_rules("default") == DEFAULT_RULES and parse_rules("wide") == WIDE_RULES
+    assert parse_rules("will_not, profit_to_loss") == ("will_not", "profit_to_loss")
+    with pytest.raises(ValidationError, match="expected 'default', 'wide' or comma-separated names"):
+        parse_rules("")
 
 
 @pytest.mark.data
@@ -36,3 +61,11 @@ def test_rewrites_come_from_their_own_split_only(shared_data):
     assert len(train) > 200 and len(valid) > 20
     assert set(train["source_text"]) <= set(split.train["text"]) and set(valid["source_text"]) <= set(split.valid["text"])
     assert not set(train["text"]) & set(split.test["text"])
+
+
+def test_config_defaults_are_the_default_rules():
+    from llmos_quant.encoders.distill import DistillConfig
+    from llmos_quant.encoders.train import SentimentTrainConfig
+
+    assert SentimentTrainConfig().counterfactual_rules == DEFAULT_RULES == DistillConfig().counterfactual_rules
+    assert DistillConfig(counterfactual_rules=WIDE_RULES).seed_config().counterfactual_rules == WIDE_RULES

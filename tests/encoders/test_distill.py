@@ -16,6 +16,10 @@ def test_config_rejects_bad_values_with_the_value_and_a_fix():
         DistillConfig(gold_weight=1.5)
     with pytest.raises(ValidationError, match="transfer_sources .*'tweets'"):
         DistillConfig(transfer_sources=("tweets",))
+    with pytest.raises(ValidationError, match="none is given"):
+        DistillConfig(transfer_sources=())
+    with pytest.raises(ValidationError, match="counterfactual rules"):
+        DistillConfig(counterfactual_rules=("antonyms",))
     with pytest.raises(ValidationError, match="epochs must be a positive integer, got 0"):
         DistillConfig(epochs=0)
     with pytest.raises(ValidationError, match="temperature"):
@@ -63,6 +67,34 @@ def test_teacher_probs_is_the_mean_of_the_teachers_softmax(tiny_bert_dir, tmp_pa
     # a temperature above 1 flattens the ensemble
     hot = teacher_probs(paths, tiny_bert_dir, tok, texts, 32, temperature=4.0, progress=False)
     assert (hot.max(1) <= got.max(1) + 1e-6).all()
+
+
+@pytest.mark.parametrize(("raw", "clean"), [
+    ("RT @philstock: Summary of Webcast $AAPL $WYNN #Options -- http://t.co/x1", "Summary of Webcast $AAPL $WYNN #Options --"),
+    ("$FB breaking out, next stop 80 https://t.co/abc", "$FB breaking out, next stop 80"),
+    ("RT @a: RT @b: $TSLA deliveries miss estimates http://…", "$TSLA deliveries miss estimates"),
+    ("@trader $MSFT looks weak into earnings", "$MSFT looks weak into earnings"),
+])
+def test_tweet_text_drops_links_and_retweet_prefixes_and_keeps_cashtags(raw, clean):
+    from llmos_quant.encoders.distill import tweet_text
+
+    assert tweet_text(raw) == clean
+
+
+@pytest.mark.data
+def test_stocknet_tweets_as_transfer_texts_skip_the_evaluation_posts(shared_data):
+    from llmos_quant.data.datasets import load_fiqa_posts, load_semeval_microblogs
+    from llmos_quant.encoders.distill import evaluation_texts, transfer_texts
+
+    evaluation = evaluation_texts()
+    assert set(load_semeval_microblogs("test")["text"].map(_norm)) <= evaluation
+    assert set(load_fiqa_posts()["text"].map(_norm)) <= evaluation
+    assert not set(load_fiqa_posts()["text"].map(_norm)) <= evaluation_texts(tweets=False)  # the domain corpus keeps them
+    out = transfer_texts(sources=("reuters_title", "stocknet_tweet"), limit=400, seed=0)
+    assert out["source"].value_counts().to_dict() == {"reuters_title": 200, "stocknet_tweet": 200}
+    tweets = out.loc[out["source"] == "stocknet_tweet", "text"]
+    assert not tweets.str.contains(r"https?://|^RT @").any() and tweets.str.contains(r"\$[A-Z]").mean() > 0.5
+    assert not set(out["text"].map(_norm)) & evaluation
 
 
 @pytest.mark.data
