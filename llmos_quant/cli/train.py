@@ -141,12 +141,13 @@ def sentiment(
                                                         "seed_<k>.safetensors (full float32; the teachers of `train "
                                                         "distill`) \\[default: not written]")] = None,
     counterfactuals: Annotated[bool, typer.Option(help="Add counterfactual rewrites of the training sentences "
-                                                       "(profit -> loss, sales -> costs/net debt, will -> will not; "
-                                                       "label flipped; encoders/augment.py)")] = False,
+                                                       "(label flipped; encoders/augment.py), by the rules of "
+                                                       "--counterfactual-rules")] = False,
     counterfactual_rules: Annotated[str, typer.Option(
-        help="Which rewrite rules --counterfactuals applies: default (profit -> loss, sales -> costs/net debt, will -> "
-             "will not), wide (sales -> a wider list of cost and debt lines) or comma-separated rule names from "
-             "encoders/augment.py")] = "default",
+        help="Which rewrite rules --counterfactuals applies: default (profit_to_loss, sales_to_costs, will_not), wide "
+             "(profit_to_loss, sales_to_liabilities: sales -> one of seven cost and debt lines in turn, will_not) or "
+             "comma-separated rule names (profit_to_loss, sales_to_costs, sales_to_liabilities, will_not; the first "
+             "that matches a sentence rewrites it)")] = "default",
     weak_labels: Annotated[bool, typer.Option(help="Add rule-labelled Reuters headlines (2011-2015) about dividends, "
                                                    "buybacks, rating and price-target changes and court outcomes "
                                                    "(encoders/weak.py)")] = False,
@@ -156,7 +157,6 @@ def sentiment(
     base: Base = None, device: Device = "auto", quiet: Quiet = False,
 ) -> None:
     """Fine-tune LLMOS (MiniLM by default, or --base) on Financial PhraseBank 50Agree; write adapter + metrics.json."""
-    from ..encoders.augment import parse_rules
     from ..encoders.train import SentimentTrainConfig, train_sentiment
     from ..errors import UsageError
 
@@ -164,11 +164,12 @@ def sentiment(
         seed_list = tuple(int(s) for s in seeds.split(",") if s.strip())
     except ValueError:
         raise UsageError(f"--seeds must be comma-separated integers, got {seeds!r}; e.g. --seeds 0,1,2") from None
-    cfg = SentimentTrainConfig(method=method, pooling=pooling, lr=lr, head_lr=head_lr, epochs=epochs, batch_size=batch_size,
-                               seeds=seed_list, soup=soup, extract_rank=extract_rank, agreement_smoothing=agreement_smoothing,
-                               lora_r=lora_r, limit=limit, device=device, counterfactuals=counterfactuals,
-                               weak_labels=weak_labels, init=str(init) if init else None,
-                               counterfactual_rules=parse_rules(counterfactual_rules))
+    rules = _rules(counterfactual_rules, counterfactuals)
+    cfg = _config(SentimentTrainConfig, method=method, pooling=pooling, lr=lr, head_lr=head_lr, epochs=epochs,
+                  batch_size=batch_size, seeds=seed_list, soup=soup, extract_rank=extract_rank,
+                  agreement_smoothing=agreement_smoothing, lora_r=lora_r, limit=limit, device=device,
+                  counterfactuals=counterfactuals, weak_labels=weak_labels, init=str(init) if init else None,
+                  counterfactual_rules=rules)
     metrics = train_sentiment(cfg, out, progress=not quiet, seeds_dir=seeds_dir, base=base)
     rows = {f"{split}.{k}": v for split in ("test_50agree", "test_allagree") for k, v in metrics[split].items()}
     rows["semeval2017.spearman"] = metrics["semeval2017_headlines_test"]["spearman"]
@@ -186,8 +187,8 @@ def distill(
         help="Unlabelled texts to distil on besides PhraseBank: a seeded sample of the --transfer-sources "
              "(evaluation sentences removed), split evenly between them (>= 0; 0 = none)")] = _DI["transfer_limit"],
     transfer_sources: Annotated[str, typer.Option(
-        help="Comma-separated transfer sources: reuters_title, reuters_lede (2011-2016), stocknet_tweet (StockNet "
-             "tweets 2014-01 .. 2015-09, URLs and retweet prefixes removed)")] = ",".join(_DI["transfer_sources"]),
+        help="Comma-separated transfer sources: reuters_title and reuters_lede (both 2011-2016), stocknet_tweet "
+             "(StockNet tweets 2014-01 .. 2015-09, links and retweet prefixes removed)")] = ",".join(_DI["transfer_sources"]),
     gold_weight: Annotated[float, typer.Option(
         help="Target of a PhraseBank sentence: this share of its agreement-smoothed gold label, the rest the teachers' "
              "mean softmax (0..1; transfer texts get the teachers' alone)")] = _DI["gold_weight"],
@@ -206,9 +207,10 @@ def distill(
                                                        "sentences (encoders/augment.py) with their flipped gold "
                                                        "labels as the only target")] = False,
     counterfactual_rules: Annotated[str, typer.Option(
-        help="Which rewrite rules --counterfactuals applies: default (profit -> loss, sales -> costs/net debt, will -> "
-             "will not), wide (sales -> a wider list of cost and debt lines) or comma-separated rule names from "
-             "encoders/augment.py")] = "default",
+        help="Which rewrite rules --counterfactuals applies: default (profit_to_loss, sales_to_costs, will_not), wide "
+             "(profit_to_loss, sales_to_liabilities: sales -> one of seven cost and debt lines in turn, will_not) or "
+             "comma-separated rule names (profit_to_loss, sales_to_costs, sales_to_liabilities, will_not; the first "
+             "that matches a sentence rewrites it)")] = "default",
     weak_labels: Annotated[bool, typer.Option(help="Add rule-labelled Reuters headlines (2011-2015; encoders/weak.py) "
                                                    "with their rule label as the only target, and keep every "
                                                    "rule-labelled headline out of the transfer set")] = False,
@@ -218,14 +220,14 @@ def distill(
     base: Base = None,
     device: Device = "auto", quiet: Quiet = False,
 ) -> None:
-    """Distil the seeds' logit ensemble into one student (PhraseBank + unlabelled Reuters text); write adapter + metrics."""
-    from ..encoders.augment import parse_rules
+    """Distil the seeds' logit ensemble into one student (PhraseBank + unlabelled news or tweets); write adapter + metrics."""
     from ..encoders.distill import DistillConfig, distill_sentiment
 
-    cfg = DistillConfig(transfer_limit=transfer_limit, gold_weight=gold_weight, temperature=temperature, epochs=epochs,
-                        lr=lr, head_lr=head_lr, batch_size=batch_size, seed=seed, extract_rank=extract_rank,
-                        device=device, counterfactuals=counterfactuals, weak_labels=weak_labels,
-                        counterfactual_rules=parse_rules(counterfactual_rules), transfer_sources=_sources(transfer_sources))
+    rules, sources = _rules(counterfactual_rules, counterfactuals), _sources(transfer_sources)
+    cfg = _config(DistillConfig, transfer_limit=transfer_limit, gold_weight=gold_weight, temperature=temperature,
+                  epochs=epochs, lr=lr, head_lr=head_lr, batch_size=batch_size, seed=seed, extract_rank=extract_rank,
+                  device=device, counterfactuals=counterfactuals, weak_labels=weak_labels,
+                  counterfactual_rules=rules, transfer_sources=sources)
     metrics = distill_sentiment(cfg, teachers, out, progress=not quiet, base=base, teacher_base=teacher_base)
     rows = {f"{split}.{k}": v for split in ("test_50agree", "test_allagree") for k, v in metrics[split].items()}
     rows["semeval2017.spearman"] = metrics["semeval2017_headlines_test"]["spearman"]
@@ -237,7 +239,46 @@ def distill(
 
 
 def _sources(value: str) -> tuple[str, ...]:
-    return tuple(v.strip() for v in value.split(",") if v.strip())
+    """``--transfer-sources``: distinct known names, else a usage error (exit 2) that names the flag."""
+    from ..encoders.distill import KNOWN_TRANSFER_SOURCES
+    from ..errors import UsageError
+
+    names = tuple(v.strip() for v in value.split(",") if v.strip())
+    unknown = [n for n in names if n not in KNOWN_TRANSFER_SOURCES]
+    if unknown or not names or len(set(names)) < len(names):
+        why = "unknown: " + ", ".join(unknown) if unknown else "empty or repeated"
+        raise UsageError(f"--transfer-sources {value!r} is not valid ({why}); "
+                         f"expected distinct comma-separated names from {', '.join(KNOWN_TRANSFER_SOURCES)}, e.g. "
+                         "--transfer-sources reuters_title,reuters_lede,stocknet_tweet")
+    return names
+
+
+def _rules(value: str, counterfactuals: bool) -> tuple[str, ...]:
+    """``--counterfactual-rules``: parsed by ``augment.parse_rules``; a usage error (exit 2) that names the flag when
+    the value is bad, or when rules other than the default are asked for without ``--counterfactuals``."""
+    from ..encoders.augment import DEFAULT_RULES, RULES, parse_rules
+    from ..errors import UsageError, ValidationError
+
+    try:
+        rules = parse_rules(value)
+    except ValidationError:
+        raise UsageError(f"--counterfactual-rules {value!r} is not valid; expected default, wide or comma-separated "
+                         f"rule names from {', '.join(RULES)}, e.g. --counterfactual-rules wide") from None
+    if rules != DEFAULT_RULES and not counterfactuals:
+        raise UsageError(f"--counterfactual-rules {value!r} has no effect without --counterfactuals; add "
+                         "--counterfactuals, or leave --counterfactual-rules out")
+    return rules
+
+
+def _config(cls: Any, **kwargs: Any) -> Any:
+    """Build a training config from option values: its ValidationError (a bad option value) becomes a usage error,
+    exit 2, as the README's exit-code table says."""
+    from ..errors import UsageError, ValidationError
+
+    try:
+        return cls(**kwargs)
+    except ValidationError as exc:
+        raise UsageError(f"bad option value: {exc}") from None
 
 
 def report(

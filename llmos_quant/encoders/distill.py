@@ -12,8 +12,9 @@ Recipe (``DistillConfig`` defaults):
 - **transfer set**: unlabelled financial news text, Reuters titles and ledes (2011-2016) from
   ``../shared/data``, deduplicated. Only the text is used (no prices, no dates), so this touches neither the
   2017+ evaluation period nor any return. Any transfer text that also appears, after normalisation, in
-  PhraseBank (any agreement file) or in the SemEval-2017 headlines is dropped, so no evaluation sentence is
-  seen even without its label;
+  PhraseBank (any agreement file), in the SemEval-2017 headlines and microblogs or in the FiQA posts is dropped,
+  so no evaluation sentence is seen even without its label. ``transfer_sources`` can add StockNet tweets
+  (``stocknet_tweet``, 2014-01 .. 2015-09, ``tweet_text``) for tweet-style text;
 - **student**: initialised like a seed (MiniLM + the shared head initialisation), trained on PhraseBank train
   with the target ``gold_weight * agreement-smoothed gold + (1 - gold_weight) * teacher``, plus the transfer
   texts with the teacher target alone; soft cross-entropy; best epoch by validation weighted-F1;
@@ -94,10 +95,12 @@ class DistillConfig:
     weak_labels: bool = False  # add weak.weak_label_split().train: rule labels only (eps 0.2), kept out of the transfer set
 
     def __post_init__(self) -> None:
-        unknown = set(self.transfer_sources) - set(KNOWN_TRANSFER_SOURCES)
-        if unknown or not self.transfer_sources:
-            raise ValidationError(f"transfer_sources {sorted(unknown) or []} are unknown or none is given; choose from "
-                                  f"{list(KNOWN_TRANSFER_SOURCES)}, e.g. reuters_title,reuters_lede")
+        unknown = sorted(set(self.transfer_sources) - set(KNOWN_TRANSFER_SOURCES))
+        if unknown or not self.transfer_sources or len(set(self.transfer_sources)) < len(self.transfer_sources):
+            why = "unknown: " + ", ".join(unknown) if unknown else "empty or repeated"
+            raise ValidationError(f"transfer_sources {list(self.transfer_sources)!r} is not valid ({why}); "
+                                  f"expected distinct names from {list(KNOWN_TRANSFER_SOURCES)}, e.g. "
+                                  "reuters_title,reuters_lede")
         self.seed_config()  # epochs, batch_size, extract_rank: the seeds' own checks and messages
         if not 0.0 <= self.gold_weight <= 1.0:
             raise ValidationError(f"gold_weight must be in [0, 1], got {self.gold_weight!r}; e.g. gold_weight=0.5")
@@ -157,8 +160,9 @@ def transfer_texts(sources: tuple[str, ...] = TRANSFER_SOURCES, limit: int = 200
     exclude = evaluation_texts() if exclude is None else exclude
     parts, per_source = [], math.ceil(limit / len(sources))
     seen: set[str] = set(exclude)
+    cache: dict[str, pd.DataFrame] = {}
     for source in sources:
-        text = _source_texts(source).astype(str).str.replace(r"\s+", " ", regex=True).str.strip()
+        text = _source_texts(source, cache).astype(str).str.replace(r"\s+", " ", regex=True).str.strip()
         text = text[text.str.split().str.len() >= 4]  # drop stubs ("Video", "BRIEF-...") that carry no sentiment
         frame = pd.DataFrame({"text": text, "key": text.map(_norm)}).drop_duplicates("key")
         frame = frame[~frame["key"].isin(seen)]
@@ -171,13 +175,15 @@ def transfer_texts(sources: tuple[str, ...] = TRANSFER_SOURCES, limit: int = 200
     return out.iloc[:limit].reset_index(drop=True)
 
 
-_URL = re.compile(r"https?://\S*|\S+…")
-_RETWEET = re.compile(r"^(RT\s+)?@\w+:?\s*")
+_URL = re.compile(r"(?:https?://|www\.|pic\.twitter\.com/)\S*|\S*…", re.I)
+_RETWEET = re.compile(r"^(?:[RM]T\s*)?@\w+:?\s*", re.I)
 
 
 def tweet_text(text: str) -> str:
-    """A tweet as transfer text: links (and words cut off with an ellipsis) removed, a leading ``RT @user:`` dropped;
-    cashtags and hashtags are kept (they are how such posts name companies)."""
+    """A tweet as transfer text: links (``http(s)://``, ``www.``, ``pic.twitter.com/``, any case) removed, and the word
+    that Twitter cut off with an ellipsis (``expecting a beat…`` -> ``expecting a``); leading ``RT @user:`` / ``MT
+    @user`` prefixes and leading ``@user`` mentions dropped. Cashtags and hashtags elsewhere are kept (they are how
+    such posts name companies)."""
     t = _URL.sub(" ", text)
     while True:
         stripped = _RETWEET.sub("", t.strip(), count=1)
@@ -186,15 +192,17 @@ def tweet_text(text: str) -> str:
         t = stripped
 
 
-def _source_texts(source: str) -> pd.Series:
-    """The raw texts of one transfer source."""
+def _source_texts(source: str, cache: dict[str, pd.DataFrame]) -> pd.Series:
+    """The raw texts of one transfer source (``cache`` keeps the Reuters file read once for titles and ledes)."""
     if source == "stocknet_tweet":  # 2014-01-01 .. 2015-09-30: inside the research window
         from ..data.stocknet import read_stocknet_tweets
 
         return read_stocknet_tweets()["body"].astype(str).map(tweet_text)
     from ..data.news import read_reuters_csv
 
-    return read_reuters_csv()[{"reuters_title": "headline", "reuters_lede": "body"}[source]]
+    if "reuters" not in cache:
+        cache["reuters"] = read_reuters_csv()
+    return cache["reuters"][{"reuters_title": "headline", "reuters_lede": "body"}[source]]
 
 
 def teacher_probs(teacher_paths: list[Path], base: Path, tokenizer: Any, texts: list[str], max_length: int,

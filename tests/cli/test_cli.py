@@ -204,6 +204,23 @@ def test_train_distill_without_teachers_exits_4_and_says_how_to_make_them(tmp_pa
     assert code == 4 and "seed_*.safetensors" in err and "--seeds-dir" in err
 
 
+@pytest.mark.parametrize(("args", "message"), [
+    (["sentiment", "--counterfactuals", "--counterfactual-rules", "bogus"], "--counterfactual-rules 'bogus' is not valid"),
+    (["sentiment", "--counterfactual-rules", "wide"], "has no effect without --counterfactuals"),
+    (["distill", "--transfer-sources", "tweets"], "--transfer-sources 'tweets' is not valid (unknown: tweets)"),
+    (["distill", "--transfer-sources", "reuters_title,reuters_title"], "(empty or repeated)"),
+    (["distill", "--transfer-sources", ""], "e.g. --transfer-sources reuters_title,reuters_lede,stocknet_tweet"),
+    (["distill", "--counterfactuals", "--counterfactual-rules", ","], "e.g. --counterfactual-rules wide"),
+    (["distill", "--epochs", "0"], "bad option value: epochs must be a positive integer, got 0"),
+])
+def test_bad_training_options_are_usage_errors_before_any_training(args, message, tmp_path, capsys):
+    """Exit 2 (usage) as the README's table says, naming the flag and the fix; nothing is trained or written."""
+    code = main(["train", *args, "--out", str(tmp_path / "out"), "--quiet"])
+    err = capsys.readouterr().err.replace("\n", " ")
+    assert code == 2 and message in err
+    assert not (tmp_path / "out").exists()
+
+
 def test_strategies_list_and_new(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert main(["strategies", "list"]) == 0
