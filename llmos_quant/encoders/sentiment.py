@@ -145,13 +145,16 @@ class Int8Linear(torch.nn.Module):
 
 @functools.cache
 def onednn_int8_available() -> bool:
-    """Whether this torch build runs oneDNN's int8 linear (x86 builds do); probed once on a tiny layer."""
+    """Whether this torch build runs oneDNN's int8 linear exactly (x86 builds do); probed once on a tiny layer at
+    full scale (127 x 127): on CPUs without VNNI oneDNN's u8 x s8 path can saturate int16 pair sums, and then the
+    reference kernel is used instead."""
     try:
-        packed = torch.ops.onednn.qlinear_prepack(torch.ones(8, 8, dtype=torch.int8), None)
-        out = torch.ops.onednn.qlinear_pointwise(torch.ones(2, 8, dtype=torch.int8), 1.0, 0, packed, torch.ones(8),
-                                                 torch.zeros(8, dtype=torch.int64), None, 1.0, 0, torch.float32,
-                                                 "none", [], "")
-        return bool(torch.equal(out, torch.full((2, 8), 8.0)))
+        packed = torch.ops.onednn.qlinear_prepack(torch.full((8, 8), 127, dtype=torch.int8), None)
+        x = torch.tensor([[127] * 8, [-127] * 8], dtype=torch.int8)
+        out = torch.ops.onednn.qlinear_pointwise(x, 1.0, 0, packed, torch.ones(8), torch.zeros(8, dtype=torch.int64),
+                                                 None, 1.0, 0, torch.float32, "none", [], "")
+        exact = torch.tensor([[8.0 * 127 * 127] * 8, [-8.0 * 127 * 127] * 8])
+        return bool(torch.equal(out, exact))
     except (AttributeError, RuntimeError, NotImplementedError, TypeError):  # op missing or no oneDNN in this build
         return False
 

@@ -95,7 +95,7 @@ def test_int8_linear_is_close_to_linear_and_handles_shapes(kernel):
     from llmos_quant.encoders.sentiment import onednn_int8_available
 
     if kernel == "onednn" and not onednn_int8_available():
-        pytest.skip("this torch build has no oneDNN int8 linear (the int_mm kernel is used instead)")
+        pytest.skip("this machine has no exact oneDNN int8 linear (no VNNI, or no oneDNN; the int_mm kernel is used instead)")
     torch.manual_seed(0)
     for bias in (True, False):
         lin = torch.nn.Linear(48, 40, bias=bias)
