@@ -429,15 +429,25 @@ def ner(
     case_features: Annotated[bool, typer.Option(
         help="Add letter-case embeddings (none / lower / Title / UPPER / mIxed per word), trained with the head: "
              "the uncased base cannot see case")] = False,
+    entity_swaps: Annotated[int, typer.Option(
+        min=0, help="Mention-replacement copies of each training sentence holding an ORG or LOC: company names "
+                    "from the universe, ISO country and region names, the training mentions, in the mention's "
+                    "letter case (>= 0; 0 = none)")] = _N["entity_swap_copies"],
+    holdout_document: Annotated[int | None, typer.Option(
+        min=1, max=5, help="Keep this FIN5 agreement (1-5) out of training and score it (metrics.json "
+                           "'fin5_holdout'): a validation slice for choosing a recipe without FIN3")] = None,
     base: Base = None, device: Device = "auto", quiet: Quiet = False,
 ) -> None:
     """Fine-tune the entity tagger on FIN5 and report entity-level F1 on FIN3."""
     from ..encoders.ner import train_ner
 
     m = train_ner(out, epochs=epochs, lr=lr, lora_r=lora_r, progress=not quiet, device=device, base=base,
-                  case_features=case_features)
-    print_table(f"FIN3 entity-level scores ({out})", {k: v for k, v in m["fin3_test"].items() if k != "f1_by_type"}
-                | {f"f1_{k}": v for k, v in m["fin3_test"]["f1_by_type"].items()})
+                  case_features=case_features, entity_swap_copies=entity_swaps, holdout_document=holdout_document)
+    for key, title in (("fin5_holdout", f"FIN5 document {holdout_document} (held out)"), ("fin3_test", "FIN3")):
+        if key in m:
+            print_table(f"{title} entity-level scores ({out})",
+                        {k: v for k, v in m[key].items() if k != "f1_by_type"}
+                        | {f"f1_{k}": v for k, v in m[key]["f1_by_type"].items()})
 
 
 def events(

