@@ -212,6 +212,8 @@ def test_train_distill_without_teachers_exits_4_and_says_how_to_make_them(tmp_pa
     (["distill", "--transfer-sources", ""], "e.g. --transfer-sources reuters_title,reuters_lede,stocknet_tweet"),
     (["distill", "--counterfactuals", "--counterfactual-rules", ","], "e.g. --counterfactual-rules wide"),
     (["distill", "--epochs", "0"], "bad option value: epochs must be a positive integer, got 0"),
+    (["ner", "--holdout-document", "6"], "--holdout-document"),
+    (["ner", "--entity-swaps", "-1"], "--entity-swaps"),
 ])
 def test_bad_training_options_are_usage_errors_before_any_training(args, message, tmp_path, capsys):
     """Exit 2 (usage) as the README's table says, naming the flag and the fix; nothing is trained or written."""

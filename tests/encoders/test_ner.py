@@ -2,7 +2,15 @@ from __future__ import annotations
 
 import pytest
 
-from llmos_quant.encoders.ner import EntityTagger, _encode, word_windows
+from llmos_quant.encoders.ner import (
+    EntityTagger,
+    _encode,
+    entity_swaps,
+    read_conll,
+    read_conll_documents,
+    spans,
+    word_windows,
+)
 
 
 @pytest.fixture(scope="module")
@@ -25,6 +33,51 @@ def test_word_windows_tile_a_long_sentence_and_each_fits(tokenizer):
         assert len(tokenizer(words[start:end], is_split_into_words=True)["input_ids"]) <= 128
     assert word_windows(tokenizer, ["Apple", "Inc", "."], 128) == [(0, 3, 0, 3)]  # a short one is one window
     assert word_windows(tokenizer, [], 128) == []
+
+
+def test_conll_documents_split_at_docstart_and_read_conll_is_their_concatenation(tmp_path):
+    path = tmp_path / "tiny.txt"
+    path.write_text("-DOCSTART- -X- O O\n\nAcme NNP - I-ORG\nsigned VBD - O\n\nBorrower NN - I-PER\n\n"
+                    "-DOCSTART- -X- O O\n\nParis NNP - B-LOC\n")
+    docs = read_conll_documents(path)
+    assert docs == [[(["Acme", "signed"], ["I-ORG", "O"]), (["Borrower"], ["I-PER"])], [(["Paris"], ["I-LOC"])]]
+    assert read_conll(path) == [s for d in docs for s in d]  # B- read as I- (the FIN files are IO-tagged)
+
+
+def test_entity_swaps_replace_org_and_loc_mentions_in_their_case_and_keep_the_rest():
+    import numpy as np
+
+    words = ["The", "Borrower", "and", "SILICON", "VALLEY", "BANK", "of", "Santa", "Clara", "signed", "."]
+    tags = ["O", "I-PER", "O", "I-ORG", "I-ORG", "I-ORG", "O", "I-LOC", "I-LOC", "O", "O"]
+    plain = (["The", "Lender", "signed", "."], ["O", "I-PER", "O", "O"])
+    names = {"ORG": [[["Exxon", "Mobil", "Corp"]], [["Acme"]]], "LOC": [[["France"]], []]}
+    out = entity_swaps([(words, tags), plain], np.random.default_rng(0), names, copies=6, upper_share=0.0)
+    assert len(out) == 6  # copies of the sentence with ORG/LOC only; no originals
+    for new_w, new_t in out:
+        assert len(new_w) == len(new_t)
+        found = {(" ".join(new_w[s:e]), k) for s, e, k in spans(new_t)}
+        assert ("Borrower", "PER") in found  # PER untouched
+        assert ("France", "LOC") in found  # the only non-empty LOC pool
+        assert found & {("EXXON MOBIL CORP", "ORG"), ("ACME", "ORG")}  # in the mention's (upper) case
+        assert new_w[:3] == ["The", "Borrower", "and"] and new_w[-2:] == ["signed", "."]
+    head, tail = ("The", "Borrower", "and"), ("of", "France", "signed", ".")
+    assert {tuple(w) for w, _ in out} >= {(*head, "ACME", *tail), (*head, "EXXON", "MOBIL", "CORP", *tail)}
+    upper = entity_swaps([(words, tags)], np.random.default_rng(0), names, copies=3, upper_share=1.0)
+    assert all(w == [x.upper() for x in w] for w, _ in upper)
+    assert entity_swaps([(words, tags)], np.random.default_rng(0), {"ORG": [[]]}, copies=2) == []
+
+
+@pytest.mark.data
+def test_swap_names_come_from_the_universe_iso_lists_and_the_training_mentions_only(shared_data):
+    from llmos_quant.encoders.ner import swap_names
+
+    train = [(["Acme", "Widgets", "Inc", "in", "Gotham"], ["I-ORG", "I-ORG", "I-ORG", "O", "I-LOC"])]
+    names = swap_names(train)
+    companies, own_org = names["ORG"]
+    countries, regions, own_loc = names["LOC"]
+    assert own_org == [["Acme", "Widgets", "Inc"]] and own_loc == [["Gotham"]]
+    assert ["France"] in countries and ["California"] in regions and len(companies) > 300
+    assert all(w and all(x.isascii() for x in w) for pool in (countries, regions) for w in pool)
 
 
 def test_training_rows_label_each_word_once(tokenizer):
@@ -87,8 +140,13 @@ def test_a_tagger_with_case_features_trains_saves_and_loads(shared_data, tiny_be
 
     out = tmp_path / "ner_cased"
     m = train_ner(out, epochs=1, lr=5e-3, lora_r=2, batch_size=64, progress=False, device="cpu", base=tiny_bert_dir,
-                  case_features=True)
+                  case_features=True, entity_swap_copies=1, holdout_document=5)
     assert m["case_features"] is True and 0.0 <= m["fin3_test"]["f1"] <= 1.0
+    # FIN5 agreement 5 (132 sentences) held out and scored; swap copies added to the other four
+    assert (m["holdout_document"], m["holdout_sentences"], m["train_sentences"]) == (5, 132, 1164 - 132)
+    assert m["fin5_holdout"]["entities_gold"] > 0 and 0 < m["swap_sentences"] < m["train_sentences"]
+    with pytest.raises(ValueError, match="1..5, got 6"):
+        train_ner(tmp_path / "x", holdout_document=6, base=tiny_bert_dir)
     assert json.loads((out / "llmos_config.json").read_text())["case_vocab_size"] == 5
     table = load_file(str(out / "head.safetensors"))["encoder.case_embeddings.weight"]
     assert table.shape[0] == 5 and table.abs().sum() > 0  # trained away from its zero start
