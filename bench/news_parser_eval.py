@@ -112,18 +112,19 @@ def main() -> None:
 NER_NOTES = (Path(__file__).resolve().parent / "news_parser_ner_notes.md").read_text().strip()
 
 
+# metrics.json key -> the train ner flag that set it, and how the recipe line describes it
+_NER_OPTIONS = (("case_features", lambda v: " --case-features", lambda v: "letter-case embeddings"),
+                ("entity_swap_copies", lambda v: f" --entity-swaps {v}",
+                 lambda v: f"{v} mention-replacement copies of each FIN5 sentence that holds an ORG or LOC"))
+
+
 def ner_command(m: dict) -> str:
     """The ``train ner`` command line that rebuilds the tagger described by its metrics.json."""
-    flags = (" --case-features" if m.get("case_features") else "") + (
-        f" --entity-swaps {m['entity_swap_copies']}" if m.get("entity_swap_copies") else "")
-    return "llmos-quant train ner" + flags
+    return "llmos-quant train ner" + "".join(flag(m[k]) for k, flag, _ in _NER_OPTIONS if m.get(k))
 
 
 def ner_recipe(m: dict) -> str:
-    parts = (["letter-case embeddings"] if m.get("case_features") else []) + (
-        [f"{m['entity_swap_copies']} mention-replacement copies of each FIN5 sentence that holds an ORG or LOC"]
-        if m.get("entity_swap_copies") else [])
-    return "".join(f", {p}" for p in parts)
+    return "".join(f", {say(m[k])}" for k, _, say in _NER_OPTIONS if m.get(k))
 
 
 def numeric_section(sample, payload: dict) -> list[str]:

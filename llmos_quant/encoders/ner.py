@@ -121,11 +121,12 @@ def swap_names(train: list[Sentence]) -> Names:
         for s, e, kind in spans(tags):
             if kind in own:
                 own[kind].add(tuple(words[s:e]))
-    companies = {tuple(w for w, _, _ in tokenize(str(n)))
-                 for n in UniverseTable.default().frame["name"] if isinstance(n, str) and n.strip()}
+    def words(names: Any) -> set[tuple[str, ...]]:
+        return {tuple(w for w, _, _ in tokenize(n)) for n in names}
 
-    countries = {tuple(w for w, _, _ in tokenize(c.name)) for c in pycountry.countries if c.name.isascii()}
-    regions = {tuple(w for w, _, _ in tokenize(r.name)) for r in pycountry.subdivisions if r.name.isascii()}
+    companies = words(n for n in UniverseTable.default().frame["name"] if isinstance(n, str) and n.strip())
+    countries = words(c.name for c in pycountry.countries if c.name.isascii())
+    regions = words(r.name for r in pycountry.subdivisions if r.name.isascii())
 
     def pool(group: set[tuple[str, ...]]) -> list[list[str]]:
         return [list(w) for w in sorted(group) if w]
