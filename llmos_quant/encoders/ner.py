@@ -107,11 +107,41 @@ def entity_swaps(sentences: list[Sentence], rng: np.random.Generator, names: Nam
     return out
 
 
+_BRACKETS = re.compile(r"\s*[\[(][^\])]*[\])]")
+_TRAILING_PAREN = re.compile(r"\s*\([^)]*\)\s*$")
+
+
+def place_name(name: str) -> str | None:
+    """An ISO 3166 country or region name as running text writes it, or None when it cannot be written in ASCII
+    (the FIN token pattern reads ASCII). Bracketed parts (local names, codes) go: ``Bridgend [Pen-y-bont ar Ogwr
+    GB-POG]`` -> ``Bridgend``, ``Sofia (stolitsa)`` -> ``Sofia``; ISO's inverted forms are turned round:
+    ``Bristol, City of`` -> ``City of Bristol``, ``Virgin Islands, British`` -> ``British Virgin Islands`` (a tail
+    holding "and" is a list, kept: ``Armagh City, Banbridge and Craigavon``); accents are dropped (``Ile-de-France``)."""
+    import unicodedata
+
+    text = _BRACKETS.sub("", name).strip()
+    if "," in text:
+        head, tail = (t.strip() for t in text.split(",", 1))
+        if " and " not in f" {tail} " and "," not in tail:
+            text = f"{tail} {head}"
+    text = "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
+    text = " ".join(text.split())
+    return text if text and text.isascii() else None
+
+
+def company_name(name: str) -> str:
+    """A universe company name without its trailing parenthesised qualifier: ``Boeing Company (The)`` ->
+    ``Boeing Company``, ``American Tower Corporation (REIT)`` -> ``American Tower Corporation`` (inner parentheses,
+    ``China Mobile (Hong Kong) Ltd``, stay)."""
+    return _TRAILING_PAREN.sub("", name).strip()
+
+
 def swap_names(train: list[Sentence]) -> Names:
     """Name pools for ``entity_swaps``, none from any evaluation file. ORG: the universe's company names
-    (``news_parser.UniverseTable.default``: Reuters, StockNet, the alias file); the training sentences' own ORG
-    mentions. LOC: ISO 3166 country names; ISO 3166-2 subdivision names (pycountry; ASCII names only, as the FIN
-    token pattern reads them); the training sentences' own LOC mentions. Words are split as ``tokenize`` splits."""
+    (``news_parser.UniverseTable.default``: Reuters, StockNet, the alias file; ``company_name``); the training
+    sentences' own ORG mentions. LOC: ISO 3166 country names (their common names: ``South Korea``, not ``Korea,
+    Republic of``); ISO 3166-2 subdivision names (pycountry), both through ``place_name``; the training sentences'
+    own LOC mentions. Words are split as ``tokenize`` splits."""
     import pycountry
 
     from .news_parser import UniverseTable
@@ -122,11 +152,12 @@ def swap_names(train: list[Sentence]) -> Names:
             if kind in own:
                 own[kind].add(tuple(words[s:e]))
     def words(names: Any) -> set[tuple[str, ...]]:
-        return {tuple(w for w, _, _ in tokenize(n)) for n in names}
+        return {tuple(w for w, _, _ in tokenize(n)) for n in names if n}
 
-    companies = words(n for n in UniverseTable.default().frame["name"] if isinstance(n, str) and n.strip())
-    countries = words(c.name for c in pycountry.countries if c.name.isascii())
-    regions = words(r.name for r in pycountry.subdivisions if r.name.isascii())
+    companies = words(company_name(n) for n in UniverseTable.default().frame["name"]
+                      if isinstance(n, str) and n.strip())
+    countries = words(place_name(getattr(c, "common_name", c.name)) for c in pycountry.countries)
+    regions = words(place_name(r.name) for r in pycountry.subdivisions)
 
     def pool(group: set[tuple[str, ...]]) -> list[list[str]]:
         return [list(w) for w in sorted(group) if w]
