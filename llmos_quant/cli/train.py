@@ -430,9 +430,11 @@ def ner(
         help="Add letter-case embeddings (none / lower / Title / UPPER / mIxed per word), trained with the head: "
              "the uncased base cannot see case")] = False,
     entity_swaps: Annotated[int, typer.Option(
-        min=0, help="Mention-replacement copies of each training sentence holding an ORG or LOC: company names "
-                    "from the universe, ISO country and region names, the training mentions, in the mention's "
-                    "letter case (>= 0; 0 = none)")] = _N["entity_swap_copies"],
+        min=0, help="Mention-replacement copies of each training sentence holding an ORG or LOC (>= 0; 0 = none). "
+                    "ORG mentions take a universe company name or another training ORG mention; LOC mentions an "
+                    "ISO country or region name or another training LOC mention; each in the mention's letter "
+                    "case, and a tenth of the copies upper-cased whole. PER, MISC and other words stay")] = _N[
+        "entity_swap_copies"],
     holdout_document: Annotated[int | None, typer.Option(
         min=1, max=5, help="Keep this FIN5 agreement (1-5) out of training and score it (metrics.json "
                            "'fin5_holdout'): a validation slice for choosing a recipe without FIN3")] = None,

@@ -137,3 +137,12 @@ def test_the_cli_starts_without_importing_torch():
     """Reading the defaults must not cost a torch import at every start (``--help`` included)."""
     code = "import sys, llmos_quant.cli.main; sys.exit('torch' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
+
+
+def test_python_dash_m_runs_the_same_cli_with_its_exit_codes():
+    """``python -m llmos_quant`` is the ``llmos-quant`` script: same help, same usage exit code."""
+    ok = subprocess.run([sys.executable, "-m", "llmos_quant", "--help"], capture_output=True, text=True, check=False)
+    assert ok.returncode == 0 and "Usage: llmos-quant" in ok.stdout and "train" in ok.stdout
+    bad = subprocess.run([sys.executable, "-m", "llmos_quant", "no-such-command"], capture_output=True, text=True,
+                         check=False)
+    assert bad.returncode == 2 and "no-such-command" in bad.stdout + bad.stderr

@@ -78,6 +78,34 @@ def test_swap_names_come_from_the_universe_iso_lists_and_the_training_mentions_o
     assert own_org == [["Acme", "Widgets", "Inc"]] and own_loc == [["Gotham"]]
     assert ["France"] in countries and ["California"] in regions and len(companies) > 300
     assert all(w and all(x.isascii() for x in w) for pool in (countries, regions) for w in pool)
+    # names as running text writes them: no ISO inversion, bracketed code or company qualifier is left
+    assert ["South", "Korea"] in countries and ["Ile-de-France"] in regions
+    assert not any(x in ("[", "]", "(The)", "(") or x.endswith("-POG") for pool in (countries, regions)
+                   for w in pool for x in w)
+    assert not any(w[-1] == ")" for w in companies)
+
+
+@pytest.mark.parametrize(("iso", "text"), [
+    ("Bridgend [Pen-y-bont ar Ogwr GB-POG]", "Bridgend"),
+    ("Sofia (stolitsa)", "Sofia"),
+    ("Bristol, City of", "City of Bristol"),
+    ("Virgin Islands, British", "British Virgin Islands"),
+    ("Armagh City, Banbridge and Craigavon", "Armagh City, Banbridge and Craigavon"),
+    ("Île-de-France", "Ile-de-France"),
+    ("Москва", None),
+])
+def test_place_names_are_written_as_running_text(iso, text):
+    from llmos_quant.encoders.ner import place_name
+
+    assert place_name(iso) == text
+
+
+def test_company_names_lose_their_trailing_qualifier_only():
+    from llmos_quant.encoders.ner import company_name
+
+    assert company_name("Boeing Company (The)") == "Boeing Company"
+    assert company_name("American Tower Corporation (REIT)") == "American Tower Corporation"
+    assert company_name("China Mobile (Hong Kong) Ltd") == "China Mobile (Hong Kong) Ltd"
 
 
 def test_training_rows_label_each_word_once(tokenizer):
