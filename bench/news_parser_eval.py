@@ -115,7 +115,8 @@ NER_NOTES = (Path(__file__).resolve().parent / "news_parser_ner_notes.md").read_
 # metrics.json key -> the train ner flag that set it, and how the recipe line describes it
 _NER_OPTIONS = (("case_features", lambda v: " --case-features", lambda v: "letter-case embeddings"),
                 ("entity_swap_copies", lambda v: f" --entity-swaps {v}",
-                 lambda v: f"{v} mention-replacement copies of each FIN5 sentence that holds an ORG or LOC"))
+                 lambda v: f"{v} mention-replacement copies of each FIN5 sentence that holds an ORG or LOC"),
+                ("clean_swap_names", lambda v: " --clean-swap-names", lambda v: "names from the cleaned pools"))
 
 
 def ner_command(m: dict) -> str:

@@ -136,12 +136,16 @@ def company_name(name: str) -> str:
     return _TRAILING_PAREN.sub("", name).strip()
 
 
-def swap_names(train: list[Sentence]) -> Names:
+def swap_names(train: list[Sentence], clean: bool = False) -> Names:
     """Name pools for ``entity_swaps``, none from any evaluation file. ORG: the universe's company names
-    (``news_parser.UniverseTable.default``: Reuters, StockNet, the alias file; ``company_name``); the training
-    sentences' own ORG mentions. LOC: ISO 3166 country names (their common names: ``South Korea``, not ``Korea,
-    Republic of``); ISO 3166-2 subdivision names (pycountry), both through ``place_name``; the training sentences'
-    own LOC mentions. Words are split as ``tokenize`` splits."""
+    (``news_parser.UniverseTable.default``: Reuters, StockNet, the alias file); the training sentences' own ORG
+    mentions. LOC: ISO 3166 country names; ISO 3166-2 subdivision names (pycountry); the training sentences' own LOC
+    mentions. Words are split as ``tokenize`` splits.
+
+    ``clean=False`` (the shipped tagger's pools): the names as pycountry and the universe write them, ASCII names
+    only (the FIN token pattern reads ASCII). ``clean=True`` (an ablation, not shipped: it scored lower on the
+    held-out FIN5 agreement, docs/news_parser.md): company names through ``company_name``, country common names
+    (``South Korea``, not ``Korea, Republic of``) and region names through ``place_name``."""
     import pycountry
 
     from .news_parser import UniverseTable
@@ -154,10 +158,15 @@ def swap_names(train: list[Sentence]) -> Names:
     def words(names: Any) -> set[tuple[str, ...]]:
         return {tuple(w for w, _, _ in tokenize(n)) for n in names if n}
 
-    companies = words(company_name(n) for n in UniverseTable.default().frame["name"]
-                      if isinstance(n, str) and n.strip())
-    countries = words(place_name(getattr(c, "common_name", c.name)) for c in pycountry.countries)
-    regions = words(place_name(r.name) for r in pycountry.subdivisions)
+    universe = [n for n in UniverseTable.default().frame["name"] if isinstance(n, str) and n.strip()]
+    if clean:
+        companies = words(company_name(n) for n in universe)
+        countries = words(place_name(getattr(c, "common_name", c.name)) for c in pycountry.countries)
+        regions = words(place_name(r.name) for r in pycountry.subdivisions)
+    else:
+        companies = words(universe)
+        countries = words(c.name for c in pycountry.countries if c.name.isascii())
+        regions = words(r.name for r in pycountry.subdivisions if r.name.isascii())
 
     def pool(group: set[tuple[str, ...]]) -> list[list[str]]:
         return [list(w) for w in sorted(group) if w]
@@ -341,12 +350,13 @@ def _encode(tokenizer: Any, sentences: list[tuple[list[str], list[str]]], max_le
 def train_ner(out_dir: str | Path, epochs: int = 6, lr: float = 5e-4, lora_r: int = 16, batch_size: int = 16,
               max_length: int = 128, seed: int = 0, progress: bool = True, device: str | None = "auto",
               base: str | Path | None = None, case_features: bool = False, entity_swap_copies: int = 0,
-              holdout_document: int | None = None) -> dict[str, Any]:
+              holdout_document: int | None = None, clean_swap_names: bool = False) -> dict[str, Any]:
     """Fine-tune on FIN5 (the shared ``llmos.fit.fit`` loop), evaluate entity F1 on FIN3, save the adapter +
     metrics.json. ``case_features`` adds letter-case embeddings (``LLMOSConfig.case_vocab_size``; trained with the
     head): the uncased base cannot tell "SILICIUM DE PROVENCE SAS" from "silicium de provence sas".
     ``entity_swap_copies`` adds that many mention-replacement copies (``entity_swaps``, names from ``swap_names``)
-    of each training sentence holding an ORG or LOC. ``holdout_document`` (1-5) keeps that FIN5 agreement out of
+    of each training sentence holding an ORG or LOC; ``clean_swap_names`` draws them from ``swap_names(clean=True)``
+    (an ablation). ``holdout_document`` (1-5) keeps that FIN5 agreement out of
     training and scores it as ``fin5_holdout``: the validation slice for choosing a recipe without FIN3."""
     from transformers import AutoTokenizer
 
@@ -364,7 +374,8 @@ def train_ner(out_dir: str | Path, epochs: int = 6, lr: float = 5e-4, lora_r: in
     train = [s for d, doc in enumerate(docs, 1) if d != holdout_document for s in doc]
     holdout = docs[holdout_document - 1] if holdout_document is not None else []
     test = read_conll(shared_path("sec_filings_ner_fin", "FIN3.txt"))
-    swaps = entity_swaps(train, rng, swap_names(train), copies=entity_swap_copies) if entity_swap_copies else []
+    swaps = (entity_swaps(train, rng, swap_names(train, clean=clean_swap_names), copies=entity_swap_copies)
+             if entity_swap_copies else [])
     base_dir = resolve_base(base)
     tok = AutoTokenizer.from_pretrained(str(base_dir))
     model = from_hf_bert(base_dir, head="token", token_labels=TAGS, case_vocab_size=CASE_CLASSES if case_features else 0)
@@ -402,7 +413,8 @@ def train_ner(out_dir: str | Path, epochs: int = 6, lr: float = 5e-4, lora_r: in
     metrics |= {"train_sentences": len(train), "swap_sentences": len(swaps), "holdout_document": holdout_document,
                 "holdout_sentences": len(holdout), "test_sentences": len(test), "train_windows": len(rows),
                 "max_length": max_length, "epochs": epochs, "lr": lr, "lora_r": lora_r,
-                "case_features": case_features, "entity_swap_copies": entity_swap_copies, "history": history,
+                "case_features": case_features, "entity_swap_copies": entity_swap_copies,
+                "clean_swap_names": clean_swap_names, "history": history,
                 "train_seconds": round(result.seconds, 1), "device": result.device,
                 "reference": "Salinas Alvarado et al. 2015: about 0.83 F1 for a CRF trained with in-domain data"}
     Path(out_dir, "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")

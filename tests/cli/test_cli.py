@@ -223,6 +223,21 @@ def test_bad_training_options_are_usage_errors_before_any_training(args, message
     assert not (tmp_path / "out").exists()
 
 
+def test_train_ner_passes_the_recipe_flags_through(tmp_path, monkeypatch):
+    """The CLI only parses: the ablation's --clean-swap-names reaches train_ner, and the default is the shipped
+    (raw) pools."""
+    import llmos_quant.encoders.ner as ner
+
+    seen: list[dict] = []
+    monkeypatch.setattr(ner, "train_ner", lambda out, **kw: seen.append(kw) or {"reference": "stub"})
+    assert main(["train", "ner", "--out", str(tmp_path / "a"), "--quiet"]) == 0
+    assert main(["train", "ner", "--entity-swaps", "2", "--clean-swap-names", "--holdout-document", "1",
+                 "--out", str(tmp_path / "b"), "--quiet"]) == 0
+    assert seen[0]["clean_swap_names"] is False and seen[0]["entity_swap_copies"] == 0
+    assert seen[1]["clean_swap_names"] is True and seen[1]["entity_swap_copies"] == 2
+    assert seen[1]["holdout_document"] == 1
+
+
 def test_strategies_list_and_new(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert main(["strategies", "list"]) == 0

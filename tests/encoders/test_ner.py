@@ -72,13 +72,20 @@ def test_swap_names_come_from_the_universe_iso_lists_and_the_training_mentions_o
     from llmos_quant.encoders.ner import swap_names
 
     train = [(["Acme", "Widgets", "Inc", "in", "Gotham"], ["I-ORG", "I-ORG", "I-ORG", "O", "I-LOC"])]
-    names = swap_names(train)
-    companies, own_org = names["ORG"]
-    countries, regions, own_loc = names["LOC"]
-    assert own_org == [["Acme", "Widgets", "Inc"]] and own_loc == [["Gotham"]]
-    assert ["France"] in countries and ["California"] in regions and len(companies) > 300
-    assert all(w and all(x.isascii() for x in w) for pool in (countries, regions) for w in pool)
-    # names as running text writes them: no ISO inversion, bracketed code or company qualifier is left
+    for clean in (False, True):
+        names = swap_names(train, clean=clean)
+        companies, own_org = names["ORG"]
+        countries, regions, own_loc = names["LOC"]
+        assert own_org == [["Acme", "Widgets", "Inc"]] and own_loc == [["Gotham"]]
+        assert ["France"] in countries and ["California"] in regions and len(companies) > 300
+        assert all(w and all(x.isascii() for x in w) for pool in (countries, regions) for w in pool)
+    # the shipped (raw) pools keep the names as pycountry and the universe write them
+    raw = swap_names(train)
+    assert ["Korea", ",", "Republic", "of"] in raw["LOC"][0] and ["Ile-de-France"] not in raw["LOC"][1]
+    assert any(w[-1] == ")" for w in raw["ORG"][0])
+    # the cleaned pools (the ablation) write them as running text: no ISO inversion, bracketed code or qualifier
+    companies, _ = names["ORG"]
+    countries, regions, _ = names["LOC"]
     assert ["South", "Korea"] in countries and ["Ile-de-France"] in regions
     assert not any(x in ("[", "]", "(The)", "(") or x.endswith("-POG") for pool in (countries, regions)
                    for w in pool for x in w)

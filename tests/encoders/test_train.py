@@ -113,3 +113,55 @@ def test_train_smoke_on_a_tiny_model(shared_data, tiny_bert_dir, tmp_path, metho
     assert metrics["soup_seeds"][0] in (0, 1) and len(metrics["history"]) == 2
     assert json.loads((tmp_path / "metrics.json").read_text())["train_config"]["method"] == method
     assert load_adapter(tmp_path, base=tiny_bert_dir) is not None
+
+
+class _RecordingEncoder:
+    """Scores every text neutral and records what it was asked to read."""
+
+    def __init__(self) -> None:
+        self.seen: set[str] = set()
+
+    def score(self, texts: list[str]):
+        import pandas as pd
+
+        self.seen.update(texts)
+        n = len(texts)
+        return pd.DataFrame({"label": ["neutral"] * n, "score": np.linspace(-1, 1, n)})
+
+
+def test_evaluate_encoder_valid_only_reads_no_test_text(shared_data):
+    from llmos_quant.data.datasets import phrasebank_split
+    from llmos_quant.encoders.train import evaluate_encoder
+
+    enc = _RecordingEncoder()
+    out = evaluate_encoder(enc, valid_only=True)
+    assert set(out) == {"valid"}
+    assert {"weighted_f1", "counterfactual_accuracy", "weak_accuracy", "microblog_spearman"} <= set(out["valid"])
+    split = phrasebank_split(seed=0)
+    assert set(split.valid["text"]) <= enc.seen
+    test_only = set(split.test["text"]) - set(split.valid["text"]) - set(split.train["text"])
+    assert test_only and not (test_only & enc.seen)
+
+
+def _selection_module():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "bench" / "sentiment_selection.py"
+    spec = importlib.util.spec_from_file_location("sentiment_selection", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_sentiment_selection_rule_needs_all_four_conditions():
+    decide = _selection_module().decide
+    shipped = {"weighted_f1": 0.86, "microblog_spearman": 0.54, "weak_accuracy": 0.81, "counterfactual_accuracy": 0.93}
+    better = {"weighted_f1": 0.85, "microblog_spearman": 0.58, "weak_accuracy": 0.95, "counterfactual_accuracy": 0.87}
+    assert decide(shipped, better)["ships"]
+    # each condition alone blocks it
+    assert not decide(shipped, {**better, "microblog_spearman": 0.54})["ships"]  # 1: the mean is lower
+    assert not decide(shipped, {**better, "weighted_f1": 0.83, "microblog_spearman": 0.60})["ships"]  # 2
+    assert not decide(shipped, {**better, "weak_accuracy": 0.80})["ships"]  # 3
+    assert not decide(shipped, {**better, "counterfactual_accuracy": 0.82})["ships"]  # 4: more than two more misses of 29
+    assert decide(shipped, {**better, "counterfactual_accuracy": 0.93 - 2 / 29})["ships"]  # two more misses: allowed
