@@ -54,14 +54,27 @@ def decide(shipped: dict[str, float], candidate: dict[str, float], n_counterfact
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--candidate", required=True, help="the candidate's adapter folder (written by train sentiment/distill)")
     ap.add_argument("--shipped", default="llmos", choices=["llmos", "llmos-mpnet"],
                     help="the shipped backend of the candidate's size (default: llmos, the 22M student)")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
-    shipped = valid_slices(args.shipped, None)
-    candidate = valid_slices("llmos", args.candidate)
+    from llmos_quant.errors import LLMOSQuantError
+
+    folder = Path(args.candidate)
+    if not (folder / "adapter_config.json").is_file():
+        what = "does not exist" if not folder.exists() else "has no adapter_config.json"
+        print(f"error: --candidate {args.candidate} {what}; expected the --out folder of `llmos-quant train "
+              "sentiment` or `train distill` (adapter_config.json, adapter_model.safetensors, head.safetensors)",
+              file=sys.stderr)
+        return 4
+    try:  # the candidate first: a bad folder fails before the shipped model is measured
+        candidate = valid_slices("llmos", args.candidate)
+        shipped = valid_slices(args.shipped, None)
+    except LLMOSQuantError as exc:
+        print(f"error ({type(exc).__name__}, exit {exc.exit_code}): {exc}", file=sys.stderr)
+        return exc.exit_code
     verdict = decide(shipped, candidate)
     print(f"| slice | shipped {args.shipped} | candidate {args.candidate} |")
     print("|---|---|---|")

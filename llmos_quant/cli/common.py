@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+import typer
 from rich.console import Console
 from rich.table import Table
 
@@ -60,13 +61,16 @@ def print_table(title: str, rows: dict | pd.DataFrame) -> None:
 
 
 def _fmt(v: object) -> str:
-    """Integers (also integral floats) as integers, other floats with 4 decimals, the rest as text."""
+    """Integers (also integral floats) as integers, other floats to 4 decimals without trailing zeros (6.7, not
+    6.7000), the rest as text."""
     import math
 
     if isinstance(v, float):
         if math.isfinite(v) and v.is_integer() and abs(v) < 1e15:
             return str(int(v))
-        return f"{v:.4f}"
+        text = f"{v:.4f}"
+        text = text.rstrip("0").rstrip(".") if "." in text else text
+        return f"{v:.2e}" if text in ("0", "-0") else text  # 1e-05 stays visible
     return str(v)
 
 
@@ -89,4 +93,13 @@ def _coerce(value: str):  # type: ignore[no-untyped-def]
             return cast(value)
         except ValueError:
             pass
+    return value
+
+
+def positive(value: float) -> float:
+    """Option callback: a learning rate must be a finite number > 0 (a usage error, exit 2, before anything loads)."""
+    import math
+
+    if not (value > 0 and math.isfinite(value)):
+        raise typer.BadParameter(f"must be a finite number > 0, got {value!r}; e.g. 5e-4")
     return value

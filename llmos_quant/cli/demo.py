@@ -22,7 +22,7 @@ def demo(
         help="Sentiment backend: llmos | llmos-int8 | llmos-mpnet | hf | lm | vader")] = _D["backend"].default,
     model_path: Annotated[str | None, typer.Option(help="Sentiment model folder (default: the shipped adapter)")] = None,
 ) -> None:
-    """Run the whole pipeline on the synthetic market (offline, a few minutes on 2 cores)."""
+    """Run the whole pipeline on the synthetic market (offline; about 10 s on 2 cores)."""
     from ..jobs.research import run_demo
 
     console.rule("[bold]llmos-quant demo on SYNTHETIC data (simulator, not real markets)")

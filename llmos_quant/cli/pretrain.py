@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from .common import print_table
+from .common import positive, print_table
 from .train import source_defaults
 
 _P = source_defaults("llmos.pretrain", "PretrainConfig")  # the options' defaults are the config's own
@@ -33,7 +33,7 @@ def pretrain(
                                                   "mixture of experts, top-2 routing")] = _P["num_experts"],
     vocab_size: Annotated[int, typer.Option(help="Most WordPiece tokens to learn from the corpus, special tokens "
                                                  "included (at least a few hundred)")] = _P["vocab_size"],
-    lr: Annotated[float, typer.Option(help="AdamW peak learning rate (> 0)")] = _P["lr"],
+    lr: Annotated[float, typer.Option(callback=positive, help="AdamW peak learning rate (> 0)")] = _P["lr"],
     corpus_limit: Annotated[int, typer.Option(help="Text pairs taken from the shuffled corpus: Reuters (headline, "
                                                    "lede) pairs before 2017 + PhraseBank sentences paired with "
                                                    "themselves (0 = all)")] = _CORPUS["limit"],

@@ -42,16 +42,25 @@ def score(
     if file is not None:
         from ..errors import DataNotFoundError, ValidationError
 
+        if file.is_dir():
+            raise DataNotFoundError(f"--file {file} is a directory, not a file; pass a CSV with a {column!r} column")
         if not file.is_file():
             raise DataNotFoundError(f"--file {file} does not exist; pass a CSV with a {column!r} column")
         if file.stat().st_size == 0:
             raise ValidationError(f"--file {file} is empty (0 bytes); expected a CSV with a header row")
         try:
             frame = pd.read_csv(file)
-        except (pd.errors.ParserError, UnicodeDecodeError) as exc:
-            raise ValidationError(f"--file {file} is not a readable CSV ({type(exc).__name__}: {exc})") from exc
+        except UnicodeDecodeError as exc:
+            raise ValidationError(f"--file {file} is not UTF-8 text ({exc.reason}); save it as UTF-8, "
+                                  f"e.g. iconv -f latin1 -t utf-8 {file} > {file.stem}.utf8.csv") from exc
+        except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+            raise ValidationError(f"--file {file} is not a readable CSV ({type(exc).__name__}: {exc}); expected a "
+                                  "header row, then one row per text") from exc
         if column not in frame:
-            raise UsageError(f"column {column!r} not in {file} (columns: {list(frame.columns)}); pass --column")
+            raise ValidationError(f"--file {file} has no column {column!r} (columns: {list(frame.columns)}); pass "
+                                  "--column NAME")
+        if frame.empty:
+            raise ValidationError(f"--file {file} has a header row but no rows to score; expected one row per text")
         series = frame[column]
     elif texts:
         series = pd.Series(texts)

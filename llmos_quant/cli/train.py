@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from .common import console, print_table
+from .common import console, positive, print_table
 
 app = typer.Typer(no_args_is_help=True, help="Train and evaluate the encoders.")
 
@@ -93,6 +93,32 @@ _DP = source_defaults("llmos.domain", "DomainPretrainConfig")
 SHIPPED = "a path relative to the current folder: from the repository root the default replaces the shipped one"
 
 
+def warn_if_replacing_shipped(out: Path, shipped: str, options: dict[str, Any], section: str | None = None) -> bool:
+    """Print a warning when ``out`` is the shipped ``encoders/weights/<shipped>`` folder and ``options`` differ from
+    the recipe in its metrics.json (``section`` of it, e.g. "distill_config"): the run replaces the shipped model by
+    a different one. Options the metrics.json does not record are not compared. Returns whether it warned."""
+    target = Path(__file__).resolve().parents[1] / "encoders" / "weights" / shipped
+    if out.resolve() != target or not (target / "metrics.json").is_file():
+        return False
+    recorded = json.loads((target / "metrics.json").read_text(encoding="utf-8"))
+
+    def norm(v: Any) -> Any:
+        return list(v) if isinstance(v, tuple) else v
+
+    if section and section not in recorded:  # built by another command (e.g. the distilled student)
+        listed = f"it was built by another command: {recorded.get('recipe', 'no ' + section + ' recorded')}"
+    else:
+        recorded = recorded[section] if section else recorded
+        diff = {k: (norm(v), recorded[k]) for k, v in options.items() if k in recorded and norm(v) != recorded[k]}
+        if not diff:
+            return False
+        listed = ", ".join(f"{k} {v!r} (shipped: {r!r})" for k, (v, r) in diff.items())
+    console.print(f"[yellow]warning:[/yellow] --out {out} is the shipped model's folder and this recipe differs from "
+                  f"the one it was built with ({listed}): the shipped model will be replaced by a different one. "
+                  "Pass --out elsewhere to keep it (the rebuild commands are in docs/).", highlight=False)
+    return True
+
+
 def _warmup(fraction: float) -> str:
     return f"linear warm-up over the first {fraction:.0%} of steps, then linear decay to 0"
 
@@ -108,9 +134,10 @@ Base = Annotated[Path | None, typer.Option(help="Base encoder to start from: min
                                                "a BERT-family folder, e.g. the output of `train domain`")]
 Device = Annotated[str, typer.Option(help="Torch device for training: auto (CUDA when present, else CPU) | cpu | "
                                           "cuda | cuda:N; bf16 autocast on CUDA")]
-HeadLr = Annotated[float, typer.Option(help="AdamW peak learning rate of the new classifier head (> 0)")]
-Batch = Annotated[int, typer.Option(help="Sentences per optimizer step (>= 1)")]
-ExtractRank = Annotated[int, typer.Option(help="Rank of the LoRA extraction (truncated SVD of the weight deltas) "
+HeadLr = Annotated[float, typer.Option(callback=positive,
+                                       help="AdamW peak learning rate of the new classifier head (> 0)")]
+Batch = Annotated[int, typer.Option(min=1, help="Sentences per optimizer step (>= 1)")]
+ExtractRank = Annotated[int, typer.Option(min=1, help="Rank of the LoRA extraction (truncated SVD of the weight deltas) "
                                                "written to --out (>= 1; higher: closer to the trained weights, bigger "
                                                "files)")]
 
@@ -121,9 +148,10 @@ def sentiment(
     method: Annotated[str, typer.Option(help="full (fine-tune the encoder, embeddings frozen; written as a LoRA "
                                              "extraction, see --extract-rank) | lora (train LoRA factors of rank "
                                              "--lora-r)")] = _T["method"],
-    epochs: Annotated[int, typer.Option(help="Passes over the training sentences per seed; each seed keeps its best "
+    epochs: Annotated[int, typer.Option(min=1, help="Passes over the training sentences per seed; each seed keeps its best "
                                              "epoch by validation weighted-F1 (>= 1)")] = _T["epochs"],
-    lr: Annotated[float, typer.Option(help=f"AdamW peak learning rate of the encoder (full) or of the LoRA factors "
+    lr: Annotated[float, typer.Option(
+        callback=positive, help=f"AdamW peak learning rate of the encoder (full) or of the LoRA factors "
                                            f"(lora; 5e-4 suits it); > 0, {_warmup(_T['warmup_fraction'])}")] = _T["lr"],
     head_lr: HeadLr = _T["head_lr"], batch_size: Batch = _T["batch_size"],
     pooling: Annotated[str, typer.Option(help="Sentence vector fed to the classifier: mean (of the token states) | cls "
@@ -138,9 +166,9 @@ def sentiment(
     agreement_smoothing: Annotated[bool, typer.Option(
         help="Label smoothing by PhraseBank annotator agreement: the gold label keeps 1 - eps of the target, eps = "
              "0 / 0.1 / 0.2 / 0.3 for sentences in AllAgree / 75% / 66% / only 50% agreement")] = _T["agreement_smoothing"],
-    lora_r: Annotated[int, typer.Option(help=f"LoRA rank for --method lora (>= 1; alpha fixed at "
+    lora_r: Annotated[int, typer.Option(min=1, help=f"LoRA rank for --method lora (>= 1; alpha fixed at "
                                              f"{_T['lora_alpha']})")] = _T["lora_r"],
-    limit: Annotated[int, typer.Option(help="Train on the first N training sentences only, for smoke tests "
+    limit: Annotated[int, typer.Option(min=0, help="Train on the first N training sentences only, for smoke tests "
                                             "(0 = all)")] = _T["limit"],
     seeds_dir: Annotated[Path | None, typer.Option(help="Also write each seed's best-epoch weights here as "
                                                         "seed_<k>.safetensors (full float32; the teachers of `train "
@@ -171,6 +199,10 @@ def sentiment(
                   agreement_smoothing=agreement_smoothing, lora_r=lora_r, limit=limit, device=device,
                   counterfactuals=counterfactuals, weak_labels=weak_labels, init=str(init) if init else None,
                   counterfactual_rules=rules)
+    from dataclasses import asdict
+
+    for shipped in ("finsent-minilm", "finsent-mpnet"):
+        warn_if_replacing_shipped(out, shipped, asdict(cfg), section="train_config")
     metrics = train_sentiment(cfg, out, progress=not quiet, seeds_dir=seeds_dir, base=base)
     rows = {f"{split}.{k}": v for split in ("test_50agree", "test_allagree") for k, v in metrics[split].items()}
     rows["semeval2017.spearman"] = metrics["semeval2017_headlines_test"]["spearman"]
@@ -185,7 +217,7 @@ def distill(
     out: Annotated[Path, typer.Option(help=f"Output folder for the student's adapter + metrics.json ({SHIPPED})")] = Path(
         "llmos_quant/encoders/weights/finsent-minilm"),
     transfer_limit: Annotated[int, typer.Option(
-        help="Unlabelled texts to distil on besides PhraseBank: a seeded sample of the --transfer-sources "
+        min=0, help="Unlabelled texts to distil on besides PhraseBank: a seeded sample of the --transfer-sources "
              "(evaluation sentences removed), split evenly between them (>= 0; 0 = none)")] = _DI["transfer_limit"],
     transfer_sources: Annotated[str, typer.Option(
         help="Comma-separated transfer sources: reuters_title and reuters_lede (both 2011-2016), stocknet_tweet "
@@ -196,9 +228,10 @@ def distill(
     temperature: Annotated[float, typer.Option(
         help="Softmax temperature of teachers and student (> 0; 1 = plain softmax, higher = softer targets; the loss "
              "is scaled by its square)")] = _DI["temperature"],
-    epochs: Annotated[int, typer.Option(help="Passes over PhraseBank train + the transfer texts; the best epoch by "
+    epochs: Annotated[int, typer.Option(min=1, help="Passes over PhraseBank train + the transfer texts; the best epoch by "
                                              "validation weighted-F1 is kept (>= 1)")] = _DI["epochs"],
-    lr: Annotated[float, typer.Option(help=f"AdamW peak learning rate of the student's encoder (> 0; "
+    lr: Annotated[float, typer.Option(
+        callback=positive, help=f"AdamW peak learning rate of the student's encoder (> 0; "
                                            f"{_warmup(_DI['warmup_fraction'])})")] = _DI["lr"],
     head_lr: HeadLr = _DI["head_lr"], batch_size: Batch = _DI["batch_size"],
     seed: Annotated[int, typer.Option(help="Seed of the transfer sample, the batch order and dropout (the head "
@@ -225,11 +258,15 @@ def distill(
                   epochs=epochs, lr=lr, head_lr=head_lr, batch_size=batch_size, seed=seed, extract_rank=extract_rank,
                   device=device, counterfactuals=counterfactuals, weak_labels=weak_labels,
                   counterfactual_rules=rules, transfer_sources=sources)
+    from dataclasses import asdict
+
+    warn_if_replacing_shipped(out, "finsent-minilm", asdict(cfg), section="distill_config")
     metrics = distill_sentiment(cfg, teachers, out, progress=not quiet, base=base, teacher_base=teacher_base)
     rows = {f"{split}.{k}": v for split in ("test_50agree", "test_allagree") for k, v in metrics[split].items()}
     rows["semeval2017.spearman"] = metrics["semeval2017_headlines_test"]["spearman"]
     rows["teacher_ensemble.valid_weighted_f1"] = metrics["teacher_ensemble_valid"]["weighted_f1"]
-    rows["student.valid_weighted_f1"] = metrics["student_valid"]["weighted_f1"]
+    rows["student.valid_weighted_f1 (trained)"] = metrics["student_valid"]["weighted_f1"]
+    rows[f"student.valid_weighted_f1 (as written, rank {cfg.extract_rank})"] = metrics["valid"]["weighted_f1"]
     rows["best_epoch"] = metrics["best_epoch"]
     rows["train_seconds"] = metrics["train_seconds"]
     print_table(f"distilled sentiment model written to {out}", rows)
@@ -420,12 +457,15 @@ def _distill_record(m: dict) -> list[str]:
 
 
 def ner(
-    out: Annotated[Path, typer.Option(help=f"Output folder for the tagger's adapter + metrics.json ({SHIPPED})")] = Path(
+    out: Annotated[Path, typer.Option(help=f"Output folder for the tagger's adapter + metrics.json ({SHIPPED}; the "
+                                           "shipped tagger's recipe is --case-features --entity-swaps 2, and another "
+                                           "recipe written there prints a warning)")] = Path(
         "llmos_quant/encoders/weights/finner-minilm"),
-    epochs: Annotated[int, typer.Option(help="Passes over the FIN5 training sentences (>= 1)")] = _N["epochs"],
-    lr: Annotated[float, typer.Option(help=f"AdamW peak learning rate of the LoRA factors and the tagging head (> 0; "
+    epochs: Annotated[int, typer.Option(min=1, help="Passes over the FIN5 training sentences (>= 1)")] = _N["epochs"],
+    lr: Annotated[float, typer.Option(
+        callback=positive, help=f"AdamW peak learning rate of the LoRA factors and the tagging head (> 0; "
                                            f"{_warmup(0.1)})")] = _N["lr"],
-    lora_r: Annotated[int, typer.Option(help="LoRA rank (>= 1; alpha = 2 x rank)")] = _N["lora_r"],
+    lora_r: Annotated[int, typer.Option(min=1, help="LoRA rank (>= 1; alpha = 2 x rank)")] = _N["lora_r"],
     case_features: Annotated[bool, typer.Option(
         help="Add letter-case embeddings (none / lower / Title / UPPER / mIxed per word), trained with the head: "
              "the uncased base cannot see case")] = False,
@@ -446,7 +486,14 @@ def ner(
 ) -> None:
     """Fine-tune the entity tagger on FIN5 and report entity-level F1 on FIN3."""
     from ..encoders.ner import train_ner
+    from ..errors import UsageError
 
+    if clean_swap_names and not entity_swaps:
+        raise UsageError("--clean-swap-names chooses the names of the --entity-swaps copies, but --entity-swaps is 0; "
+                         "add --entity-swaps N (the shipped recipe uses 2) or drop --clean-swap-names")
+    warn_if_replacing_shipped(out, "finner-minilm", {"epochs": epochs, "lr": lr, "lora_r": lora_r,
+                                                     "case_features": case_features, "entity_swap_copies": entity_swaps,
+                                                     "holdout_document": holdout_document})
     m = train_ner(out, epochs=epochs, lr=lr, lora_r=lora_r, progress=not quiet, device=device, base=base,
                   case_features=case_features, entity_swap_copies=entity_swaps, holdout_document=holdout_document,
                   clean_swap_names=clean_swap_names)
@@ -460,10 +507,11 @@ def ner(
 def events(
     out: Annotated[Path, typer.Option(help=f"Output folder for the event head's adapter + metrics.json ({SHIPPED})")] = Path(
         "llmos_quant/encoders/weights/events-minilm"),
-    limit: Annotated[int, typer.Option(help="Headlines to train on: a seeded sample of unique Reuters (up to 2016) + "
+    limit: Annotated[int, typer.Option(min=1, help="Headlines to train on: a seeded sample of unique Reuters (up to 2016) + "
                                             "Benzinga headlines, labelled by the keyword rules (>= 1)")] = _E["limit"],
-    epochs: Annotated[int, typer.Option(help="Passes over those headlines (>= 1)")] = _E["epochs"],
-    lr: Annotated[float, typer.Option(help=f"AdamW peak learning rate of the LoRA factors, LayerNorms frozen (> 0; "
+    epochs: Annotated[int, typer.Option(min=1, help="Passes over those headlines (>= 1)")] = _E["epochs"],
+    lr: Annotated[float, typer.Option(
+        callback=positive, help=f"AdamW peak learning rate of the LoRA factors, LayerNorms frozen (> 0; "
                                            f"{_warmup(0.1)})")] = _E["lr"],
     head_lr: HeadLr = _E["head_lr"], base: Base = None, device: Device = "auto", quiet: Quiet = False,
 ) -> None:
@@ -472,6 +520,7 @@ def events(
 
     from ..encoders.events import train_events
 
+    warn_if_replacing_shipped(out, "events-minilm", {"epochs": epochs, "lr": lr, "head_lr": head_lr})
     m = train_events(out, limit=limit, epochs=epochs, lr=lr, head_lr=head_lr, progress=not quiet, device=device,
                      base=base)
     print_table("event types on the hand-labelled fixture: model", pd.DataFrame(m["model"]).T)
@@ -482,15 +531,15 @@ def domain(
     out: Annotated[Path, typer.Option(help="Output BERT folder (config.json, model.safetensors, tokenizer, MLM head, "
                                            "pretrain_metrics.json): a --base for train sentiment|events|ner")] = Path(
         "data/cache/domain/minilm-fin"),
-    steps: Annotated[int, typer.Option(help="Optimizer steps (>= 1); AdamW, 10% linear warm-up then linear decay")] = _DP[
+    steps: Annotated[int, typer.Option(min=1, help="Optimizer steps (>= 1); AdamW, 10% linear warm-up then linear decay")] = _DP[
         "steps"],
-    batch_size: Annotated[int, typer.Option(help="Text pairs per step (>= 2; InfoNCE uses the batch as negatives)")] = _DP[
+    batch_size: Annotated[int, typer.Option(min=2, help="Text pairs per step (>= 2; InfoNCE uses the batch as negatives)")] = _DP[
         "batch_size"],
-    lr: Annotated[float, typer.Option(help="AdamW peak learning rate (> 0)")] = _DP["lr"],
+    lr: Annotated[float, typer.Option(callback=positive, help="AdamW peak learning rate (> 0)")] = _DP["lr"],
     mlm: Annotated[bool, typer.Option(help="Masked-LM objective (the MLM head is learned afresh)")] = _DP["mlm"],
     infonce: Annotated[bool, typer.Option(help="InfoNCE objective (Reuters title/lede pairs, else dropout views)")] = _DP[
         "infonce"],
-    corpus_limit: Annotated[int, typer.Option(help="Text pairs sampled from the corpus (0 = all): Reuters title/lede, "
+    corpus_limit: Annotated[int, typer.Option(min=0, help="Text pairs sampled from the corpus (0 = all): Reuters title/lede, "
                                                    "Benzinga titles, FiQA posts, FIN5 SEC sentences, all up to "
                                                    "2016-12-31, evaluation sentences removed")] = 60000,
     base: Base = None, device: Device = "auto", quiet: Quiet = False,

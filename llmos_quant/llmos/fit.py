@@ -119,6 +119,11 @@ def fit(model: nn.Module, param_groups: list[dict[str, Any]], batches: Callable[
     each epoch (1-based) and may return metrics for that epoch's history row."""
     if epochs < 1 or steps_per_epoch < 1:
         raise UsageError(f"fit needs epochs >= 1 and steps_per_epoch >= 1, got {epochs} and {steps_per_epoch}")
+    for i, group in enumerate(param_groups):
+        lr = group.get("lr")
+        if lr is not None and not (float(lr) > 0 and math.isfinite(float(lr))):
+            raise UsageError(f"fit needs a finite learning rate > 0 in every parameter group, got lr={lr!r} in group "
+                             f"{i}; e.g. lr=5e-4")
     dev = pick_device(device)
     model.to(dev)
     params = [p for p in model.parameters() if p.requires_grad]

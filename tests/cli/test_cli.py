@@ -31,6 +31,8 @@ def _files(tmp: Path) -> dict[str, str]:
     from llmos_quant.encoders.sentiment import DEFAULT_ADAPTER
 
     (tmp / "empty.csv").write_text("")
+    (tmp / "header_only.csv").write_text("headline\n")
+    (tmp / "latin1.csv").write_bytes("headline\nCaf\u00e9 profits rise\n".encode("latin-1"))
     (tmp / "naive.csv").write_text("published_at,asset,headline\n2016-03-04 17:30:00,AAPL,Apple late news\n")
     broken = tmp / "truncated_model"
     shutil.copytree(DEFAULT_ADAPTER, broken)
@@ -82,6 +84,11 @@ CASES = [
     ("missing universe file", [*DAILY, "--source", "synthetic", "--universe", "{tmp}/tickers.txt"], 4, "tickers.txt"),
     ("missing file to score", ["score", "--file", "{tmp}/nope.csv", "--backend", "vader"], 4, "nope.csv"),
     ("zero-byte file to score", ["score", "--file", "{tmp}/empty.csv", "--backend", "vader"], 3, "0 bytes"),
+    ("file to score without the column", ["score", "--file", "{sig}", "--backend", "vader"], 3,
+     "has no column 'headline'"),
+    ("header-only file to score", ["score", "--file", "{tmp}/header_only.csv", "--backend", "vader"], 3, "no rows"),
+    ("non-UTF-8 file to score", ["score", "--file", "{tmp}/latin1.csv", "--backend", "vader"], 3, "save it as UTF-8"),
+    ("directory to score", ["score", "--file", "{tmp}", "--backend", "vader"], 4, "is a directory"),
     ("no news at all in the window", ["signals", "daily", "--date", "2026-06-01", "--source", "synthetic", "--backend",
                                       "lm", "--store", "{tmp}/s.duckdb"], 4, "has no news between"),
     ("missing signals", ["backtest", "--strategy", "long_short", "--signals", "{tmp}/none.duckdb"], 4, "none.duckdb"),
@@ -211,9 +218,20 @@ def test_train_distill_without_teachers_exits_4_and_says_how_to_make_them(tmp_pa
     (["distill", "--transfer-sources", "reuters_title,reuters_title"], "(empty or repeated)"),
     (["distill", "--transfer-sources", ""], "e.g. --transfer-sources reuters_title,reuters_lede,stocknet_tweet"),
     (["distill", "--counterfactuals", "--counterfactual-rules", ","], "e.g. --counterfactual-rules wide"),
-    (["distill", "--epochs", "0"], "bad option value: epochs must be a positive integer, got 0"),
+    (["distill", "--epochs", "0"], "Invalid value for '--epochs'"),
     (["ner", "--holdout-document", "6"], "--holdout-document"),
     (["ner", "--entity-swaps", "-1"], "--entity-swaps"),
+    (["ner", "--clean-swap-names"], "but --entity-swaps is 0; add --entity-swaps N"),
+    (["ner", "--lr", "0"], "Invalid value for '--lr': must be a finite number > 0, got 0.0"),
+    (["ner", "--lr", "-1"], "Invalid value for '--lr'"),
+    (["ner", "--lora-r", "0"], "Invalid value for '--lora-r'"),
+    (["events", "--lr", "nan"], "Invalid value for '--lr': must be a finite number > 0, got nan"),
+    (["events", "--epochs", "0"], "Invalid value for '--epochs'"),
+    (["sentiment", "--lr", "0"], "Invalid value for '--lr'"),
+    (["sentiment", "--epochs", "0"], "Invalid value for '--epochs'"),
+    (["sentiment", "--lora-r", "0"], "Invalid value for '--lora-r'"),
+    (["distill", "--head-lr", "0"], "Invalid value for '--head-lr'"),
+    (["domain", "--lr", "-1e-4"], "Invalid value for '--lr'"),
 ])
 def test_bad_training_options_are_usage_errors_before_any_training(args, message, tmp_path, capsys):
     """Exit 2 (usage) as the README's table says, naming the flag and the fix; nothing is trained or written."""
@@ -236,6 +254,32 @@ def test_train_ner_passes_the_recipe_flags_through(tmp_path, monkeypatch):
     assert seen[0]["clean_swap_names"] is False and seen[0]["entity_swap_copies"] == 0
     assert seen[1]["clean_swap_names"] is True and seen[1]["entity_swap_copies"] == 2
     assert seen[1]["holdout_document"] == 1
+
+
+def test_another_recipe_written_over_a_shipped_model_warns(tmp_path, monkeypatch, capsys):
+    """`train ner` with no options would replace the shipped tagger (--case-features --entity-swaps 2) by another
+    recipe: the CLI says so, naming the options that differ; the shipped recipe and other folders stay quiet. The
+    training function is a stub here, so nothing is written."""
+    import llmos_quant.encoders.ner as ner
+    from llmos_quant.cli.train import warn_if_replacing_shipped
+    from llmos_quant.encoders.train import SentimentTrainConfig
+
+    monkeypatch.setattr(ner, "train_ner", lambda out, **kw: {"reference": "stub"})
+    shipped = Path(__file__).resolve().parents[2] / "llmos_quant" / "encoders" / "weights" / "finner-minilm"
+    assert main(["train", "ner", "--out", str(shipped), "--quiet"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "warning:" in out and "case_features False (shipped: True)" in out
+    assert "entity_swap_copies 0 (shipped: 2)" in out and "Pass --out elsewhere" in out
+    assert main(["train", "ner", "--case-features", "--entity-swaps", "2", "--out", str(shipped), "--quiet"]) == 0
+    assert main(["train", "ner", "--out", str(tmp_path / "mine"), "--quiet"]) == 0
+    assert "warning:" not in capsys.readouterr().out
+    # the shipped student was distilled: a `train sentiment` fine-tune written there is another recipe
+    from dataclasses import asdict
+
+    student = shipped.parent / "finsent-minilm"
+    assert warn_if_replacing_shipped(student, "finsent-minilm", asdict(SentimentTrainConfig()), section="train_config")
+    assert "ensemble distillation" in " ".join(capsys.readouterr().out.split())
+    assert not warn_if_replacing_shipped(tmp_path, "finsent-minilm", {}, section="train_config")
 
 
 def test_strategies_list_and_new(tmp_path, capsys, monkeypatch):

@@ -193,6 +193,10 @@ def test_fit_runs_epochs_calls_back_and_lowers_the_loss(tokenizer):
     assert result.device == "cpu"
     with pytest.raises(UsageError, match="epochs >= 1"):
         fit(model, [{"params": list(model.parameters())}], batches, lambda m, b: b, epochs=0, steps_per_epoch=1)
+    for bad in (0.0, -1e-4, float("nan"), float("inf")):  # refused before a step, naming the group
+        with pytest.raises(UsageError, match=r"learning rate > 0 .* in group 1"):
+            fit(model, [{"params": [], "lr": 1e-3}, {"params": list(model.parameters()), "lr": bad}], batches,
+                lambda m, b: b, epochs=1, steps_per_epoch=1)
 
 
 def test_schedule_warms_up_then_decays_or_stays():
