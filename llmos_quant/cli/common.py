@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import typer
@@ -51,7 +52,7 @@ def print_table(title: str, rows: dict | pd.DataFrame) -> None:
         for c in frame.columns:
             t.add_column(str(c), overflow="fold")
         for _, r in frame.iterrows():
-            t.add_row(*[_fmt(v) for v in r])
+            t.add_row(*[_fmt(v, strip=False) for v in r])  # a column keeps its decimals aligned
     else:
         t.add_column("item", overflow="fold")
         t.add_column("value", overflow="fold")
@@ -60,15 +61,17 @@ def print_table(title: str, rows: dict | pd.DataFrame) -> None:
     console.print(t)
 
 
-def _fmt(v: object) -> str:
-    """Integers (also integral floats) as integers, other floats to 4 decimals without trailing zeros (6.7, not
-    6.7000), the rest as text."""
+def _fmt(v: object, strip: bool = True) -> str:
+    """Integers (also integral floats) as integers, other floats to 4 decimals (in a key-value table without
+    trailing zeros: 6.7, not 6.7000), the rest as text."""
     import math
 
     if isinstance(v, float):
         if math.isfinite(v) and v.is_integer() and abs(v) < 1e15:
             return str(int(v))
         text = f"{v:.4f}"
+        if not strip:
+            return text
         text = text.rstrip("0").rstrip(".") if "." in text else text
         return f"{v:.2e}" if text in ("0", "-0") else text  # 1e-05 stays visible
     return str(v)
@@ -96,10 +99,32 @@ def _coerce(value: str):  # type: ignore[no-untyped-def]
     return value
 
 
-def positive(value: float) -> float:
-    """Option callback: a learning rate must be a finite number > 0 (a usage error, exit 2, before anything loads)."""
+def _example(param: typer.CallbackParam) -> str:
+    default = param.default
+    return f"; e.g. {param.opts[-1]} {default}" if default is not None and not callable(default) else ""
+
+
+def positive(param: typer.CallbackParam, value: float) -> float:
+    """Option callback: a learning rate must be a finite number > 0 (a usage error, exit 2, before anything loads);
+    the message gives the value received and the option's default as an example."""
     import math
 
     if not (value > 0 and math.isfinite(value)):
-        raise typer.BadParameter(f"must be a finite number > 0, got {value!r}; e.g. 5e-4")
+        raise typer.BadParameter(f"must be a finite number > 0, got {value!r}{_example(param)}")
     return value
+
+
+def at_least(low: int, why: str = "") -> Any:
+    """Option callback for a whole number >= ``low``: exit 2 naming the value received, the bound (and ``why``) and
+    the option's default as an example."""
+
+    def check(param: typer.CallbackParam, value: int) -> int:
+        if value < low:
+            reason = f" ({why})" if why else ""
+            raise typer.BadParameter(f"must be >= {low}{reason}, got {value}{_example(param)}")
+        return value
+
+    return check
+
+
+GE0, GE1, GE2 = at_least(0), at_least(1), at_least(2, "InfoNCE needs negatives")  # the usual bounds

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from .common import positive, print_table
+from .common import GE1, GE2, positive, print_table
 from .train import source_defaults
 
 _P = source_defaults("llmos.pretrain", "PretrainConfig")  # the options' defaults are the config's own
@@ -18,9 +18,10 @@ _CORPUS = source_defaults("llmos.pretrain", "default_corpus")
 def pretrain(
     out: Annotated[Path, typer.Option(help="Output folder (config.json, model.safetensors, tokenizer, "
                                            "pretrain_metrics.json)")] = Path("data/cache/llmos-pretrained"),
-    steps: Annotated[int, typer.Option(help="Optimizer steps (>= 1); AdamW, linear warm-up over the first 10%, then "
+    steps: Annotated[int, typer.Option(
+        callback=GE1, help="Optimizer steps (>= 1); AdamW, linear warm-up over the first 10%, then "
                                             "constant")] = _P["steps"],
-    batch_size: Annotated[int, typer.Option(help="(anchor, positive) text pairs per step (>= 1); InfoNCE uses the "
+    batch_size: Annotated[int, typer.Option(callback=GE2, help="(anchor, positive) text pairs per step (>= 2); InfoNCE uses the "
                                                  "other pairs of the batch as negatives")] = _P["batch_size"],
     hidden_size: Annotated[int, typer.Option(help="Width of the hidden states (>= 1; a multiple of "
                                                   "--num-heads)")] = _P["hidden_size"],

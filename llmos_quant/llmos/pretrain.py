@@ -41,6 +41,14 @@ class PretrainConfig:
     seed: int = 0
     device: str = "auto"  # "auto" (CUDA when present), "cpu", "cuda[:N]"; bf16 autocast on CUDA
 
+    def __post_init__(self) -> None:
+        from ..errors import UsageError
+
+        if self.steps < 1 or self.batch_size < 2:  # with one pair InfoNCE has no negative: its loss is undefined
+            raise UsageError(f"pretraining needs steps >= 1 and batch_size >= 2 (InfoNCE uses the other pairs of the "
+                             f"batch as negatives), got steps={self.steps}, batch_size={self.batch_size}; e.g. "
+                             "--batch-size 32")
+
 
 def default_corpus(limit: int | None = 20000) -> pd.DataFrame:
     """Columns ``anchor``, ``positive``: Reuters (title, lede) pairs + PhraseBank (sentence, sentence)."""

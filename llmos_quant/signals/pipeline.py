@@ -37,8 +37,10 @@ class RunSummary:
     run_id: str = ""
     sessions: int = 0
     assets: int = 0
-    news_in: int = 0
+    # the reader's own counts come first: neither kind of row is in news_in
     rejected: dict[str, int] = field(default_factory=dict)  # rows the reader refused, by reason
+    left_out_by_reader: dict[str, int] = field(default_factory=dict)  # valid rows it read but did not pass on
+    news_in: int = 0
     duplicates_collapsed: int = 0
     news_unique: int = 0
     dropped: dict[str, int] = field(default_factory=dict)  # valid rows not used, by reason
@@ -128,20 +130,23 @@ def run_signals(news: pd.DataFrame, encoder: Any, store: SignalStore | str | Pat
                 progress: bool = True, events: str | None = None, run_id: str | None = None,
                 params: dict[str, Any] | None = None, provenance: dict[str, Any] | None = None,
                 rejected: Iterable[dict[str, Any]] = (), dropped: dict[str, int] | None = None,
-                score_fn: ScoreFn | None = None, novelty: Any = None, embedder: Any = None) -> RunSummary:
+                left_out_by_reader: dict[str, int] | None = None, score_fn: ScoreFn | None = None,
+                novelty: Any = None, embedder: Any = None) -> RunSummary:
     """Score and aggregate news into signals for sessions start..end and write them to the store.
 
     ``store`` is an open ``SignalStore`` or a path (then it is opened only while reading the score cache and
     while writing). ``events``: ``None`` (no event split), ``"rules"`` (keyword rules) or ``"model"`` (the
     trained event classifier) adds ``sentiment_<event>`` columns. ``rejected`` are the reader's rejected rows
-    (counted by reason in the summary), ``dropped`` what the loader left out (by reason); ``params``/``provenance``
+    (counted by reason in the summary), ``left_out_by_reader`` the valid rows the reader did not pass on (by
+    reason; not in ``news``), ``dropped`` other rows of ``news`` left out before this call (by reason); ``params``/``provenance``
     go to the ``runs`` row of ``run_id``. ``score_fn`` scores the items not in the store's score cache (default
     ``local_score_fn(encoder)``; the encoder still names the model and weights hash the cache is keyed by).
     ``novelty``: a ``signals.novelty.NoveltyConfig`` collapses near-duplicates by embedding similarity (counted in
     ``dropped``) and adds the ``novel_sentiment`` signal (``embedder``: a ``novelty.Embedder`` to reuse)."""
     t_all = time.perf_counter()
     started = pd.Timestamp.now(tz="UTC")
-    s = RunSummary(run_id=run_id or new_run_id(), rejected=rejected_by_reason(rejected))
+    s = RunSummary(run_id=run_id or new_run_id(), rejected=rejected_by_reason(rejected),
+                   left_out_by_reader={k: int(v) for k, v in (left_out_by_reader or {}).items() if v})
     news = validate_news(news)
     target = trading_sessions(start, end)
     if target.empty:

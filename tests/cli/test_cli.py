@@ -78,6 +78,7 @@ CASES = [
                         "--commission-bps", "nan", "--out", "{tmp}/bt.html"], 2, "finite"),
     ("nan cost in the tear sheet", ["factors", "tearsheet", "--signals", "{sig}", "--prices", "synthetic", "--cost-bps",
                                     "nan", "--out", "{tmp}/ts.html"], 2, "--cost-bps nan"),
+    ("pretraining batch of one", ["pretrain", "--batch-size", "1", "--out", "{tmp}/p"], 2, "InfoNCE needs negatives"),
     ("zero-byte news file", [*DAILY, "--source", "table:{tmp}/empty.csv", "--store", "{tmp}/s.duckdb"], 3, "0 bytes"),
     ("zone-less timestamps", [*DAILY, "--source", "table:{tmp}/naive.csv", "--store", "{tmp}/s.duckdb"], 3, "--news-tz"),
     ("missing news file", [*DAILY, "--source", "reuters:{tmp}/nope.csv", "--store", "{tmp}/s.duckdb"], 4, "nope.csv"),
@@ -256,30 +257,35 @@ def test_train_ner_passes_the_recipe_flags_through(tmp_path, monkeypatch):
     assert seen[1]["holdout_document"] == 1
 
 
-def test_another_recipe_written_over_a_shipped_model_warns(tmp_path, monkeypatch, capsys):
+def test_another_recipe_written_over_a_shipped_model_is_refused_without_force(tmp_path, monkeypatch, capsys):
     """`train ner` with no options would replace the shipped tagger (--case-features --entity-swaps 2) by another
-    recipe: the CLI says so, naming the options that differ; the shipped recipe and other folders stay quiet. The
-    training function is a stub here, so nothing is written."""
+    recipe: exit 2 before any training, naming the options that differ, where the rebuild command is and the fix;
+    with --force it only warns. The shipped recipe and other folders pass quietly. The training function is a stub
+    here, so nothing is written."""
     import llmos_quant.encoders.ner as ner
-    from llmos_quant.cli.train import warn_if_replacing_shipped
+    from llmos_quant.cli.train import guard_shipped
     from llmos_quant.encoders.train import SentimentTrainConfig
+    from llmos_quant.errors import UsageError
 
-    monkeypatch.setattr(ner, "train_ner", lambda out, **kw: {"reference": "stub"})
+    calls: list[Path] = []
+    monkeypatch.setattr(ner, "train_ner", lambda out, **kw: calls.append(out) or {"reference": "stub"})
     shipped = Path(__file__).resolve().parents[2] / "llmos_quant" / "encoders" / "weights" / "finner-minilm"
-    assert main(["train", "ner", "--out", str(shipped), "--quiet"]) == 0
-    out = " ".join(capsys.readouterr().out.split())
-    assert "warning:" in out and "case_features False (shipped: True)" in out
-    assert "entity_swap_copies 0 (shipped: 2)" in out and "Pass --out elsewhere" in out
+    assert main(["train", "ner", "--out", str(shipped), "--quiet"]) == 2 and not calls
+    err = " ".join(capsys.readouterr().err.split())
+    assert "case_features False (shipped: True)" in err and "entity_swap_copies 0 (shipped: 2)" in err
+    assert "docs/news_parser.md" in err and "--force" in err and "--out elsewhere" in err
+    assert main(["train", "ner", "--out", str(shipped), "--force", "--quiet"]) == 0 and calls == [shipped]
+    assert "warning:" in capsys.readouterr().out
     assert main(["train", "ner", "--case-features", "--entity-swaps", "2", "--out", str(shipped), "--quiet"]) == 0
-    assert main(["train", "ner", "--out", str(tmp_path / "mine"), "--quiet"]) == 0
+    assert main(["train", "ner", "--out", str(tmp_path / "mine"), "--quiet"]) == 0 and len(calls) == 3
     assert "warning:" not in capsys.readouterr().out
     # the shipped student was distilled: a `train sentiment` fine-tune written there is another recipe
     from dataclasses import asdict
 
     student = shipped.parent / "finsent-minilm"
-    assert warn_if_replacing_shipped(student, "finsent-minilm", asdict(SentimentTrainConfig()), section="train_config")
-    assert "ensemble distillation" in " ".join(capsys.readouterr().out.split())
-    assert not warn_if_replacing_shipped(tmp_path, "finsent-minilm", {}, section="train_config")
+    with pytest.raises(UsageError, match="ensemble distillation"):
+        guard_shipped(student, "finsent-minilm", asdict(SentimentTrainConfig()), section="train_config")
+    assert not guard_shipped(tmp_path, "finsent-minilm", {}, section="train_config")
 
 
 def test_strategies_list_and_new(tmp_path, capsys, monkeypatch):

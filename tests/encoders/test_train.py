@@ -165,3 +165,6 @@ def test_sentiment_selection_rule_needs_all_four_conditions():
     assert not decide(shipped, {**better, "weak_accuracy": 0.80})["ships"]  # 3
     assert not decide(shipped, {**better, "counterfactual_accuracy": 0.82})["ships"]  # 4: more than two more misses of 29
     assert decide(shipped, {**better, "counterfactual_accuracy": 0.93 - 2 / 29})["ships"]  # two more misses: allowed
+    exact = {**shipped, "counterfactual_accuracy": 27 / 29}  # the boundary by miss counts, not float arithmetic
+    assert decide(exact, {**better, "counterfactual_accuracy": 25 / 29})["ships"]
+    assert not decide(exact, {**better, "counterfactual_accuracy": 24 / 29})["ships"]

@@ -84,6 +84,12 @@ def test_daily_writes_the_ranked_signals_file(tmp_path):
     assert valid["sentiment"].is_monotonic_decreasing and (ranked["run_id"] == res.summary.run_id).all()
     pq = run_signal_job(job(source="synthetic", store=store, output=tmp_path / "x.parquet")).output
     assert len(pd.read_parquet(pq)) == len(ranked)
+    # a rerun for two assets replaces their rows; the day's file still holds every asset, ranked across all of them
+    part = run_signal_job(job(source="synthetic", store=store, universe=("ZACM", "ZBLU")))
+    again = pd.read_csv(part.output)
+    assert set(again["asset"]) == set(ranked["asset"]) and sorted(again["rank"].dropna()) == sorted(ranked["rank"].dropna())
+    assert set(again.loc[again["asset"].isin(["ZACM", "ZBLU"]), "run_id"]) == {part.summary.run_id}
+    assert (again.loc[~again["asset"].isin(["ZACM", "ZBLU"]), "run_id"] != part.summary.run_id).all()
 
 
 def test_today_is_the_latest_session_whose_cutoff_passed():
@@ -290,3 +296,15 @@ def test_signals_runs_lists_provenance(tmp_path, capsys):
     assert '"source": "synthetic"' in full and "signal_rows" in full
     assert main(["signals", "runs", "--store", store, "--run-id", "nope"]) == 4
     assert main(["signals", "runs", "--store", str(tmp_path / "none.duckdb")]) == 4
+
+
+def test_run_counts_add_up_stage_by_stage(tmp_path):
+    """The summary reads top to bottom: what the reader refused or left out is not in news_in, and every row of
+    news_in is collapsed, dropped by a named reason or in the window."""
+    s = run_signal_job(job(source="synthetic", store=tmp_path / "s.duckdb", universe=None)).summary
+    assert s.left_out_by_reader.get("published outside the job's news window", 0) > 0
+    assert "published outside the job's news window" not in s.dropped
+    assert s.news_in - s.duplicates_collapsed == s.news_unique
+    assert s.news_unique - sum(s.dropped.values()) == s.news_in_window
+    keys = list(s.rows())
+    assert keys.index("left_out_by_reader: published outside the job's news window") < keys.index("news_in")
