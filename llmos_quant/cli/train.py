@@ -229,7 +229,9 @@ def sentiment(
 
 def distill(
     teachers: Annotated[Path, typer.Option(help="Folder of seed_*.safetensors written by `train sentiment "
-                                                "--seeds-dir`")] = Path("data/cache/distill/teachers"),
+                                                "--seeds-dir`, or one written model folder (adapter_config.json, e.g. "
+                                                "llmos_quant/encoders/weights/finsent-mpnet)")] = Path(
+        "data/cache/distill/teachers"),
     out: Annotated[Path, typer.Option(help=f"Output folder for the student's adapter + metrics.json ({SHIPPED})")] = Path(
         "llmos_quant/encoders/weights/finsent-minilm"),
     transfer_limit: Annotated[int, typer.Option(
@@ -562,12 +564,17 @@ def domain(
         callback=GE0, help="Text pairs sampled from the corpus (0 = all): Reuters title/lede, "
                                                    "Benzinga titles, FiQA posts, FIN5 SEC sentences, all up to "
                                                    "2016-12-31, evaluation sentences removed")] = 60000,
+    freeze_embeddings: Annotated[bool, typer.Option(
+        help="Keep the word/position/type embeddings (and the tied MLM decoder) at the base's values: a model "
+             "fine-tuned on this folder then ships as an adapter of the original checkpoint (MiniLM's package "
+             "weights), without this folder")] = _DP["freeze_embeddings"],
     base: Base = None, device: Device = "auto", quiet: Quiet = False,
 ) -> None:
     """Continue pretraining the MiniLM backbone with MLM and/or InfoNCE on financial text up to 2016 (a --base)."""
     from ..llmos.domain import DomainPretrainConfig, continue_pretraining, domain_corpus
 
-    cfg = DomainPretrainConfig(steps=steps, batch_size=batch_size, lr=lr, mlm=mlm, infonce=infonce, device=device)
+    cfg = DomainPretrainConfig(steps=steps, batch_size=batch_size, lr=lr, mlm=mlm, infonce=infonce,
+                               freeze_embeddings=freeze_embeddings, device=device)
     m = continue_pretraining(domain_corpus(corpus_limit or None), cfg, out, base=base, progress=not quiet)
     print_table(f"domain pretraining ({m['variant']}) -> {out}", {k: v for k, v in m.items() if k.endswith("pct")}
                 | {"pairs": m["corpus_pairs"], "seconds": m["seconds"]})

@@ -46,8 +46,9 @@ from ..data.datasets import (
     phrasebank_split,
 )
 from ..data.news import strip_wire_prefixes
-from ..errors import DataNotFoundError, ValidationError
+from ..errors import DataNotFoundError, ModelLoadError, ValidationError
 from ..llmos.convert import minilm_path, resolve_base
+from .adapter import adapter_base
 from .train import (
     SentimentTrainConfig,
     _build_model,
@@ -208,10 +209,20 @@ def _source_texts(source: str, cache: dict[str, pd.DataFrame]) -> pd.Series:
 def teacher_probs(teacher_paths: list[Path], base: Path, tokenizer: Any, texts: list[str], max_length: int,
                   temperature: float = 1.0, progress: bool = True) -> np.ndarray:
     """(n, 3) mean of the teachers' softmax(logits / temperature), in PHRASEBANK_LABELS order."""
-    model = _build_model(SentimentTrainConfig(), base)
+    from .adapter import load_adapter
+
+    model: Any = None
     total = np.zeros((len(texts), len(PHRASEBANK_LABELS)), dtype=np.float64)
     for path in tqdm(teacher_paths, desc="teachers", disable=not progress):
-        model.load_state_dict(load_state(path))
+        if path.is_dir():  # a written adapter folder (e.g. the shipped weights/finsent-mpnet), merged onto its base
+            model = load_adapter(path, base=base)
+            if tuple(model.config.labels) != tuple(PHRASEBANK_LABELS):
+                raise ModelLoadError(f"teacher {path} predicts {list(model.config.labels)}; a sentiment teacher must "
+                                     f"predict {list(PHRASEBANK_LABELS)} (a `train sentiment` or `train distill` --out)")
+        else:
+            if model is None:
+                model = _build_model(SentimentTrainConfig(), base)
+            model.load_state_dict(load_state(path))
         p = _predict(model, tokenizer, texts, max_length, device="auto").astype(np.float64)
         if temperature != 1.0:  # softmax(z / T) = p ** (1 / T), renormalised
             p = p ** (1.0 / temperature)
@@ -221,6 +232,10 @@ def teacher_probs(teacher_paths: list[Path], base: Path, tokenizer: Any, texts: 
 
 
 def find_teachers(teachers_dir: str | Path) -> list[Path]:
+    """The per-seed weights (``seed_*.safetensors``) in ``teachers_dir``, or ``[teachers_dir]`` when it is one written
+    adapter folder (``adapter_config.json``: the ``--out`` of ``train sentiment``/``distill``, e.g. a shipped model)."""
+    if (Path(teachers_dir) / "adapter_config.json").is_file():
+        return [Path(teachers_dir)]
     paths = sorted(Path(teachers_dir).glob("seed_*.safetensors"))
     if not paths:
         raise DataNotFoundError(
@@ -244,7 +259,10 @@ def distill_sentiment(cfg: DistillConfig, teachers_dir: str | Path, out_dir: str
     base = base_path if base is not None else None
     tokenizer = AutoTokenizer.from_pretrained(str(base_path))
     paths = find_teachers(teachers_dir)
-    teacher_path = teachers_base(teachers_dir, teacher_base, default=base_path)
+    if paths == [Path(teachers_dir)]:  # an adapter folder names its own base
+        teacher_path = adapter_base(teachers_dir, teacher_base)
+    else:
+        teacher_path = teachers_base(teachers_dir, teacher_base, default=base_path)
     teacher_tok = tokenizer if teacher_path == base_path else AutoTokenizer.from_pretrained(str(teacher_path))
     split = phrasebank_split(seed=0)
     label_ids = {lab: i for i, lab in enumerate(PHRASEBANK_LABELS)}

