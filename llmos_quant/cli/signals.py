@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Annotated
 
+import pandas as pd
 import typer
 
 from ..data.calendar import DEFAULT_CUTOFF, parse_date
@@ -131,10 +132,16 @@ def runs(
     cols = ["run_id", "kind", "status", "started", "model", "weights_hash", "input_hash", "package_version", "git_commit"]
     view = frame.head(limit)[cols].copy()
     view["git_commit"] = view["git_commit"].fillna("-").str[:10]
+    # the list fits a terminal: hashes to their first 12 characters (as git abbreviates), times to the second;
+    # `--run-id` prints every field in full
+    for col in ("weights_hash", "input_hash"):
+        view[col] = view[col].fillna("").astype(str).str[:12].replace("", "-")
+    view["started"] = pd.to_datetime(view["started"], errors="coerce").dt.strftime("%Y-%m-%d %H:%M:%S").fillna("-")
     counts = [json.loads(c) if c else {} for c in frame.head(limit)["counts"]]
     view["signal_rows"] = [c.get("signal_rows", "") for c in counts]
     view["rejected"] = [sum((c.get("rejected") or {}).values()) if isinstance(c.get("rejected"), dict) else "" for c in counts]
-    print_table(f"runs in {store or default_store()} (newest first)", view.set_index("run_id"))
+    print_table(f"runs in {store or default_store()} (newest first; hashes abbreviated, --run-id ID for one in "
+                "full)", view.set_index("run_id"))
 
 
 def lookahead(

@@ -71,6 +71,23 @@ def test_teacher_probs_is_the_mean_of_the_teachers_softmax(tiny_bert_dir, tmp_pa
     assert (hot.max(1) <= got.max(1) + 1e-6).all()
 
 
+def test_a_written_model_folder_is_one_teacher(tiny_bert_dir, tmp_path):
+    """`train distill --teachers weights/finsent-mpnet`: an adapter folder is merged onto its base and teaches."""
+    from transformers import AutoTokenizer
+
+    from llmos_quant.encoders.adapter import load_adapter, save_extracted
+
+    tuned = _random_teachers(tiny_bert_dir, tmp_path, n=1)[0]
+    folder = tmp_path / "written"
+    save_extracted(_build_model(SentimentTrainConfig(), tiny_bert_dir), tuned, tuned.config, folder, rank=32)
+    assert find_teachers(folder) == [folder]
+    tok = AutoTokenizer.from_pretrained(str(tiny_bert_dir))
+    texts = ["Profit rose sharply.", "The company cut jobs after losses widened.", "Shares were flat."]
+    got = teacher_probs([folder], tiny_bert_dir, tok, texts, 32, progress=False)
+    np.testing.assert_allclose(got, _predict(load_adapter(folder, base=tiny_bert_dir), tok, texts, 32), atol=1e-6)
+    np.testing.assert_allclose(got, _predict(tuned, tok, texts, 32), atol=2e-2)  # rank 32 is full rank here
+
+
 @pytest.mark.parametrize(("raw", "clean"), [
     ("RT @philstock: Summary of Webcast $AAPL $WYNN #Options -- http://t.co/x1", "Summary of Webcast $AAPL $WYNN #Options --"),
     ("$FB breaking out, next stop 80 https://t.co/abc", "$FB breaking out, next stop 80"),
@@ -217,6 +234,11 @@ def test_a_student_learns_from_teachers_of_another_architecture(shared_data, tin
                                 tmp_path / "student", progress=False, base=tiny_bert_dir)
     assert metrics["teacher_base"] == "tiny_mpnet" and metrics["test_50agree"]["n"] == 1212
     assert "valid" in metrics and metrics["valid"]["n"] == 364
+    # the written soup (an adapter folder) teaches too; an unknown base name needs --teacher-base
+    from_folder = distill_sentiment(DistillConfig(transfer_limit=20, epochs=1, extract_rank=4, lr=1e-3),
+                                    tmp_path / "soup", tmp_path / "student2", progress=False, base=tiny_bert_dir,
+                                    teacher_base=mpnet_dir)
+    assert from_folder["teachers"] == ["soup"] and from_folder["teacher_base"] == "tiny_mpnet"
     # the teachers' weights do not fit the student's architecture: loading them there is refused
     with pytest.raises(RuntimeError):
         _build_model(SentimentTrainConfig(), tiny_bert_dir).load_state_dict(load_state(seeds_dir / "seed_0.safetensors"))

