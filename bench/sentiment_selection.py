@@ -9,8 +9,8 @@ on the SemEval-2017 microblog training spans, (c) accuracy on the 2016 rule-labe
 counterfactual rewrites of the validation sentences. The candidate ships if and only if
 1. mean(a, b) > the shipped model's, 2. (a) >= shipped - 0.02, 3. (c) >= shipped, 4. (d) >= shipped - 2/29 (compared as
 miss counts: at most two more misses of the 29).
-Prints the table and writes bench/results/sentiment_selection_<candidate folder name>.json (one file per candidate,
-so a later candidate does not overwrite an earlier decision's record).
+Prints the table and writes bench/results/sentiment_selection_<candidate folder name>[_vs_llmos-mpnet].json (one file
+per candidate, so a later candidate does not overwrite an earlier decision's record).
 """
 
 from __future__ import annotations
@@ -88,7 +88,8 @@ def main(argv: list[str] | None = None) -> int:
     for name, ok in verdict["conditions"].items():
         print(f"condition {name}: {'met' if ok else 'NOT met'}")
     print("decision:", "the candidate SHIPS" if verdict["ships"] else "the shipped model stays (candidate = ablation)")
-    path = write(f"sentiment_selection_{folder.name}", {"shipped_backend": args.shipped, "candidate": args.candidate,
+    tag = folder.resolve().name + ("" if args.shipped == "llmos" else f"_vs_{args.shipped}")
+    path = write(f"sentiment_selection_{tag}", {"shipped_backend": args.shipped, "candidate": args.candidate,
                                          "shipped": shipped, "candidate_valid": candidate, **verdict})
     print(f"wrote {path}")
     return 0

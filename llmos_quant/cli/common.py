@@ -45,12 +45,14 @@ def parse_universe(universe: str | None) -> tuple[str, ...] | None:
     return tuple(validate_tickers(raw))
 
 
-def print_table(title: str, rows: dict | pd.DataFrame) -> None:
+def print_table(title: str, rows: dict | pd.DataFrame, no_wrap: tuple[str, ...] = ()) -> None:
+    """A rich table of a frame (its index as the first column) or of key-value pairs; ``no_wrap``: columns kept on
+    one line (identifiers a user copies)."""
     t = Table(title=title)
     if isinstance(rows, pd.DataFrame):
         frame = rows.reset_index()
         for c in frame.columns:
-            t.add_column(str(c), overflow="fold")
+            t.add_column(str(c), overflow="fold", no_wrap=str(c) in no_wrap)
         for _, r in frame.iterrows():
             t.add_row(*[_fmt(v, strip=False) for v in r])  # a column keeps its decimals aligned
     else:

@@ -129,19 +129,21 @@ def runs(
             row[key] = json.dumps(json.loads(row[key]), indent=1) if row.get(key) else ""
         print_table(f"run {run_id}", {k: str(v) for k, v in row.items()})
         return
-    cols = ["run_id", "kind", "status", "started", "model", "weights_hash", "input_hash", "package_version", "git_commit"]
+    cols = ["run_id", "kind", "status", "started", "model", "weights_hash", "input_hash", "git_commit"]
     view = frame.head(limit)[cols].copy()
-    view["git_commit"] = view["git_commit"].fillna("-").str[:10]
-    # the list fits a terminal: hashes to their first 12 characters (as git abbreviates), times to the second;
-    # `--run-id` prints every field in full
-    for col in ("weights_hash", "input_hash"):
-        view[col] = view[col].fillna("").astype(str).str[:12].replace("", "-")
-    view["started"] = pd.to_datetime(view["started"], errors="coerce").dt.strftime("%Y-%m-%d %H:%M:%S").fillna("-")
+    # the list fits a terminal: hashes and commits to their first 8 characters, times to the minute in UTC, short
+    # headers; `--run-id` prints every field in full (the package version and the config too)
+    for col in ("weights_hash", "input_hash", "git_commit"):
+        view[col] = view[col].fillna("").astype(str).str[:8].replace("", "-")
+    started = pd.to_datetime(view["started"], errors="coerce", utc=True)
+    view["started"] = started.dt.strftime("%Y-%m-%d %H:%M").fillna("-")
     counts = [json.loads(c) if c else {} for c in frame.head(limit)["counts"]]
-    view["signal_rows"] = [c.get("signal_rows", "") for c in counts]
+    view["rows"] = [c.get("signal_rows", "") for c in counts]
     view["rejected"] = [sum((c.get("rejected") or {}).values()) if isinstance(c.get("rejected"), dict) else "" for c in counts]
-    print_table(f"runs in {store or default_store()} (newest first; hashes abbreviated, --run-id ID for one in "
-                "full)", view.set_index("run_id"))
+    view = view.rename(columns={"started": "started (UTC)", "weights_hash": "weights", "input_hash": "input",
+                                "git_commit": "commit"})
+    print_table(f"runs in {store or default_store()}, newest first (hashes abbreviated; --run-id ID shows one in full)",
+                view.set_index("run_id"), no_wrap=("run_id",))
 
 
 def lookahead(

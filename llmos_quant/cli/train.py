@@ -264,7 +264,8 @@ def distill(
                                                    "rule-labelled headline out of the transfer set")] = False,
     teacher_base: Annotated[Path | None, typer.Option(
         help="Base encoder the teachers were fine-tuned from: a folder, minilm or mpnet (default: what `train "
-             "sentiment --seeds-dir` recorded in TEACHERS/base.json, else MiniLM)")] = None,
+             "sentiment --seeds-dir` recorded in TEACHERS/base.json, else MiniLM; for a written model folder, the "
+             "known base its llmos_config.json names)")] = None,
     base: Base = None,
     device: Device = "auto", quiet: Quiet = False, force: Force = False,
 ) -> None:
@@ -565,9 +566,9 @@ def domain(
                                                    "Benzinga titles, FiQA posts, FIN5 SEC sentences, all up to "
                                                    "2016-12-31, evaluation sentences removed")] = 60000,
     freeze_embeddings: Annotated[bool, typer.Option(
-        help="Keep the word/position/type embeddings (and the tied MLM decoder) at the base's values: a model "
-             "fine-tuned on this folder then ships as an adapter of the original checkpoint (MiniLM's package "
-             "weights), without this folder")] = _DP["freeze_embeddings"],
+        help="Keep the word/position/type embeddings (and the tied MLM decoder) at the base's values: a sentiment "
+             "model (train sentiment|distill --base) fine-tuned on this folder then ships as an adapter of the "
+             "original checkpoint (MiniLM's package weights), without this folder")] = _DP["freeze_embeddings"],
     base: Base = None, device: Device = "auto", quiet: Quiet = False,
 ) -> None:
     """Continue pretraining the MiniLM backbone with MLM and/or InfoNCE on financial text up to 2016 (a --base)."""

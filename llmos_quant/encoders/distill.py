@@ -7,8 +7,9 @@ original size and speed.
 
 Recipe (``DistillConfig`` defaults):
 
-- **teachers**: the per-seed weights written by ``train_sentiment(..., seeds_dir=...)``; the teacher of a
-  text is the mean of the teachers' softmax (at ``temperature``);
+- **teachers**: the per-seed weights written by ``train_sentiment(..., seeds_dir=...)``, or one written sentiment
+  model folder (e.g. the shipped ``weights/finsent-mpnet``); the teacher of a text is the mean of the teachers'
+  softmax (at ``temperature``);
 - **transfer set**: unlabelled financial news text, Reuters titles and ledes (2011-2016) from
   ``../shared/data``, deduplicated. Only the text is used (no prices, no dates), so this touches neither the
   2017+ evaluation period nor any return. Any transfer text that also appears, after normalisation, in
@@ -47,8 +48,7 @@ from ..data.datasets import (
 )
 from ..data.news import strip_wire_prefixes
 from ..errors import DataNotFoundError, ModelLoadError, ValidationError
-from ..llmos.convert import minilm_path, resolve_base
-from .adapter import adapter_base
+from ..llmos.convert import minilm_path, recorded_base, resolve_base
 from .train import (
     SentimentTrainConfig,
     _build_model,
@@ -234,14 +234,41 @@ def teacher_probs(teacher_paths: list[Path], base: Path, tokenizer: Any, texts: 
 def find_teachers(teachers_dir: str | Path) -> list[Path]:
     """The per-seed weights (``seed_*.safetensors``) in ``teachers_dir``, or ``[teachers_dir]`` when it is one written
     adapter folder (``adapter_config.json``: the ``--out`` of ``train sentiment``/``distill``, e.g. a shipped model)."""
-    if (Path(teachers_dir) / "adapter_config.json").is_file():
-        return [Path(teachers_dir)]
-    paths = sorted(Path(teachers_dir).glob("seed_*.safetensors"))
+    folder = Path(teachers_dir)
+    if (folder / "adapter_config.json").is_file():
+        cfg_path = folder / "llmos_config.json"
+        info = json.loads(cfg_path.read_text()) if cfg_path.is_file() else {}
+        labels = info.get("labels")
+        if info.get("token_labels") or labels is None or tuple(labels) != tuple(PHRASEBANK_LABELS):
+            what = (f"a token tagger (labels {info['token_labels']})" if info.get("token_labels")
+                    else f"a classifier of {labels}")
+            raise ModelLoadError(f"--teachers {folder} is {what}; a sentiment teacher predicts "
+                                 f"{list(PHRASEBANK_LABELS)}: pass the --out folder of `train sentiment` or "
+                                 "`train distill` (e.g. llmos_quant/encoders/weights/finsent-mpnet), or a --seeds-dir")
+        return [folder]
+    paths = sorted(folder.glob("seed_*.safetensors"))
     if not paths:
         raise DataNotFoundError(
-            f"no teacher weights (seed_*.safetensors) in {teachers_dir}; write them with "
-            f"`llmos-quant train sentiment --seeds-dir {teachers_dir}`")
+            f"no teacher weights (seed_*.safetensors) and no written model (adapter_config.json) in {teachers_dir}; "
+            f"write seeds with `llmos-quant train sentiment --seeds-dir {teachers_dir}`, or pass a written sentiment "
+            "model folder such as llmos_quant/encoders/weights/finsent-mpnet")
     return paths
+
+
+def teachers_base_of(teachers_dir: str | Path, paths: list[Path], override: str | Path | None,
+                     default: Path) -> Path:
+    """The teachers' base: ``override``; else for a written model folder the known base its ``llmos_config.json``
+    records (an unknown one is refused: it would load onto the wrong weights); else ``teachers_base``."""
+    if paths != [Path(teachers_dir)]:
+        return teachers_base(teachers_dir, override, default=default)
+    if override is not None:
+        return resolve_base(override)
+    recorded = json.loads((Path(teachers_dir) / "llmos_config.json").read_text()).get("extra", {}).get("base")
+    known = recorded_base(recorded)
+    if known is None:
+        raise ModelLoadError(f"--teachers {teachers_dir} was trained on the base {recorded!r}, which is not a known "
+                             "base (minilm, mpnet); pass that folder with --teacher-base")
+    return known
 
 
 def distill_sentiment(cfg: DistillConfig, teachers_dir: str | Path, out_dir: str | Path, progress: bool = True,
@@ -259,10 +286,7 @@ def distill_sentiment(cfg: DistillConfig, teachers_dir: str | Path, out_dir: str
     base = base_path if base is not None else None
     tokenizer = AutoTokenizer.from_pretrained(str(base_path))
     paths = find_teachers(teachers_dir)
-    if paths == [Path(teachers_dir)]:  # an adapter folder names its own base
-        teacher_path = adapter_base(teachers_dir, teacher_base)
-    else:
-        teacher_path = teachers_base(teachers_dir, teacher_base, default=base_path)
+    teacher_path = teachers_base_of(teachers_dir, paths, teacher_base, default=base_path)
     teacher_tok = tokenizer if teacher_path == base_path else AutoTokenizer.from_pretrained(str(teacher_path))
     split = phrasebank_split(seed=0)
     label_ids = {lab: i for i, lab in enumerate(PHRASEBANK_LABELS)}
@@ -332,7 +356,7 @@ def ensemble_report(teachers_dir: str | Path, base: str | Path | None = None, ma
     from .sentiment import LABELS, SentimentEncoder
 
     paths = find_teachers(teachers_dir)
-    base_path = teachers_base(teachers_dir, base, default=minilm_path())
+    base_path = teachers_base_of(teachers_dir, paths, base, default=minilm_path())
     tokenizer = AutoTokenizer.from_pretrained(str(base_path))
 
     class _Ensemble:

