@@ -134,14 +134,18 @@ def merge_lora(model: nn.Module) -> nn.Module:
     return model
 
 
+def recorded_base_name(directory: str | Path) -> str | None:
+    """The base name an adapter folder's ``llmos_config.json`` records (``extra.base``), None without one."""
+    cfg_path = Path(directory) / "llmos_config.json"
+    return json.loads(cfg_path.read_text()).get("extra", {}).get("base") if cfg_path.is_file() else None
+
+
 def adapter_base(directory: str | Path, base: str | Path | None = None) -> Path:
     """The base checkpoint an adapter loads onto: ``base`` when given, else the one its ``llmos_config.json`` names
     when that is a known base (``all-mpnet-base-v2`` -> the ``mpnet`` base of the teacher extra), else MiniLM."""
     if base is not None:
         return resolve_base(base)
-    cfg_path = Path(directory) / "llmos_config.json"
-    recorded = json.loads(cfg_path.read_text()).get("extra", {}).get("base") if cfg_path.is_file() else None
-    return recorded_base(recorded) or resolve_base(None)
+    return recorded_base(recorded_base_name(directory)) or resolve_base(None)
 
 
 def load_adapter(directory: str | Path, base: str | Path | None = None) -> LLMOSPreTrained:

@@ -48,7 +48,7 @@ from ..data.datasets import (
 )
 from ..data.news import strip_wire_prefixes
 from ..errors import DataNotFoundError, ModelLoadError, ValidationError
-from ..llmos.convert import minilm_path, recorded_base, resolve_base
+from ..llmos.convert import minilm_path, resolve_base
 from .train import (
     SentimentTrainConfig,
     _build_model,
@@ -214,11 +214,8 @@ def teacher_probs(teacher_paths: list[Path], base: Path, tokenizer: Any, texts: 
     model: Any = None
     total = np.zeros((len(texts), len(PHRASEBANK_LABELS)), dtype=np.float64)
     for path in tqdm(teacher_paths, desc="teachers", disable=not progress):
-        if path.is_dir():  # a written adapter folder (e.g. the shipped weights/finsent-mpnet), merged onto its base
+        if path.is_dir():  # a written sentiment model (checked by find_teachers), merged onto its base
             model = load_adapter(path, base=base)
-            if tuple(model.config.labels) != tuple(PHRASEBANK_LABELS):
-                raise ModelLoadError(f"teacher {path} predicts {list(model.config.labels)}; a sentiment teacher must "
-                                     f"predict {list(PHRASEBANK_LABELS)} (a `train sentiment` or `train distill` --out)")
         else:
             if model is None:
                 model = _build_model(SentimentTrainConfig(), base)
@@ -255,22 +252,6 @@ def find_teachers(teachers_dir: str | Path) -> list[Path]:
     return paths
 
 
-def teachers_base_of(teachers_dir: str | Path, paths: list[Path], override: str | Path | None,
-                     default: Path) -> Path:
-    """The teachers' base: ``override``; else for a written model folder the known base its ``llmos_config.json``
-    records (an unknown one is refused: it would load onto the wrong weights); else ``teachers_base``."""
-    if paths != [Path(teachers_dir)]:
-        return teachers_base(teachers_dir, override, default=default)
-    if override is not None:
-        return resolve_base(override)
-    recorded = json.loads((Path(teachers_dir) / "llmos_config.json").read_text()).get("extra", {}).get("base")
-    known = recorded_base(recorded)
-    if known is None:
-        raise ModelLoadError(f"--teachers {teachers_dir} was trained on the base {recorded!r}, which is not a known "
-                             "base (minilm, mpnet); pass that folder with --teacher-base")
-    return known
-
-
 def distill_sentiment(cfg: DistillConfig, teachers_dir: str | Path, out_dir: str | Path, progress: bool = True,
                       base: str | Path | None = None, teacher_base: str | Path | None = None) -> dict[str, Any]:
     """Distil the teachers in ``teachers_dir`` into one student; write its adapter + ``metrics.json``.
@@ -286,7 +267,7 @@ def distill_sentiment(cfg: DistillConfig, teachers_dir: str | Path, out_dir: str
     base = base_path if base is not None else None
     tokenizer = AutoTokenizer.from_pretrained(str(base_path))
     paths = find_teachers(teachers_dir)
-    teacher_path = teachers_base_of(teachers_dir, paths, teacher_base, default=base_path)
+    teacher_path = teachers_base(teachers_dir, teacher_base, default=base_path)
     teacher_tok = tokenizer if teacher_path == base_path else AutoTokenizer.from_pretrained(str(teacher_path))
     split = phrasebank_split(seed=0)
     label_ids = {lab: i for i, lab in enumerate(PHRASEBANK_LABELS)}
@@ -356,7 +337,7 @@ def ensemble_report(teachers_dir: str | Path, base: str | Path | None = None, ma
     from .sentiment import LABELS, SentimentEncoder
 
     paths = find_teachers(teachers_dir)
-    base_path = teachers_base_of(teachers_dir, paths, base, default=minilm_path())
+    base_path = teachers_base(teachers_dir, base, default=minilm_path())
     tokenizer = AutoTokenizer.from_pretrained(str(base_path))
 
     class _Ensemble:

