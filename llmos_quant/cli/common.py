@@ -116,6 +116,13 @@ def positive(param: typer.CallbackParam, value: float) -> float:
     return value
 
 
+def fraction(param: typer.CallbackParam, value: float) -> float:
+    """Option callback: a share in [0, 1) (a usage error, exit 2, before anything loads)."""
+    if not 0.0 <= value < 1.0:
+        raise typer.BadParameter(f"must be a fraction in [0, 1), got {value!r}{_example(param)}")
+    return value
+
+
 def at_least(low: int, why: str = "") -> Any:
     """Option callback for a whole number >= ``low``: exit 2 naming the value received, the bound (and ``why``) and
     the option's default as an example."""

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from .common import GE0, GE1, GE2, console, positive, print_table
+from .common import GE0, GE1, GE2, console, fraction, positive, print_table
 
 app = typer.Typer(no_args_is_help=True, help="Train and evaluate the encoders.")
 
@@ -565,6 +565,9 @@ def domain(
         callback=GE0, help="Text pairs sampled from the corpus (0 = all): Reuters title/lede, "
                                                    "Benzinga titles, FiQA posts, FIN5 SEC sentences, all up to "
                                                    "2016-12-31, evaluation sentences removed")] = 60000,
+    tweet_share: Annotated[float, typer.Option(
+        callback=fraction, help="Fraction of the sampled pairs drawn from the StockNet tweets (2014-01 .. 2015-09, "
+                                "links removed, unique, tweet-style evaluation posts removed); 0 = none")] = 0.0,
     freeze_embeddings: Annotated[bool, typer.Option(
         help="Keep the word/position/type embeddings (and the tied MLM decoder) at the base's values: a sentiment "
              "model (train sentiment|distill --base) fine-tuned on this folder then ships as an adapter of the "
@@ -576,7 +579,8 @@ def domain(
 
     cfg = DomainPretrainConfig(steps=steps, batch_size=batch_size, lr=lr, mlm=mlm, infonce=infonce,
                                freeze_embeddings=freeze_embeddings, device=device)
-    m = continue_pretraining(domain_corpus(corpus_limit or None), cfg, out, base=base, progress=not quiet)
+    corpus = domain_corpus(corpus_limit or None, tweet_share=tweet_share)
+    m = continue_pretraining(corpus, cfg, out, base=base, progress=not quiet)
     print_table(f"domain pretraining ({m['variant']}) -> {out}", {k: v for k, v in m.items() if k.endswith("pct")}
                 | {"pairs": m["corpus_pairs"], "seconds": m["seconds"]})
 

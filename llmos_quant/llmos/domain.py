@@ -6,8 +6,9 @@ a Reuters headline's lede, else a second dropout view of the same text, as in Si
 
 Corpus (``domain_corpus``), all up to 2016-12-31 and from ../shared/data: Reuters titles with their ledes, Benzinga
 titles, FiQA task-1 posts (their text only, never their scores) and SEC-filing sentences of FIN5 (FIN3, the NER
-test set, is left out). Every PhraseBank and SemEval-2017 sentence and every behaviour-suite sentence is removed
-with ``distill._norm`` (case, punctuation and chained wire prefixes such as "UPDATE 3-" or "BRIEF-" ignored).
+test set, is left out); optionally a share of StockNet tweets (``tweet_share``, 2014-01 .. 2015-09). Every
+PhraseBank and SemEval-2017 sentence and every behaviour-suite sentence is removed with ``distill._norm`` (case,
+punctuation and chained wire prefixes such as "UPDATE 3-" or "BRIEF-" ignored).
 
 The result is written as a BERT folder (``config.json``, ``model.safetensors`` with ``bert.*`` keys, the tokenizer)
 that ``from_hf_bert``, ``train sentiment|events|ner --base`` and transformers read, plus the learned MLM head
@@ -16,6 +17,7 @@ that ``from_hf_bert``, ``train sentiment|events|ner --base`` and transformers re
 
 from __future__ import annotations
 
+import html
 import json
 import logging
 import shutil
@@ -64,12 +66,23 @@ class DomainPretrainConfig:
         return "mlm+infonce" if self.mlm and self.infonce else "mlm" if self.mlm else "infonce"
 
 
-def domain_corpus(limit: int | None = 60000, seed: int = 0, exclude: set[str] | None = None) -> pd.DataFrame:
-    """Columns ``anchor``, ``positive``, ``source`` (see the module docstring); a seeded sample of ``limit`` rows."""
+def domain_corpus(limit: int | None = 60000, seed: int = 0, exclude: set[str] | None = None,
+                  tweet_share: float = 0.0) -> pd.DataFrame:
+    """Columns ``anchor``, ``positive``, ``source`` (see the module docstring); a seeded sample of ``limit`` rows.
+
+    ``tweet_share`` (0 <= share < 1): that fraction of the ``limit`` rows are StockNet tweets (source
+    ``stocknet_tweet``, 2014-01-01 .. 2015-09-30, HTML entities decoded, links and retweet prefixes removed by
+    ``distill.tweet_text``, at least 4 words, unique after ``distill._norm``; the positive is the tweet itself, a
+    dropout view for InfoNCE), the rest the sources above, sampled as before. Tweets are also checked against the
+    tweet-style evaluation posts (SemEval-2017 microblogs and FiQA posts, ``evaluation_texts(tweets=True)``). With
+    ``limit=None`` every such tweet is added."""
     from ..data.news import read_benzinga_csv, read_reuters_csv
     from ..encoders.distill import _norm, evaluation_texts
     from ..paths import shared_path
 
+    if not 0.0 <= tweet_share < 1.0:
+        raise UsageError(f"tweet_share must be in [0, 1), got {tweet_share}: the fraction of the corpus drawn from "
+                         "the StockNet tweets (0 = none)")
     excluded = evaluation_texts(tweets=False) if exclude is None else exclude
     parts = []
     news = read_reuters_csv()
@@ -90,9 +103,47 @@ def domain_corpus(limit: int | None = 60000, seed: int = 0, exclude: set[str] | 
     keep = ~corpus["anchor"].map(_norm).isin(excluded) & ~corpus["positive"].map(_norm).isin(excluded)
     dropped = int((~keep).sum())
     corpus = corpus[keep].sample(frac=1.0, random_state=seed).reset_index(drop=True)
+    if tweet_share > 0:
+        n_tweets = round(limit * tweet_share) if limit else None
+        tweets = _stocknet_tweets(excluded | (evaluation_texts(tweets=True) if exclude is None else set()),
+                                  n_tweets, seed)
+        rest = corpus.head(limit - len(tweets)) if limit else corpus
+        corpus = pd.concat([rest, tweets], ignore_index=True).sample(frac=1.0, random_state=seed)
+        corpus = corpus.reset_index(drop=True)
+    elif limit:
+        corpus = corpus.head(limit)
     log.info("domain corpus: %d pairs (%s); %d dropped as evaluation sentences", len(corpus),
              corpus["source"].value_counts().to_dict(), dropped)
-    return corpus.head(limit) if limit else corpus
+    return corpus
+
+
+def _unescape(text: str, rounds: int = 3) -> str:
+    """HTML entities decoded, also when a post was escaped twice ("AT&amp;amp;T"), at most ``rounds`` times."""
+    for _ in range(rounds):
+        decoded = html.unescape(text)
+        if decoded == text:
+            break
+        text = decoded
+    return text
+
+
+def _stocknet_tweets(excluded: set[str], n: int | None, seed: int) -> pd.DataFrame:
+    """A seeded sample of ``n`` (None = all) StockNet tweets as corpus rows (see ``domain_corpus``)."""
+    from ..data.stocknet import read_stocknet_tweets
+    from ..encoders.distill import _norm, tweet_text
+
+    raw = read_stocknet_tweets()
+    text = raw.loc[raw["published_at"] < CUTOFF, "body"].astype(str).map(_unescape).map(tweet_text)
+    text = text[text.str.split().str.len() >= 4]
+    frame = pd.DataFrame({"text": text, "key": text.map(_norm)}).drop_duplicates("key")
+    frame = frame[~frame["key"].isin(excluded)]
+    if n is not None:
+        if n > len(frame):
+            raise UsageError(f"tweet_share asks for {n} StockNet tweets but {len(frame)} are left after removing "
+                             "duplicates and evaluation posts; lower the share or the corpus limit")
+        frame = frame.sample(n=n, random_state=seed)
+    return pd.DataFrame({"anchor": frame["text"].to_numpy(), "positive": frame["text"].to_numpy(),
+                         "source": "stocknet_tweet"})
 
 
 def save_bert_folder(model: Any, out_dir: str | Path, base: str | Path) -> Path:

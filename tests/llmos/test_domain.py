@@ -58,6 +58,38 @@ def test_domain_corpus_excludes_evaluation_sentences(shared_data):
 
 
 @pytest.mark.data
+def test_domain_corpus_tweet_share_adds_stocknet_tweets_without_evaluation_posts(shared_data):
+    from llmos_quant.encoders.distill import _norm, evaluation_texts
+    from llmos_quant.llmos.domain import domain_corpus
+
+    corpus = domain_corpus(limit=2000, tweet_share=0.25)
+    counts = corpus["source"].value_counts()
+    assert len(corpus) == 2000 and counts["stocknet_tweet"] == 500 and counts.drop("stocknet_tweet").sum() == 1500
+    tweets = corpus[corpus["source"] == "stocknet_tweet"]
+    keys = tweets["anchor"].map(_norm)
+    assert keys.is_unique and not set(keys) & evaluation_texts(tweets=True)
+    assert (tweets["anchor"] == tweets["positive"]).all()
+    assert not tweets["anchor"].str.contains(r"https?://|&amp;|&gt;", regex=True).any()
+    assert (tweets["anchor"].str.split().str.len() >= 4).all()
+    # the share is mixed in, not appended: tweets occur in the first batches a sampler sees
+    assert 0 < (corpus["source"].head(200) == "stocknet_tweet").sum() < 200
+    # no share: the corpus is the one without tweets
+    assert "stocknet_tweet" not in set(domain_corpus(limit=2000)["source"])
+    with pytest.raises(UsageError, match="tweet_share must be in"):
+        domain_corpus(limit=10, tweet_share=1.0)
+    with pytest.raises(UsageError, match="StockNet tweets but"):
+        domain_corpus(limit=10**7, tweet_share=0.5)
+
+
+def test_train_domain_refuses_a_tweet_share_outside_0_1(capsys):
+    from llmos_quant.cli.main import main
+
+    assert main(["train", "domain", "--tweet-share", "1.5"]) == 2
+    err = capsys.readouterr().err
+    assert "--tweet-share" in err and "1.5" in err
+
+
+@pytest.mark.data
 @pytest.mark.slow
 def test_domain_folder_is_a_base_for_every_head_through_the_cli(shared_data, tiny_bert_dir, tmp_path, capsys):
     import json
