@@ -275,7 +275,7 @@ def write_study_md(path: str | Path, result: StudyResult) -> Path:
     for name, rep in reports.items():
         for period in rep.rank_ic_summary.index:
             s = rep.rank_ic_summary.loc[period]
-            sp = rep.spread.attrs["summary"].loc[period]
+            sp = rep.spread_summary.loc[period]
             rows.append({"signal": name, "horizon": period, "IC mean": rep.ic_summary.loc[period, "mean"],
                          "rank IC mean": s["mean"], "rank IC std": s["std"], "ICIR": s["icir"], "t": s["t_stat"],
                          "Q5-Q1 spread (bps/day-horizon)": sp["mean"] * 1e4, "spread t": sp["t_stat"]})

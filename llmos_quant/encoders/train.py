@@ -44,7 +44,7 @@ from ..data.datasets import (
     phrasebank_split,
 )
 from ..errors import DataNotFoundError, ModelLoadError, ValidationError
-from ..llmos.convert import MINILM_NAME, from_hf_bert, recorded_base, resolve_base
+from ..llmos.convert import base_record_name, from_hf_bert, recorded_base, resolve_base
 from ..llmos.fit import BatchedPredictor, fit
 from ..llmos.model import LLMOSForSequenceClassification
 from .adapter import attach_lora, merge_lora, recorded_base_name, save_extracted
@@ -295,7 +295,7 @@ def ship_and_evaluate(model: LLMOSForSequenceClassification, cfg: SentimentTrain
     from ..llmos.domain import domain_origin
     from .sentiment import SentimentEncoder
 
-    trained_on = {"trained_on_base": base_path.name if base is not None else MINILM_NAME}
+    trained_on = {"trained_on_base": base_record_name(base_path)}
     if base is not None and (base_path / "pretrain_metrics.json").is_file():
         pre = json.loads((base_path / "pretrain_metrics.json").read_text())
         trained_on["domain_pretraining"] = {"variant": pre.get("variant"), "config": pre.get("config"),
@@ -310,8 +310,8 @@ def ship_and_evaluate(model: LLMOSForSequenceClassification, cfg: SentimentTrain
         log.warning("%s records %s as its origin, but their embedding tables differ: the adapter is written "
                     "against %s and needs that folder", base_path, origin, base_path)
         reference = _build_model(cfg, base_path)
-    base_name = base_path.name if base else MINILM_NAME
-    save_extracted(reference, model, model.config, out_dir, rank=rank, base_name=base_name)
+    base_name = base_record_name(base_path)
+    save_extracted(reference, model, model.config, out_dir, rank=rank, base_name=base_name, base_path=base_path)
     metrics = evaluate_encoder(SentimentEncoder.from_adapter(out_dir, base=base, progress=False))
     return {**metrics, **trained_on, "extracted_against": base_name}
 

@@ -402,18 +402,22 @@ def mean_return_by_quantile(data: pd.DataFrame, demeaned: bool = True,
 
 
 def quantile_spread(data: pd.DataFrame, upper: int | None = None, lower: int = 1) -> pd.DataFrame:
-    """Top-minus-bottom quantile mean return per date (demeaned), with its summary in ``.attrs['summary']``."""
+    """Top-minus-bottom quantile mean return per date (demeaned); one column per period (``spread_summary`` gives
+    its mean, standard error and t-stat)."""
     mean_d, _ = mean_return_by_quantile(data, by_date=True)
     upper = upper or int(mean_d.index.get_level_values("factor_quantile").max())
-    spread = mean_d.xs(upper, level="factor_quantile") - mean_d.xs(lower, level="factor_quantile")
+    return mean_d.xs(upper, level="factor_quantile") - mean_d.xs(lower, level="factor_quantile")
+
+
+def spread_summary(spread: pd.DataFrame) -> pd.DataFrame:
+    """Per period (rows) of a ``quantile_spread``: ``mean``, ``std_err``, ``t_stat`` and ``n_dates`` over its dates."""
     summ = {}
     for c in spread.columns:
         x = spread[c].dropna()
         se = x.std(ddof=1) / np.sqrt(len(x)) if len(x) > 1 else np.nan
         summ[c] = {"mean": x.mean(), "std_err": se, "t_stat": x.mean() / se if se and se > 0 else np.nan,
                    "n_dates": len(x)}
-    spread.attrs["summary"] = pd.DataFrame(summ).T
-    return spread
+    return pd.DataFrame(summ).T
 
 
 def factor_weights(data: pd.DataFrame, demeaned: bool = True) -> pd.Series:
@@ -490,6 +494,7 @@ class FactorReport:
     quantile_returns: pd.DataFrame
     quantile_std_err: pd.DataFrame
     spread: pd.DataFrame
+    spread_summary: pd.DataFrame  # per period: mean, std_err, t_stat, n_dates of ``spread``
     factor_returns: pd.DataFrame
     weights: pd.Series
     turnover: pd.Series
@@ -507,8 +512,8 @@ class FactorReport:
         """One table: rank IC stats, spread and long-short return per period (and the rows kept / dropped)."""
         s = self.rank_ic_summary[["mean", "std", "icir", "t_stat"]].add_prefix("rank_ic_")
         s["ic_mean"] = self.ic_summary["mean"]
-        s["spread_mean"] = self.spread.attrs["summary"]["mean"]
-        s["spread_t"] = self.spread.attrs["summary"]["t_stat"]
+        s["spread_mean"] = self.spread_summary["mean"]
+        s["spread_t"] = self.spread_summary["t_stat"]
         s["ls_mean"] = self.factor_returns.mean()
         if self.row_counts is not None:
             s["rows_kept"] = self.row_counts.kept
@@ -570,7 +575,8 @@ def evaluate_factor(factor: pd.Series, prices: pd.DataFrame, periods: Sequence[i
         event_tests = multiple_testing(pd.DataFrame(tests)) if tests else None
     return FactorReport(
         data=data, rank_ic=rank_ic, ic=ic, rank_ic_summary=ic_summary(rank_ic), ic_summary=ic_summary(ic),
-        quantile_returns=q_mean, quantile_std_err=q_se, spread=spread, factor_returns=fr, weights=w,
+        quantile_returns=q_mean, quantile_std_err=q_se, spread=spread,
+        spread_summary=spread_summary(spread), factor_returns=fr, weights=w,
         turnover=turn, net_returns=net, coverage=coverage(factor, prices),
         decay=ic_decay(factor, prices, decay_horizons, price_field, returns, sectors),
         autocorrelation=factor_rank_autocorrelation(data),

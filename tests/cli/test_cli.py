@@ -177,6 +177,8 @@ def test_demo_runs_offline(tmp_path, capsys, monkeypatch):
     assert main(["demo", "--out", str(tmp_path), "--n-assets", "10", "--n-sessions", "80"]) == 0
     out = capsys.readouterr().out
     assert "SYNTHETIC" in out and (tmp_path / "tear_sheet.html").is_file() and (tmp_path / "backtest.html").is_file()
+    # the summary names the store it wrote (what `signals runs --store` and `backtest --signals` read)
+    assert "signal store" in out and (tmp_path / "signals.duckdb").is_file()
 
 
 @pytest.mark.data

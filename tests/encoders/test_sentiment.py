@@ -269,6 +269,48 @@ def test_adapter_round_trip(tmp_path):
         load_adapter(tmp_path / "nope")
 
 
+def test_an_adapter_of_an_unknown_base_is_refused_without_base(tmp_path, tiny_bert_dir):
+    """An adapter trained on a local folder records that folder's name; merged onto MiniLM by default it would load
+    and predict wrongly (or fail on shapes), so loading it without ``base`` names the base and the fix (exit 6)."""
+    import torch
+
+    from llmos_quant.encoders.adapter import adapter_base, attach_lora, load_adapter, save_adapter
+    from llmos_quant.llmos.convert import MINILM_NAME, base_record_name, from_hf_bert, minilm_path
+
+    assert base_record_name(minilm_path()) == MINILM_NAME  # the package folder is called "model"
+    assert base_record_name(tiny_bert_dir) == tiny_bert_dir.name
+    torch.manual_seed(0)
+    model = from_hf_bert(tiny_bert_dir, head="cls")
+    lora = attach_lora(model, r=2, alpha=4)
+    model.eval()
+    ids = torch.tensor([[101, 2000, 2001, 102]])
+    before = model(ids).logits
+    save_adapter(model, lora, model.config, tmp_path, base=base_record_name(tiny_bert_dir))
+    with pytest.raises(ModelLoadError, match=f"trained on the base '{tiny_bert_dir.name}'.*--base FOLDER") as info:
+        load_adapter(tmp_path)
+    assert info.value.exit_code == 6
+    assert adapter_base(tmp_path, base=tiny_bert_dir) == tiny_bert_dir
+    assert torch.allclose(load_adapter(tmp_path, base=tiny_bert_dir)(ids).logits, before, atol=1e-5)
+    # written with the base's folder (as train ner|events|sentiment do), it loads onto that folder by itself ...
+    save_adapter(model, lora, model.config, tmp_path, base=base_record_name(tiny_bert_dir), base_path=tiny_bert_dir)
+    assert adapter_base(tmp_path) == tiny_bert_dir.resolve()
+    assert torch.allclose(load_adapter(tmp_path)(ids).logits, before, atol=1e-5)
+    # ... and is refused, naming where it looked, once that folder is gone (another machine, a moved cache)
+    cfg = tmp_path / "llmos_config.json"
+    raw = json.loads(cfg.read_text())
+    raw["extra"]["base_path"] = str(tmp_path / "gone" / tiny_bert_dir.name)
+    cfg.write_text(json.dumps(raw))
+    with pytest.raises(ModelLoadError, match="recorded at .*gone.*not found there"):
+        load_adapter(tmp_path)
+    # a known base never records a path (the shipped folders load on any machine)
+    save_adapter(model, lora, model.config, tmp_path / "known", base=MINILM_NAME, base_path=tiny_bert_dir)
+    assert "base_path" not in json.loads((tmp_path / "known" / "llmos_config.json").read_text())["extra"]
+    # a folder that records no base (written before bases were recorded) still loads onto MiniLM
+    raw["extra"].pop("base")
+    cfg.write_text(json.dumps(raw))
+    assert adapter_base(tmp_path) == minilm_path()
+
+
 def test_the_mpnet_backend_names_the_extra_it_needs(monkeypatch, tmp_path):
     import importlib.metadata as md
 

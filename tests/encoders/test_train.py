@@ -44,6 +44,19 @@ def test_extraction_is_exact_at_the_delta_rank_and_loads_from_fp16(tiny_bert_dir
     assert json.loads((tmp_path / "adapter_config.json").read_text())["r"] == 3
 
 
+def test_extraction_warns_when_the_head_file_is_most_of_the_model(tiny_bert_dir, tmp_path, caplog):
+    base, tuned = _perturbed_pair(tiny_bert_dir, rank=3)
+    with caplog.at_level("WARNING", logger="llmos_quant.encoders.adapter"):
+        save_extracted(base, tuned, tuned.config, tmp_path / "ok", rank=3)
+    assert not caplog.records  # LoRA factors + small tensors: an adapter
+    with torch.no_grad():  # a base whose embedding table differs: the table is copied whole into head.safetensors
+        dict(tuned.named_parameters())["encoder.word_embeddings.weight"].add_(0.01)
+    with caplog.at_level("WARNING", logger="llmos_quant.encoders.adapter"):
+        save_extracted(base, tuned, tuned.config, tmp_path / "big", rank=3)
+    assert len(caplog.records) == 1
+    assert "word_embeddings" in caplog.records[0].getMessage() and "check the base" in caplog.records[0].getMessage()
+
+
 def test_extraction_error_shrinks_with_rank(tiny_bert_dir):
     base, tuned = _perturbed_pair(tiny_bert_dir, rank=None)
     tuned_w = dict(tuned.named_parameters())["encoder.layers.0.ffn.up_proj.weight"]

@@ -83,6 +83,12 @@ def test_full_report_on_simulated_signal(market):
     assert rep.rank_ic_summary.loc["1D", "mean"] > 0.1  # the planted effect is found at 1 day
     assert rep.decay.loc[1, "rank_ic"] > rep.decay.loc[5, "rank_ic"]
     assert set(rep.summary().columns) >= {"rank_ic_mean", "spread_mean", "ls_mean"}
+    # the spread's summary is a field of the report (not DataFrame.attrs), computed from the spread itself
+    x = rep.spread["1D"].dropna()
+    assert rep.spread_summary.loc["1D", "mean"] == pytest.approx(x.mean())
+    assert rep.spread_summary.loc["1D", "t_stat"] == pytest.approx(x.mean() / (x.std(ddof=1) / np.sqrt(len(x))))
+    assert rep.spread_summary.loc["1D", "n_dates"] == len(x) and not rep.spread.attrs
+    assert rep.summary().loc["5D", "spread_mean"] == pytest.approx(rep.spread["5D"].mean())
 
 
 def test_dropped_rows_are_counted_by_reason():

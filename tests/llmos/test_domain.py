@@ -109,6 +109,20 @@ def test_domain_folder_is_a_base_for_every_head_through_the_cli(shared_data, tin
     assert main(["train", "sentiment", "--base", str(base), "--limit", "48", "--epochs", "1", "--seeds", "0",
                  "--out", str(tmp_path / "sent"), "--quiet"]) == 0
     assert (tmp_path / "sent" / "metrics.json").is_file()
+    # each written model loads by itself onto the domain folder it recorded (not silently onto MiniLM) ...
+    from llmos_quant.encoders.adapter import adapter_base
+    from llmos_quant.encoders.ner import EntityTagger
+
+    for head in ("ner", "events", "sent"):
+        assert adapter_base(tmp_path / head) == base.resolve(), head
+    assert EntityTagger.load(tmp_path / "ner").tag_words([["Acme", "rose"]])
+    capsys.readouterr()
+    assert main(["score", "--model-path", str(tmp_path / "sent"), "Acme raises its guidance"]) == 0
+    assert "Acme raises its guidance" in capsys.readouterr().out
+    # ... and, once that folder is gone, the CLI refuses with exit 6 naming the base
+    base.rename(tmp_path / "moved")
+    assert main(["score", "--model-path", str(tmp_path / "sent"), "Acme raises its guidance"]) == 6
+    assert "trained on the base 'domain'" in capsys.readouterr().err
 
 
 def test_frozen_embeddings_stay_at_the_base_and_the_folder_names_its_origin(tmp_path, market, tiny_bert_dir):
