@@ -208,6 +208,10 @@ STOP_TICKERS = {"A", "I", "CEO", "CFO", "COO", "IPO", "US", "USA", "UK", "EU", "
                 "NEW", "TV", "PC", "OIL", "CO", "INC", "EST", "IMF", "ADR", "LLC", "GE"}
 
 
+_TRAILING_AND = re.compile(r"(\s+(and|&))+$", re.I)
+_HYPHEN = re.compile(r"(?<=[A-Za-z])-(?=[A-Za-z])")
+
+
 def _clean_name(name: str) -> str:
     """A company name as written in text: HTML entities decoded (``Moody&#39;s``), whitespace collapsed."""
     import html
@@ -219,13 +223,15 @@ def company_aliases(name: str) -> list[str]:
     """Aliases from a company name: the name (HTML entities decoded: ``Moody&#39;s`` -> ``Moody's``), the name without
     corporate suffixes (``Inc``, ``plc``, ``AG``, ``(The)``, ``Ord`` ...) and without a leading "The"."""
     name = _clean_name(name)
-    base = _SUFFIXES.sub("", name).strip(" ,.")
+    base = _TRAILING_AND.sub("", _SUFFIXES.sub("", name).strip(" ,."))  # "Eli Lilly and Company" -> "Eli Lilly"
     out = [name]
     if base and base != name:
         out.append(base)
     if base.lower().startswith("the ") and len(base) > 6:
         out.append(base[4:])
-    return [a for a in out if len(a) >= 2]
+    # hyphenated names are also written with a space ("Anheuser-Busch" / "Anheuser Busch")
+    out += [_HYPHEN.sub(" ", a) for a in out if _HYPHEN.search(a)]
+    return list(dict.fromkeys(a for a in out if len(a) >= 2))
 
 
 def first_word_alias(name: str) -> str | None:
@@ -387,8 +393,8 @@ class TickerLinker:
                 cands = self.by_alias.get(key, [])
                 if not cands:
                     continue
-                if not alias[0].isupper():
-                    continue  # company names are capitalised; "apple pie" is not Apple
+                if next((ch for ch in alias if ch.isalpha()), "A").islower():
+                    continue  # company names are capitalised: "apple pie" is not Apple, "3m" is not 3M
                 if key in COMMON_WORD_NAMES and not _CONTEXT.search(text[max(0, m.start() - 40):m.end() + 40]):
                     unlinked.append({"match": alias, "reason": "name is also a common word and no company context"})
                     continue

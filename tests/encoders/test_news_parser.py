@@ -36,6 +36,21 @@ def test_aliases_strip_corporate_suffixes():
     assert company_aliases("The Boeing Company")[-1] == "Boeing"
 
 
+def test_names_with_and_hyphens_or_a_leading_digit_link():
+    # "Eli Lilly and Company" is "Eli Lilly", not "Eli Lilly and"; hyphenated names are also written with a space
+    assert company_aliases("Eli Lilly and Company")[-1] == "Eli Lilly"
+    assert "Eli Lilly and" not in company_aliases("Eli Lilly and Company")
+    assert "Anheuser Busch Inbev" in company_aliases("Anheuser-Busch Inbev SA")
+    assert company_aliases("Coca-Cola Co") == ["Coca-Cola Co", "Coca-Cola", "Coca Cola Co", "Coca Cola"]
+    table = UniverseTable.from_pairs([("LLY", "Eli Lilly and Company"), ("BUD", "Anheuser-Busch Inbev SA"),
+                                      ("MMM", "3M Company")])
+    link = TickerLinker(table).link
+    assert link("BRIEF-Eli Lilly reports quarterly earnings")[0][0]["ticker"] == "LLY"
+    assert link("Anheuser Busch Inbev total volume rises")[0][0]["ticker"] == "BUD"
+    assert link("3M earnings miss expectations")[0][0]["ticker"] == "MMM"  # a name may start with a digit
+    assert link("we bought 3m shares of nothing")[0] == []  # but not with a lower-case letter
+
+
 def test_distinctive_first_words_become_aliases_when_they_name_one_issuer():
     from llmos_quant.encoders.news_parser import first_word_alias
 
