@@ -161,12 +161,9 @@ def merge_lora(model: nn.Module) -> nn.Module:
     return model
 
 
-def recorded_base_name(directory: str | Path) -> str | None:
-    """The base name an adapter folder's ``llmos_config.json`` records (``extra.base``), None without one."""
-    return _recorded_extra(directory).get("base")
-
-
 def _recorded_extra(directory: str | Path) -> dict[str, Any]:
+    """``extra`` of an adapter folder's ``llmos_config.json``: the base's name (``base``), maybe its folder
+    (``base_path``); empty without the file."""
     cfg_path = Path(directory) / "llmos_config.json"
     return json.loads(cfg_path.read_text()).get("extra", {}) if cfg_path.is_file() else {}
 
@@ -184,20 +181,23 @@ def adapter_base(directory: str | Path, base: str | Path | None = None) -> Path:
         return resolve_base(base)
     extra = _recorded_extra(directory)
     name = extra.get("base")
+    recorded = Path(extra["base_path"]) if extra.get("base_path") else None
     if name is None:
         return resolve_base(None)
     known = recorded_base(name)
     if known is not None:
         return known
-    recorded = Path(extra["base_path"]) if extra.get("base_path") else None
-    if recorded is not None and recorded.name == name and (recorded / "config.json").is_file():
+    if recorded is None and name == "model":  # `--base minilm` recorded the package folder's own name before
+        log.info("%s records the base 'model', the MiniLM package folder's name: loading onto MiniLM", directory)
+        return resolve_base(None)
+    if recorded is not None and (recorded / "config.json").is_file():
         return recorded
     where = f" (recorded at {recorded}, not found there)" if recorded is not None else ""
     raise ModelLoadError(
         f"{directory} was trained on the base {name!r}{where}, which is not a known base ({MINILM_NAME}, "
-        "all-mpnet-base-v2); put that base folder back where it was recorded, or pass it: base=FOLDER in Python "
-        "(SentimentEncoder.create('llmos', path, base=FOLDER), EntityTagger.load(path, base=FOLDER)), "
-        "--base FOLDER to `llmos-quant train`")
+        "all-mpnet-base-v2). Put that base folder back where it was recorded, or set \"base_path\" under \"extra\" "
+        f"in {Path(directory) / 'llmos_config.json'} to where it is now; in Python, pass base=FOLDER "
+        "(SentimentEncoder.create('llmos', path, base=FOLDER), EntityTagger.load(path, base=FOLDER))")
 
 
 def load_adapter(directory: str | Path, base: str | Path | None = None) -> LLMOSPreTrained:

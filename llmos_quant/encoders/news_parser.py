@@ -200,7 +200,7 @@ COMMON_WORD_NAMES = {"target", "gap", "ball", "block", "discovery", "progressive
                      "general", "american", "united", "first", "national", "best",
                      "dollar", "news", "fox", "mosaic", "nasdaq", "equity", "public", "state", "entergy"}
 _CONTEXT = re.compile(r"\b(shares?|stock|inc|corp|company|retailer|maker|firm|group|'s|ceo|chief|quarterly|profit|"
-                      r"revenue|sales|results|to buy|deal)\b", re.I)
+                      r"revenue|sales|results|earnings|to buy|deal)\b", re.I)
 STOP_TICKERS = {"A", "I", "CEO", "CFO", "COO", "IPO", "US", "USA", "UK", "EU", "FDA", "SEC", "AI", "IT", "ALL", "ARE",
                 "ON", "NOW", "HAS", "CAN", "KEY", "LOW", "MAN", "FAST", "DE", "BRIEF", "UPDATE", "RPT", "GDP", "ECB",
                 "OPEC", "FTC", "FCC", "DOJ", "EPS", "PT", "Q1", "Q2", "Q3", "Q4", "FY", "NYSE", "ETF", "CEO'S", "AM",
@@ -212,6 +212,10 @@ _TRAILING_AND = re.compile(r"(\s+(and|&))+$", re.I)
 _HYPHEN = re.compile(r"(?<=[A-Za-z])-(?=[A-Za-z])")
 
 
+def _first_letter_is_upper(text: str) -> bool:
+    return next((ch for ch in text if ch.isalpha()), "A").isupper()
+
+
 def _clean_name(name: str) -> str:
     """A company name as written in text: HTML entities decoded (``Moody&#39;s``), whitespace collapsed."""
     import html
@@ -219,9 +223,10 @@ def _clean_name(name: str) -> str:
     return re.sub(r"\s+", " ", html.unescape(str(name))).strip()
 
 
-def company_aliases(name: str) -> list[str]:
+def company_aliases(name: str, hyphen_variants: bool = True) -> list[str]:
     """Aliases from a company name: the name (HTML entities decoded: ``Moody&#39;s`` -> ``Moody's``), the name without
-    corporate suffixes (``Inc``, ``plc``, ``AG``, ``(The)``, ``Ord`` ...) and without a leading "The"."""
+    corporate suffixes (``Inc``, ``plc``, ``AG``, ``(The)``, ``Ord`` ...; a trailing "and" too) and without a leading
+    "The"; with ``hyphen_variants`` also each of them with its hyphens written as spaces (``Anheuser Busch``)."""
     name = _clean_name(name)
     base = _TRAILING_AND.sub("", _SUFFIXES.sub("", name).strip(" ,."))  # "Eli Lilly and Company" -> "Eli Lilly"
     out = [name]
@@ -229,9 +234,15 @@ def company_aliases(name: str) -> list[str]:
         out.append(base)
     if base.lower().startswith("the ") and len(base) > 6:
         out.append(base[4:])
-    # hyphenated names are also written with a space ("Anheuser-Busch" / "Anheuser Busch")
-    out += [_HYPHEN.sub(" ", a) for a in out if _HYPHEN.search(a)]
+    if hyphen_variants:
+        out = with_hyphen_variants(out)
     return list(dict.fromkeys(a for a in out if len(a) >= 2))
+
+
+def with_hyphen_variants(aliases: Iterable[str]) -> list[str]:
+    """``aliases`` plus each hyphenated one written with spaces ("Anheuser-Busch" -> "Anheuser Busch")."""
+    aliases = list(aliases)
+    return list(dict.fromkeys(aliases + [_HYPHEN.sub(" ", a) for a in aliases if _HYPHEN.search(a)]))
 
 
 def first_word_alias(name: str) -> str | None:
@@ -269,7 +280,7 @@ class UniverseTable:
                 continue
             row = rows.setdefault(t, {"ticker": t, "name": str(name or ""), "aliases": []})
             if name:
-                row["aliases"] = sorted(set(row["aliases"]) | set(company_aliases(name)))
+                row["aliases"] = sorted(set(row["aliases"]) | set(company_aliases(name, hyphen_variants=False)))
         for t, aliases in (extra_aliases or {}).items():
             row = rows.setdefault(t.upper(), {"ticker": t.upper(), "name": aliases[0] if aliases else "", "aliases": []})
             row["aliases"] = sorted(set(row["aliases"]) | set(aliases))
@@ -286,6 +297,9 @@ class UniverseTable:
                 w = first_word_alias(alias)
                 if w is not None and len(firsts[w.lower()]) == 1:
                     row["aliases"] = sorted(set(row["aliases"]) | {w})
+        # hyphens written as spaces, added last: "Snap-On" must not give the first word "Snap" ("Snap election")
+        for row in rows.values():
+            row["aliases"] = sorted(with_hyphen_variants(row["aliases"]))
         return cls(pd.DataFrame(list(rows.values()), columns=["ticker", "name", "aliases"]))
 
     @classmethod
@@ -360,10 +374,20 @@ class TickerLinker:
                 if t not in by_alias[a.lower()]:
                     by_alias[a.lower()].append(t)
         self.by_alias = by_alias
+        # how each alias is written (its first letter's case): "Apple", "eBay", "3M", "21st Century Fox"
+        self._first_letter_cases: dict[str, set[bool]] = {}
+        for aliases in universe.frame["aliases"]:
+            for a in aliases:
+                self._first_letter_cases.setdefault(a.lower(), set()).add(_first_letter_is_upper(a))
         self.issuer = {t: _issuer_key(n) or t for t, n in zip(universe.frame["ticker"], universe.frame["name"], strict=True)}
         names = sorted(by_alias, key=len, reverse=True)
         self._names = re.compile(r"(?<![\w$])(" + "|".join(re.escape(n) for n in names) + r")(?:'s|’s)?(?![\w])", re.I) \
             if names else None
+
+    def _cased_as_a_name(self, match: str) -> bool:
+        """The matched text's first letter is upper case (a name, or a headline in capitals), or lower case where the
+        universe writes the alias so ("eBay", "21st Century Fox")."""
+        return _first_letter_is_upper(match) or False in self._first_letter_cases.get(match.lower(), {True})
 
     def link(self, text: str) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
         """(links, unlinked): links = [{ticker, confidence, method, match, position}] best first;
@@ -393,10 +417,16 @@ class TickerLinker:
                 cands = self.by_alias.get(key, [])
                 if not cands:
                     continue
-                if next((ch for ch in alias if ch.isalpha()), "A").islower():
-                    continue  # company names are capitalised: "apple pie" is not Apple, "3m" is not 3M
-                if key in COMMON_WORD_NAMES and not _CONTEXT.search(text[max(0, m.start() - 40):m.end() + 40]):
-                    unlinked.append({"match": alias, "reason": "name is also a common word and no company context"})
+                if not self._cased_as_a_name(alias):
+                    continue  # written as the name is: "apple pie" is not Apple, "3m" is not 3M; "eBay" is eBay
+                if alias[0].isdigit() and m.start() > 0 and text[m.start() - 1] in ".,":
+                    continue  # "$111.3M" is an amount, not 3M
+                # a common word, or a short name that reads as an amount ("raises 3M"), needs company context nearby
+                amount_like = key[0].isdigit() and len(key) <= 3
+                if (key in COMMON_WORD_NAMES or amount_like) and not _CONTEXT.search(
+                        text[max(0, m.start() - 40):m.end() + 40]):
+                    reason = "name reads as an amount" if amount_like else "name is also a common word"
+                    unlinked.append({"match": alias, "reason": f"{reason} and no company context"})
                     continue
                 issuers = {self.issuer.get(t, t) for t in cands}
                 # share classes of one issuer (GOOG/GOOGL): the text names that issuer without doubt, so each class

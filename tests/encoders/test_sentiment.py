@@ -286,7 +286,7 @@ def test_an_adapter_of_an_unknown_base_is_refused_without_base(tmp_path, tiny_be
     ids = torch.tensor([[101, 2000, 2001, 102]])
     before = model(ids).logits
     save_adapter(model, lora, model.config, tmp_path, base=base_record_name(tiny_bert_dir))
-    with pytest.raises(ModelLoadError, match=f"trained on the base '{tiny_bert_dir.name}'.*--base FOLDER") as info:
+    with pytest.raises(ModelLoadError, match=f"trained on the base '{tiny_bert_dir.name}'.*base_path.*base=FOLDER") as info:
         load_adapter(tmp_path)
     assert info.value.exit_code == 6
     assert adapter_base(tmp_path, base=tiny_bert_dir) == tiny_bert_dir
@@ -305,6 +305,17 @@ def test_an_adapter_of_an_unknown_base_is_refused_without_base(tmp_path, tiny_be
     # a known base never records a path (the shipped folders load on any machine)
     save_adapter(model, lora, model.config, tmp_path / "known", base=MINILM_NAME, base_path=tiny_bert_dir)
     assert "base_path" not in json.loads((tmp_path / "known" / "llmos_config.json").read_text())["extra"]
+    # a base given through a link records the folder itself, and loads after the link is gone
+    link = tmp_path / "latest"
+    link.symlink_to(tiny_bert_dir, target_is_directory=True)
+    assert base_record_name(link) == tiny_bert_dir.name
+    save_adapter(model, lora, model.config, tmp_path / "via_link", base=base_record_name(link), base_path=link)
+    link.unlink()
+    assert adapter_base(tmp_path / "via_link") == tiny_bert_dir.resolve()
+    # `--base minilm` used to record the package folder's own name, "model", and no path: that is MiniLM
+    raw["extra"] = {"base": "model"}
+    cfg.write_text(json.dumps(raw))
+    assert adapter_base(tmp_path) == minilm_path()
     # a folder that records no base (written before bases were recorded) still loads onto MiniLM
     raw["extra"].pop("base")
     cfg.write_text(json.dumps(raw))
