@@ -188,7 +188,9 @@ def adapter_base(directory: str | Path, base: str | Path | None = None) -> Path:
     if known is not None:
         return known
     if recorded is None and name == "model":  # `--base minilm` recorded the package folder's own name before
-        log.info("%s records the base 'model', the MiniLM package folder's name: loading onto MiniLM", directory)
+        log.warning("%s records the base 'model' and no folder: written by `--base minilm` before bases were "
+                    "recorded by name, so it is loaded onto MiniLM; pass base=FOLDER if it was another folder "
+                    "named 'model'", directory)
         return resolve_base(None)
     if recorded is not None and (recorded / "config.json").is_file():
         return recorded

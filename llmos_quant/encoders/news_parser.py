@@ -186,7 +186,8 @@ _SUFFIXES = re.compile(r"(,?\s+(inc\.?|incorporated|corp\.?|corporation|co\.?|co
                        r"plc|p\.l\.c\.?|holdings?|group|n\.?v\.?|s\.?a\.?|s\.?e\.?|ag|a\.?g\.?|s\.?p\.?a\.?|l\.?p\.?|"
                        r"& co\.?|ord|adr|ads|oyj|asa|ab|tbk|bhd|the|\(the\)|\(new\)|class [abc]|cl [abc])\.?)+$", re.I)
 # Generic first words: "General Electric" is not "General", "American Express" is not "American".
-_GENERIC_FIRST = {"general", "american", "united", "first", "national", "international", "global", "bank", "banco",
+_GENERIC_FIRST = {"snap", "twenty", "parker", "coca", "kimberly",  # first words of hyphenated names: common words
+                  "general", "american", "united", "first", "national", "international", "global", "bank", "banco",
                   "western", "eastern", "southern", "northern", "pacific", "atlantic", "capital", "royal", "public",
                   "state", "energy", "health", "best", "dollar", "news", "new", "central", "world", "china", "japan",
                   "texas", "california", "the", "j", "jp", "mr", "air", "home", "great", "digital", "consolidated",
@@ -200,7 +201,7 @@ COMMON_WORD_NAMES = {"target", "gap", "ball", "block", "discovery", "progressive
                      "general", "american", "united", "first", "national", "best",
                      "dollar", "news", "fox", "mosaic", "nasdaq", "equity", "public", "state", "entergy"}
 _CONTEXT = re.compile(r"\b(shares?|stock|inc|corp|company|retailer|maker|firm|group|'s|ceo|chief|quarterly|profit|"
-                      r"revenue|sales|results|earnings|to buy|deal)\b", re.I)
+                      r"revenue|sales|results|to buy|deal)\b", re.I)
 STOP_TICKERS = {"A", "I", "CEO", "CFO", "COO", "IPO", "US", "USA", "UK", "EU", "FDA", "SEC", "AI", "IT", "ALL", "ARE",
                 "ON", "NOW", "HAS", "CAN", "KEY", "LOW", "MAN", "FAST", "DE", "BRIEF", "UPDATE", "RPT", "GDP", "ECB",
                 "OPEC", "FTC", "FCC", "DOJ", "EPS", "PT", "Q1", "Q2", "Q3", "Q4", "FY", "NYSE", "ETF", "CEO'S", "AM",
@@ -210,6 +211,14 @@ STOP_TICKERS = {"A", "I", "CEO", "CFO", "COO", "IPO", "US", "USA", "UK", "EU", "
 
 _TRAILING_AND = re.compile(r"(\s+(and|&))+$", re.I)
 _HYPHEN = re.compile(r"(?<=[A-Za-z])-(?=[A-Za-z])")
+
+
+_AMOUNT_BEFORE = re.compile(r"\b(raises?|raised|raising|of|to|about|up|over|nearly|almost|some|by|for|than|around|"
+                            r"approximately|additional|another|extra)\s+$", re.I)
+
+
+def _word_cases(text: str) -> tuple[bool, ...]:
+    return tuple(_first_letter_is_upper(w) for w in text.split())
 
 
 def _first_letter_is_upper(text: str) -> bool:
@@ -280,10 +289,10 @@ class UniverseTable:
                 continue
             row = rows.setdefault(t, {"ticker": t, "name": str(name or ""), "aliases": []})
             if name:
-                row["aliases"] = sorted(set(row["aliases"]) | set(company_aliases(name, hyphen_variants=False)))
+                row["aliases"] = sorted(set(row["aliases"]) | set(company_aliases(name)))
         for t, aliases in (extra_aliases or {}).items():
             row = rows.setdefault(t.upper(), {"ticker": t.upper(), "name": aliases[0] if aliases else "", "aliases": []})
-            row["aliases"] = sorted(set(row["aliases"]) | set(aliases))
+            row["aliases"] = sorted(set(row["aliases"]) | set(with_hyphen_variants(aliases)))
         # A distinctive first word becomes an alias when it names one issuer only (share classes of one issuer
         # share their names; two issuers starting with the same word get neither).
         issuer = {t: _issuer_key(r["name"]) for t, r in rows.items()}
@@ -297,9 +306,6 @@ class UniverseTable:
                 w = first_word_alias(alias)
                 if w is not None and len(firsts[w.lower()]) == 1:
                     row["aliases"] = sorted(set(row["aliases"]) | {w})
-        # hyphens written as spaces, added last: "Snap-On" must not give the first word "Snap" ("Snap election")
-        for row in rows.values():
-            row["aliases"] = sorted(with_hyphen_variants(row["aliases"]))
         return cls(pd.DataFrame(list(rows.values()), columns=["ticker", "name", "aliases"]))
 
     @classmethod
@@ -376,9 +382,11 @@ class TickerLinker:
         self.by_alias = by_alias
         # how each alias is written (its first letter's case): "Apple", "eBay", "3M", "21st Century Fox"
         self._first_letter_cases: dict[str, set[bool]] = {}
+        self._word_cases: dict[str, set[tuple[bool, ...]]] = {}
         for aliases in universe.frame["aliases"]:
             for a in aliases:
                 self._first_letter_cases.setdefault(a.lower(), set()).add(_first_letter_is_upper(a))
+                self._word_cases.setdefault(a.lower(), set()).add(_word_cases(a))
         self.issuer = {t: _issuer_key(n) or t for t, n in zip(universe.frame["ticker"], universe.frame["name"], strict=True)}
         names = sorted(by_alias, key=len, reverse=True)
         self._names = re.compile(r"(?<![\w$])(" + "|".join(re.escape(n) for n in names) + r")(?:'s|’s)?(?![\w])", re.I) \
@@ -387,7 +395,11 @@ class TickerLinker:
     def _cased_as_a_name(self, match: str) -> bool:
         """The matched text's first letter is upper case (a name, or a headline in capitals), or lower case where the
         universe writes the alias so ("eBay", "21st Century Fox")."""
-        return _first_letter_is_upper(match) or False in self._first_letter_cases.get(match.lower(), {True})
+        cases = self._first_letter_cases.get(match.lower(), {True})
+        if False not in cases:
+            return _first_letter_is_upper(match)
+        # an alias written with a lower-case first letter: every word as the universe writes it, or all capitals
+        return match.isupper() or _word_cases(match) in self._word_cases.get(match.lower(), set())
 
     def link(self, text: str) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
         """(links, unlinked): links = [{ticker, confidence, method, match, position}] best first;
@@ -421,12 +433,11 @@ class TickerLinker:
                     continue  # written as the name is: "apple pie" is not Apple, "3m" is not 3M; "eBay" is eBay
                 if alias[0].isdigit() and m.start() > 0 and text[m.start() - 1] in ".,":
                     continue  # "$111.3M" is an amount, not 3M
-                # a common word, or a short name that reads as an amount ("raises 3M"), needs company context nearby
-                amount_like = key[0].isdigit() and len(key) <= 3
-                if (key in COMMON_WORD_NAMES or amount_like) and not _CONTEXT.search(
-                        text[max(0, m.start() - 40):m.end() + 40]):
-                    reason = "name reads as an amount" if amount_like else "name is also a common word"
-                    unlinked.append({"match": alias, "reason": f"{reason} and no company context"})
+                if key[0].isdigit() and len(key) <= 3 and _AMOUNT_BEFORE.search(text[max(0, m.start() - 16):m.start()]):
+                    unlinked.append({"match": alias, "reason": "name reads as an amount (raised 3M, of 3M)"})
+                    continue
+                if key in COMMON_WORD_NAMES and not _CONTEXT.search(text[max(0, m.start() - 40):m.end() + 40]):
+                    unlinked.append({"match": alias, "reason": "name is also a common word and no company context"})
                     continue
                 issuers = {self.issuer.get(t, t) for t in cands}
                 # share classes of one issuer (GOOG/GOOGL): the text names that issuer without doubt, so each class

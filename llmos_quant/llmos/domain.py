@@ -104,10 +104,12 @@ def domain_corpus(limit: int | None = 60000, seed: int = 0, exclude: set[str] | 
     dropped = int((~keep).sum())
     corpus = corpus[keep].sample(frac=1.0, random_state=seed).reset_index(drop=True)
     if tweet_share > 0:
-        rest = corpus.head(limit - round(limit * tweet_share)) if limit else corpus
-        # the share of the pairs actually returned, also when the other sources hold fewer rows than asked for
-        n_tweets = round(len(rest) * tweet_share / (1.0 - tweet_share))
-        if limit and len(rest) + n_tweets < limit:
+        asked = limit - round(limit * tweet_share) if limit else len(corpus)
+        rest = corpus.head(asked)
+        # round(limit * share) tweets; the same share of what is returned when the other sources hold fewer rows
+        short = len(rest) < asked
+        n_tweets = round(len(rest) * tweet_share / (1.0 - tweet_share)) if short or not limit else limit - asked
+        if short:
             log.warning("domain corpus: the other sources hold %d pairs, fewer than the %d asked for beside the "
                         "tweets; the corpus has %d pairs, %d of them tweets (share %.2f)", len(rest),
                         limit - round(limit * tweet_share), len(rest) + n_tweets, n_tweets, tweet_share)

@@ -51,14 +51,19 @@ def test_names_with_and_hyphens_or_a_leading_digit_link():
     assert link("we bought 3m shares of nothing")[0] == []  # but not with a lower-case letter
     # ... and an amount is not 3M: inside a figure, or a short digit name without company context
     assert link("Arctic Cat Reports Q1 EPS $0.14; Revenues $111.3M vs $98.76M Est")[0] == []
+    assert link("3M pursues paint-less cars")[0][0]["ticker"] == "MMM"  # a headline that starts with the name
     links, unlinked = link("Startup raises 3M in seed round")
     assert links == [] and unlinked[0]["reason"].startswith("name reads as an amount")
     # the first-word rule reads the names as written: "Snap-On" gives no "Snap", "Twenty-First Century Fox" no "Twenty"
+    # a hyphenated name's distinctive first part is an alias ("Freeport"), unless it is a common word
+    assert TickerLinker(UniverseTable.from_pairs([("FCX", "Freeport-McMoRan Inc")])).link(
+        "Freeport profit dips as metal prices fall")[0][0]["ticker"] == "FCX"
     table = UniverseTable.from_pairs([("SNA", "Snap-On Inc"), ("FOX", "Twenty-First Century Fox Inc"),
                                       ("FOXA", "Twenty-First Century Fox Inc"), ("EBAY", "eBay Inc")],
                                      {"FOX": ["21st Century Fox"], "FOXA": ["21st Century Fox"]})
     link = TickerLinker(table).link
     assert link("Snap election called in Japan")[0] == [] and link("Twenty killed in bus crash")[0] == []
+    assert link("21st century fox hunting ban")[0] == []  # a lower-case alias links only as the universe writes it
     assert link("Snap On shares rise")[0][0]["ticker"] == "SNA"
     assert {x["ticker"] for x in link("21st Century Fox shares fall")[0]} == {"FOX", "FOXA"}
     assert link("eBay profit beats estimates")[0][0]["ticker"] == "EBAY"  # written in lower case by the universe

@@ -73,6 +73,9 @@ def test_domain_corpus_tweet_share_adds_stocknet_tweets_without_evaluation_posts
     assert (tweets["anchor"].str.split().str.len() >= 4).all()
     # the share is mixed in, not appended: tweets occur in the first batches a sampler sees
     assert 0 < (corpus["source"].head(200) == "stocknet_tweet").sum() < 200
+    # the share rounds once: limit 2000 at a third is 667 tweets and 1333 others, no row lost
+    third = domain_corpus(limit=2000, tweet_share=1 / 3)["source"].value_counts()
+    assert third.sum() == 2000 and third["stocknet_tweet"] == 667
     # no limit: every other pair is kept and the tweets make up the share of the whole
     whole = domain_corpus(limit=None, tweet_share=0.05)["source"].value_counts()
     assert abs(whole["stocknet_tweet"] / whole.sum() - 0.05) < 1e-4
