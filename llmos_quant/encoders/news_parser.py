@@ -232,10 +232,10 @@ def _clean_name(name: str) -> str:
     return re.sub(r"\s+", " ", html.unescape(str(name))).strip()
 
 
-def company_aliases(name: str, hyphen_variants: bool = True) -> list[str]:
+def company_aliases(name: str) -> list[str]:
     """Aliases from a company name: the name (HTML entities decoded: ``Moody&#39;s`` -> ``Moody's``), the name without
     corporate suffixes (``Inc``, ``plc``, ``AG``, ``(The)``, ``Ord`` ...; a trailing "and" too) and without a leading
-    "The"; with ``hyphen_variants`` also each of them with its hyphens written as spaces (``Anheuser Busch``)."""
+    "The"; also each of them with its hyphens written as spaces (``Anheuser Busch``)."""
     name = _clean_name(name)
     base = _TRAILING_AND.sub("", _SUFFIXES.sub("", name).strip(" ,."))  # "Eli Lilly and Company" -> "Eli Lilly"
     out = [name]
@@ -243,9 +243,7 @@ def company_aliases(name: str, hyphen_variants: bool = True) -> list[str]:
         out.append(base)
     if base.lower().startswith("the ") and len(base) > 6:
         out.append(base[4:])
-    if hyphen_variants:
-        out = with_hyphen_variants(out)
-    return list(dict.fromkeys(a for a in out if len(a) >= 2))
+    return [a for a in with_hyphen_variants(out) if len(a) >= 2]
 
 
 def with_hyphen_variants(aliases: Iterable[str]) -> list[str]:
@@ -380,12 +378,10 @@ class TickerLinker:
                 if t not in by_alias[a.lower()]:
                     by_alias[a.lower()].append(t)
         self.by_alias = by_alias
-        # how each alias is written (its first letter's case): "Apple", "eBay", "3M", "21st Century Fox"
-        self._first_letter_cases: dict[str, set[bool]] = {}
+        # how each alias is written (each word's first letter upper or not): "Apple", "eBay", "3M", "21st Century Fox"
         self._word_cases: dict[str, set[tuple[bool, ...]]] = {}
         for aliases in universe.frame["aliases"]:
             for a in aliases:
-                self._first_letter_cases.setdefault(a.lower(), set()).add(_first_letter_is_upper(a))
                 self._word_cases.setdefault(a.lower(), set()).add(_word_cases(a))
         self.issuer = {t: _issuer_key(n) or t for t, n in zip(universe.frame["ticker"], universe.frame["name"], strict=True)}
         names = sorted(by_alias, key=len, reverse=True)
@@ -395,11 +391,11 @@ class TickerLinker:
     def _cased_as_a_name(self, match: str) -> bool:
         """The matched text's first letter is upper case (a name, or a headline in capitals), or lower case where the
         universe writes the alias so ("eBay", "21st Century Fox")."""
-        cases = self._first_letter_cases.get(match.lower(), {True})
-        if False not in cases:
+        forms = self._word_cases.get(match.lower(), set())
+        if all(form[:1] != (False,) for form in forms):
             return _first_letter_is_upper(match)
         # an alias written with a lower-case first letter: every word as the universe writes it, or all capitals
-        return match.isupper() or _word_cases(match) in self._word_cases.get(match.lower(), set())
+        return match.isupper() or _word_cases(match) in forms
 
     def link(self, text: str) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
         """(links, unlinked): links = [{ticker, confidence, method, match, position}] best first;
