@@ -30,7 +30,7 @@ def headlines(n: int) -> tuple[list[str], int]:
     """``n`` real Reuters headlines (all years in the file; repeats only when it holds fewer unique ones)."""
     from llmos_quant.data.news import read_reuters_csv
 
-    unique = read_reuters_csv()["headline"].dropna().drop_duplicates().sample(frac=1.0, random_state=0).tolist()
+    unique = read_reuters_csv().frame["headline"].dropna().drop_duplicates().sample(frac=1.0, random_state=0).tolist()
     reps = -(-n // len(unique))
     return (unique * reps)[:n], len(unique)
 

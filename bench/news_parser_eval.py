@@ -30,7 +30,7 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=5000)
     args = ap.parse_args()
     linker = TickerLinker(UniverseTable.default())
-    reuters = read_reuters_csv()
+    reuters = read_reuters_csv().frame
     reuters = reuters[reuters["published_at"] < pd.Timestamp("2017-01-01", tz="UTC")]
     sample = reuters.sample(n=min(args.n, len(reuters)), random_state=0)
     texts = (sample["headline"] + " " + sample["body"]).tolist()
@@ -48,7 +48,7 @@ def main() -> None:
     r_acc["top1_any_filed_ticker"] = r_filed["top1_accepted"]
     r_acc["stories_filed_under_several_tickers"] = float(np.mean([len(f) > 1 for f in filed_sets]))
     r_head = linking_accuracy(linker, sample["headline"].tolist(), sample["asset"].tolist(), accept=share)
-    bz = read_benzinga_csv()
+    bz = read_benzinga_csv().frame
     b_acc = linking_accuracy(linker, bz["headline"].tolist(), bz["asset"].tolist())
     link = pd.DataFrame({"Reuters title + lede": r_acc, "Reuters title only": r_head, "Benzinga title": b_acc}).T
     link = link.rename(columns={"top1_accepted": "top1_share_classes_equal"})

@@ -24,7 +24,7 @@ def headlines(n: int) -> list[str]:
 
     from llmos_quant.data.news import read_reuters_csv
 
-    news = read_reuters_csv()
+    news = read_reuters_csv().frame
     news = news[(news["published_at"] >= pd.Timestamp("2013-01-01", tz="UTC"))]
     news = news.drop_duplicates("headline").sample(n=n, random_state=0)
     return news["headline"].tolist()

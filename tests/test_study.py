@@ -52,7 +52,7 @@ def test_study_on_a_new_file_and_window_with_one_command(shared_data, tmp_path, 
     from llmos_quant.cli.main import main
     from llmos_quant.data.news import read_reuters_csv
 
-    news = read_reuters_csv()
+    news = read_reuters_csv().frame
     tickers = ["AAPL", "MSFT", "AMZN", "GOOGL", "JPM", "XOM", "GE", "WMT", "BAC", "C", "INTC", "CSCO", "PFE", "KO",
                "T", "VZ", "ORCL", "IBM", "MRK", "CVX", "GS", "MS", "WFC", "BA", "CAT"]
     sl = news[(news["published_at"] >= pd.Timestamp("2016-05-01", tz="UTC")) & news["asset"].isin(tickers)]

@@ -13,9 +13,9 @@
 Cache (``paths.cache_dir() / "news"``): a feed body that fetched and parsed is stored under
 ``news/rss/<sha256 of the URL>.xml`` (with ``.meta.json``: URL, time); the raw yfinance items of a ticker
 under ``news/yfinance/<TICKER>.json``. When a fetch fails for a reason that may pass (network down,
-timeout, HTTP 5xx or 429) and a cached copy exists, the copy is used, a warning is logged and the frame
-says so in ``attrs['from_cache']`` (the sources served from the cache; empty when all were fresh) and
-``attrs['fetched_at']`` (source -> when the copy was fetched). Rows from the cache are identical to the
+timeout, HTTP 5xx or 429) and a cached copy exists, the copy is used, a warning is logged and the returned
+``NewsRead`` says so in ``from_cache`` (the sources served from the cache; empty when all were fresh) and
+``fetched_at`` (source -> when the copy was fetched). Rows from the cache are identical to the
 rows of the original fetch (same ``source`` and ``id``). A 4xx answer is never papered over with a cached
 copy: the address is wrong. Every file name is checked to stay inside the cache folder.
 """
@@ -33,6 +33,7 @@ import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FuturesTimeout
+from dataclasses import replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -56,7 +57,7 @@ from .http import (
     write_atomic,
     write_cached,
 )
-from .news import NEWS_COLUMNS, _finish, concat_news
+from .news import NEWS_COLUMNS, NewsRead, _finish, concat_news
 from .tickers import validate_ticker, validate_tickers
 
 log = logging.getLogger(__name__)
@@ -66,10 +67,8 @@ YFINANCE_BACKOFF = 1.0
 YFINANCE_MAX_BACKOFF = 16.0
 
 
-def _mark_cache(frame: pd.DataFrame, served: dict[str, str]) -> pd.DataFrame:
-    frame.attrs["from_cache"] = sorted(served)
-    frame.attrs["fetched_at"] = dict(served)
-    return frame
+def _mark_cache(read: NewsRead, served: dict[str, str]) -> NewsRead:
+    return replace(read, from_cache=sorted(served), fetched_at=dict(served))
 
 
 # ---------------------------------------------------------------------------------------------- yfinance
@@ -82,9 +81,9 @@ def _utc(value: Any) -> pd.Timestamp:
     return ts.tz_convert("UTC") if ts.tzinfo else ts.tz_localize("UTC")
 
 
-def parse_yfinance_news(items: Iterable[dict[str, Any]], asset: str) -> pd.DataFrame:
-    """yfinance ``Ticker(asset).news`` items -> news frame. Items without a title or a readable publication
-    time are not dropped silently: each is listed in ``attrs['rejected']`` with the reason."""
+def parse_yfinance_news(items: Iterable[dict[str, Any]], asset: str) -> NewsRead:
+    """yfinance ``Ticker(asset).news`` items -> ``NewsRead``. Items without a title or a readable publication
+    time are not dropped silently: each is listed in ``NewsRead.rejected`` with the reason."""
     asset = validate_ticker(asset)
     rows, rejected = [], []
     for k, item in enumerate(items):
@@ -162,7 +161,7 @@ def fetch_yfinance_news(assets: Iterable[str], ticker_factory: Callable[[str], A
                         count: int = 50, *, retries: int = DEFAULT_RETRIES, timeout: float = YFINANCE_TIMEOUT,
                         deadline: float | None = None, backoff: float = YFINANCE_BACKOFF,
                         max_backoff: float = YFINANCE_MAX_BACKOFF, sleep: Callable[[float], None] = time.sleep,
-                        cache: bool = True) -> pd.DataFrame:
+                        cache: bool = True) -> NewsRead:
     """Recent news for each asset from yfinance (network); ``ticker_factory`` (default ``yfinance.Ticker``) is
     injectable for tests.
 
@@ -170,8 +169,8 @@ def fetch_yfinance_news(assets: Iterable[str], ticker_factory: Callable[[str], A
     failed try), waits of ``backoff * 2**(k-1)`` (capped at ``max_backoff``) between them. ``deadline``:
     seconds for the whole call (None: bounded by tickers x tries x (timeout + wait)). Each successful
     non-empty item list is cached as JSON (``cache_dir()/news/yfinance/<TICKER>.json``) and stands in when
-    every try fails; without one, ``FetchError`` names the ticker. ``attrs['from_cache']`` lists the
-    ``yfinance news for <TICKER>`` sources that came from the cache.
+    every try fails; without one, ``FetchError`` names the ticker. ``NewsRead.from_cache`` lists the
+    ``yfinance news for <TICKER>`` sources that came from the cache (``fetched_at``: when each was fetched).
     """
     tickers = list(dict.fromkeys(validate_ticker(a) for a in assets))
     check_fetch_options(timeout, retries, deadline)
@@ -183,7 +182,7 @@ def fetch_yfinance_news(assets: Iterable[str], ticker_factory: Callable[[str], A
         ticker_factory = yf.Ticker
     start = time.monotonic()
     end = start + deadline if deadline is not None else float("inf")
-    frames, served = [], {}
+    reads, served = [], {}
     for ticker in tickers:
         what = f"yfinance news for {ticker}"
         path = cache_path("yfinance", f"{ticker}.json")
@@ -226,9 +225,8 @@ def fetch_yfinance_news(assets: Iterable[str], ticker_factory: Callable[[str], A
             items, fetched_at = hit
             log.warning("%s; using the cached copy fetched at %s (%s)", failure, fetched_at, path)
             served[what] = fetched_at
-        frames.append(parse_yfinance_news(items, ticker))
-    out = concat_news(frames)
-    return _mark_cache(out, served)
+        reads.append(parse_yfinance_news(items, ticker))
+    return _mark_cache(concat_news(reads, source="yfinance"), served)
 
 
 # ---------------------------------------------------------------------------------------------- RSS / Atom
@@ -315,8 +313,9 @@ def _parse(body: bytes, name: str) -> Any:
 def read_feed(source: str | bytes | Path, asset: str | None = None, universe: Iterable[str] = (), *,
               timeout: float = DEFAULT_TIMEOUT, retries: int = DEFAULT_RETRIES, cache: bool = True,
               linker: Any = None, deadline: float | None = DEFAULT_DEADLINE, backoff: float = DEFAULT_BACKOFF,
-              sleep: Callable[[float], None] = time.sleep) -> pd.DataFrame:
-    """An RSS/Atom feed -> news frame (``NEWS_COLUMNS``, ``published_at`` UTC, ``source`` = ``rss:<feed title>``).
+              sleep: Callable[[float], None] = time.sleep) -> NewsRead:
+    """An RSS/Atom feed -> ``NewsRead`` (frame: ``NEWS_COLUMNS``, ``published_at`` UTC, ``source`` column
+    ``rss:<feed title>``; ``from_cache``/``fetched_at`` name a cached copy served instead of a failed fetch).
 
     ``source``: an http(s) URL (``http_get`` with ``timeout``, ``retries`` tries, ``backoff``, ``deadline``;
     cached, see the module docstring), a local file (missing: ``DataNotFoundError``; empty or not a feed:
@@ -326,7 +325,7 @@ def read_feed(source: str | bytes | Path, asset: str | None = None, universe: It
     ``TickerLinker(UniverseTable.for_universe(universe))``: names and aliases such as "Apple", cashtags
     ``$NVDA``, RICs, bare symbols) and every linked ticker of ``universe`` (all linked tickers when only a
     linker is given) makes one row. Entries linking none, and entries without title or date, are listed in
-    ``attrs['rejected']`` with the reason.
+    ``NewsRead.rejected`` with the reason.
     """
     asset = validate_ticker(asset) if asset else None
     wanted = validate_tickers(universe.split(",") if isinstance(universe, str) else universe)

@@ -6,8 +6,9 @@ normalised headline and time) and, after ``dedupe``, ``dup_count``.
 
 Sources: Reuters and Benzinga CSVs in the formats of ../shared/data, yfinance ``Ticker.news`` items
 (current shape: ``content.title``, ``content.pubDate``, ``content.provider``, ``content.canonicalUrl.url``),
-and RSS/Atom feeds via feedparser. Malformed rows are never dropped silently: they are counted, logged,
-and listed in ``frame.attrs['rejected']``.
+and RSS/Atom feeds via feedparser. Every reader returns a ``NewsRead``: the validated frame plus what the
+reader knows about it (the rejected rows, the sources served from the offline cache, Reuters' company names).
+Malformed rows are never dropped silently: they are counted, logged, and listed in ``NewsRead.rejected``.
 """
 
 from __future__ import annotations
@@ -16,12 +17,13 @@ import hashlib
 import logging
 import re
 from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from ..errors import DataNotFoundError, ValidationError
+from ..errors import DataNotFoundError, UsageError, ValidationError
 from ..paths import shared_path
 
 log = logging.getLogger(__name__)
@@ -51,7 +53,33 @@ def _ids(frame: pd.DataFrame) -> pd.Series:
     return keys.map(lambda k: hashlib.sha1(k.encode()).hexdigest()[:16])
 
 
-def _finish(frame: pd.DataFrame, rejected: list[dict[str, Any]], source: str) -> pd.DataFrame:
+@dataclass(frozen=True, eq=False)  # eq=False: a DataFrame field has no truth value to compare by
+class NewsRead:
+    """What a news reader returns: the news frame and what the reader knows about it.
+
+    - ``frame``: the validated ``NEWS_COLUMNS`` frame (UTC ``published_at``, sorted by time and asset);
+    - ``source``: the reader's name for the source (``reuters``, ``benzinga``, ``table:<file>``, ``stocknet``,
+      ``yfinance``, ``rss``, ``synthetic``; ``a+b`` after ``concat_news`` of several);
+    - ``rejected``: the malformed rows left out, one dict each (``row``, ``reason``, ``values``; past a reader's
+      limit one summary entry with ``count``), never dropped silently;
+    - ``from_cache``: the live sources served from the offline cache because the fetch failed (empty: all fresh);
+    - ``fetched_at``: source -> when that cached copy was fetched;
+    - ``companies``: ticker -> company name, where the source names them (Reuters).
+
+    ``len(read)`` is the number of rows; everything else goes through ``read.frame``."""
+
+    frame: pd.DataFrame
+    source: str
+    rejected: list[dict[str, Any]]
+    from_cache: list[str] = field(default_factory=list)
+    fetched_at: dict[str, str] = field(default_factory=dict)
+    companies: dict[str, str] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.frame)
+
+
+def _finish(frame: pd.DataFrame, rejected: list[dict[str, Any]], source: str) -> NewsRead:
     frame = frame.copy()
     frame["asset"] = frame["asset"].astype(str).str.strip().str.upper()
     frame["headline"] = frame["headline"].astype(str).str.strip()
@@ -61,10 +89,9 @@ def _finish(frame: pd.DataFrame, rejected: list[dict[str, Any]], source: str) ->
     frame["date_only"] = frame["date_only"].astype(bool)
     frame["id"] = _ids(frame)
     frame = frame[NEWS_COLUMNS].sort_values(["published_at", "asset"], kind="stable").reset_index(drop=True)
-    frame.attrs["rejected"] = rejected
     if rejected:
         log.warning("%s: %d malformed rows rejected (first: %s)", source, len(rejected), rejected[0])
-    return frame
+    return NewsRead(frame, source, list(rejected))
 
 
 def validate_news(frame: pd.DataFrame) -> pd.DataFrame:
@@ -136,8 +163,10 @@ def parse_times(values: pd.Series, tz: str | None = None, what: str = "news") ->
     return out, date_only.astype(bool), out.isna()
 
 
-def read_reuters_csv(path: str | Path | None = None) -> pd.DataFrame:
-    """Reuters headlines by ticker (``ticker,company,date,title,body,news_type,...``; date YYYYMMDD, no time)."""
+def read_reuters_csv(path: str | Path | None = None) -> NewsRead:
+    """Reuters headlines by ticker (``ticker,company,date,title,body,news_type,...``; date YYYYMMDD, no time).
+
+    ``NewsRead.companies`` maps each ticker to its ``company`` column (when the file has one)."""
     path = Path(path) if path else shared_path("reuters_news_by_ticker", "reuters_news_sp500_stocknet_2011-07-06_2016-12-31.csv")
     raw = _read_csv(path)
     need = {"ticker", "date", "title"}
@@ -152,13 +181,11 @@ def read_reuters_csv(path: str | Path | None = None) -> pd.DataFrame:
     raw = raw[~bad]
     frame = pd.DataFrame({"published_at": ts[~bad], "date_only": date_only[~bad], "asset": raw["ticker"],
                           "headline": raw["title"], "body": raw.get("body", ""), "url": ""})
-    out = _finish(frame, rejected, "reuters")
-    if "company" in raw:
-        out.attrs["companies"] = dict(zip(raw["ticker"], raw["company"], strict=False))
-    return out
+    companies = dict(zip(raw["ticker"], raw["company"], strict=False)) if "company" in raw else {}
+    return replace(_finish(frame, rejected, "reuters"), companies=companies)
 
 
-def read_benzinga_csv(path: str | Path | None = None, tz: str | None = None) -> pd.DataFrame:
+def read_benzinga_csv(path: str | Path | None = None, tz: str | None = None) -> NewsRead:
     """Benzinga analyst-ratings CSV (``title,date,stock``; timestamps with a UTC offset, or date-only)."""
     path = Path(path) if path else shared_path("benzinga_analyst_ratings_sample", "analyst_ratings_processed_first10k.csv")
     raw = _read_csv(path)
@@ -177,10 +204,10 @@ def read_benzinga_csv(path: str | Path | None = None, tz: str | None = None) -> 
 TABLE_COLUMNS = ["published_at", "asset", "headline"]
 
 
-def news_from_table(frame: pd.DataFrame, tz: str | None = None, source: str = "table") -> pd.DataFrame:
+def news_from_table(frame: pd.DataFrame, tz: str | None = None, source: str = "table") -> NewsRead:
     """The public constructor of a news frame from any table with ``published_at`` (with a zone, or declare
     ``tz``), ``asset``, ``headline`` and optional ``body``, ``source``, ``url``. Rows with an empty asset or
-    headline or an unparseable time are rejected with a reason (``attrs['rejected']``), never dropped silently."""
+    headline or an unparseable time are rejected with a reason (``NewsRead.rejected``), never dropped silently."""
     missing = [c for c in TABLE_COLUMNS if c not in frame.columns]
     if missing:
         raise ValidationError(f"news table lacks columns {missing}; expected {TABLE_COLUMNS} (+ optional body, source, "
@@ -211,7 +238,7 @@ def news_from_table(frame: pd.DataFrame, tz: str | None = None, source: str = "t
     return _finish(out, rejected, source)
 
 
-def read_news_table(path: str | Path, tz: str | None = None) -> pd.DataFrame:
+def read_news_table(path: str | Path, tz: str | None = None) -> NewsRead:
     """A generic news table file (CSV or Parquet) with ``published_at``, ``asset``, ``headline`` (+ optional)."""
     path = Path(path)
     if path.suffix == ".parquet":
@@ -267,16 +294,26 @@ def _rejections(raw: pd.DataFrame, bad: pd.Series, cols: list[str], reason: str,
     return out
 
 
-def concat_news(frames: Iterable[pd.DataFrame]) -> pd.DataFrame:
-    frames = [validate_news(f) for f in frames]
+def concat_news(reads: Iterable[NewsRead], source: str | None = None) -> NewsRead:
+    """Several reads as one: frames stacked (sorted by time, asset, id), ``rejected`` concatenated in order,
+    ``from_cache`` the sorted union, ``fetched_at`` and ``companies`` merged (a later read wins on a clash).
+    ``source`` defaults to the reads' distinct sources joined with ``+`` (``news`` when there are none)."""
+    reads = list(reads)
+    for r in reads:
+        if not isinstance(r, NewsRead):
+            raise UsageError(f"concat_news takes NewsRead objects (what the news readers return), got a "
+                             f"{type(r).__name__}; wrap a news frame as NewsRead(frame, source, [])")
+    frames = [validate_news(r.frame) for r in reads]
+    name = source or "+".join(dict.fromkeys(r.source for r in reads)) or "news"
     if not frames:
-        return pd.DataFrame({c: pd.Series(dtype=object) for c in NEWS_COLUMNS}).astype(
+        empty = pd.DataFrame({c: pd.Series(dtype=object) for c in NEWS_COLUMNS}).astype(
             {"published_at": "datetime64[ns, UTC]", "date_only": bool})
-    rejected = [r for f in frames for r in f.attrs.get("rejected", [])]
+        return NewsRead(empty, name, [])
     out = pd.concat(frames, ignore_index=True).sort_values(["published_at", "asset", "id"], kind="stable")
-    out = out.reset_index(drop=True)
-    out.attrs["rejected"] = rejected
-    return out
+    return NewsRead(out.reset_index(drop=True), name, [x for r in reads for x in r.rejected],
+                    from_cache=sorted({s for r in reads for s in r.from_cache}),
+                    fetched_at={k: v for r in reads for k, v in r.fetched_at.items()},
+                    companies={k: v for r in reads for k, v in r.companies.items()})
 
 
 def dedupe(frame: pd.DataFrame, window: str | pd.Timedelta = "3D") -> pd.DataFrame:
@@ -291,6 +328,4 @@ def dedupe(frame: pd.DataFrame, window: str | pd.Timedelta = "3D") -> pd.DataFra
     ordered["_story"] = new_story.cumsum()
     counts = ordered.groupby("_story")["id"].transform("size")
     first = ordered.assign(dup_count=counts).drop_duplicates("_story", keep="first").drop(columns=["_key", "_story"])
-    out = first.sort_values(["published_at", "asset"], kind="stable").reset_index(drop=True)
-    out.attrs = dict(frame.attrs)
-    return out
+    return first.sort_values(["published_at", "asset"], kind="stable").reset_index(drop=True)

@@ -113,8 +113,7 @@ def simulate_market(n_assets: int = 30, start: str = "2021-01-04", n_sessions: i
     raw = pd.DataFrame(rows)
     raw["session"] = assign_sessions(raw["published_at"])
     polarity = raw[["published_at", "asset", "polarity", "session"]]
-    news = _finish(raw.drop(columns=["polarity", "session"]), [], "synthetic")
-    news.attrs["synthetic"] = True
+    news = _finish(raw.drop(columns=["polarity", "session"]), [], "synthetic").frame
     # --- truth: mean polarity per (session, asset) -----------------------------------------------------
     truth = polarity.groupby(["session", "asset"])["polarity"].mean().rename("true_polarity").to_frame()
     truth.index = truth.index.set_names(["date", "asset"])

@@ -25,7 +25,7 @@ import pandas as pd
 
 from ..errors import DataNotFoundError, ValidationError
 from ..paths import shared_path
-from .news import news_from_table
+from .news import NewsRead, news_from_table
 
 TWEETS_CSV = "tweets_2014-01-01_2015-09-30.csv"
 TWITTER_TIME = "%a %b %d %H:%M:%S %z %Y"
@@ -77,13 +77,13 @@ def _read_raw(folder: Path, tickers: set[str] | None, start: str | None, end: st
 
 
 def read_stocknet_tweets(path: str | Path | None = None, tickers: Iterable[str] | None = None,
-                         start: str | None = None, end: str | None = None, limit: int | None = None) -> pd.DataFrame:
-    """StockNet tweets as a news frame (``NEWS_COLUMNS``; see the module docstring).
+                         start: str | None = None, end: str | None = None, limit: int | None = None) -> NewsRead:
+    """StockNet tweets as a ``NewsRead`` (frame: ``NEWS_COLUMNS``; see the module docstring).
 
     ``path``: the converted CSV (default: the shared one) or an upstream ``tweet/raw`` folder. ``tickers``: keep
     these ticker folders; ``start``/``end``: inclusive UTC calendar dates of ``created_at``; ``limit``: at most
     this many rows (the first ones in file order after the other filters; for quick tests). Rows with an
-    unparseable time or empty text are rejected with a reason in ``attrs['rejected']``."""
+    unparseable time or empty text are rejected with a reason in ``NewsRead.rejected``."""
     path = Path(path) if path is not None else shared_path("stocknet", TWEETS_CSV)
     if not path.exists():
         raise DataNotFoundError(f"StockNet tweets {path} do not exist; pass the converted CSV or a tweet/raw folder")

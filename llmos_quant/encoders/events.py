@@ -72,10 +72,10 @@ def weak_corpus(limit: int = 20000, seed: int = 0) -> pd.DataFrame:
     """Unique Reuters (<= 2016) + Benzinga headlines with rule labels."""
     from ..data.news import read_benzinga_csv, read_reuters_csv
 
-    r = read_reuters_csv()
+    r = read_reuters_csv().frame
     r = r[r["published_at"] < pd.Timestamp("2017-01-01", tz="UTC")]
-    heads = pd.concat([r["headline"], read_benzinga_csv()["headline"]]).str.replace(r"^(UPDATE \d+-|BRIEF-)", "",
-                                                                                   regex=True)
+    heads = pd.concat([r["headline"], read_benzinga_csv().frame["headline"]])
+    heads = heads.str.replace(r"^(UPDATE \d+-|BRIEF-)", "", regex=True)
     heads = heads.drop_duplicates().sample(frac=1.0, random_state=seed).head(limit).reset_index(drop=True)
     return pd.DataFrame({"headline": heads, "events": heads.map(rule_events)})
 

@@ -314,7 +314,7 @@ class UniverseTable:
         from ..paths import shared_path
 
         reuters = read_reuters_csv()
-        pairs = list(reuters.attrs.get("companies", {}).items())
+        pairs = list(reuters.companies.items())
         table = pd.read_csv(shared_path("stocknet", "StockTable.tsv"), sep="\t")
         pairs += list(zip(table["Symbol"].str.lstrip("$"), table["Company"], strict=True))
         sp = shared_path("sp500_prices_5yr", "individual_stocks_5yr")
@@ -349,8 +349,10 @@ class UniverseTable:
         return table
 
     def add(self, ticker: str, name: str = "", aliases: Iterable[str] = ()) -> None:
+        """Add a ticker, or more aliases to one: ``name``'s aliases (``company_aliases``) and ``aliases``, each with
+        its hyphen-as-space variant, as ``from_pairs`` makes them."""
         t = ticker.upper()
-        extra = sorted(set(aliases) | set(company_aliases(name) if name else []))
+        extra = sorted(set(with_hyphen_variants(aliases)) | set(company_aliases(name) if name else []))
         if t in set(self.frame["ticker"]):
             i = self.frame.index[self.frame["ticker"] == t][0]
             self.frame.at[i, "aliases"] = sorted(set(self.frame.at[i, "aliases"]) | set(extra))

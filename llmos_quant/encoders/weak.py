@@ -123,7 +123,7 @@ def weak_label_split(per_rule: int = 100, valid_per_rule: int = 30, seed: int = 
     from ..data.news import read_reuters_csv
     from .distill import _norm, evaluation_texts
 
-    news = read_reuters_csv()
+    news = read_reuters_csv().frame
     news = news[news["published_at"] < RESEARCH_END]
     exclude = evaluation_texts() if exclude is None else exclude
     frame = pd.DataFrame({"text": news["headline"].map(clean_headline), "published_at": news["published_at"],

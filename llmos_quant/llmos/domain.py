@@ -85,10 +85,10 @@ def domain_corpus(limit: int | None = 60000, seed: int = 0, exclude: set[str] | 
                          "the StockNet tweets (0 = none)")
     excluded = evaluation_texts(tweets=False) if exclude is None else exclude
     parts = []
-    news = read_reuters_csv()
+    news = read_reuters_csv().frame
     news = news[(news["published_at"] < CUTOFF) & (news["body"].str.len() > 20)].drop_duplicates("headline")
     parts.append(pd.DataFrame({"anchor": news["headline"], "positive": news["body"], "source": "reuters"}))
-    bz = read_benzinga_csv()
+    bz = read_benzinga_csv().frame
     bz = bz[bz["published_at"] < CUTOFF].drop_duplicates("headline")
     parts.append(pd.DataFrame({"anchor": bz["headline"], "positive": bz["headline"], "source": "benzinga"}))
     posts = json.loads(Path(shared_path("fiqa2018_task1_posts", "FiQA_post.json")).read_text())
@@ -139,7 +139,7 @@ def _stocknet_tweets(excluded: set[str], n: int, seed: int) -> pd.DataFrame:
     from ..data.stocknet import read_stocknet_tweets
     from ..encoders.distill import _norm, tweet_text
 
-    raw = read_stocknet_tweets()
+    raw = read_stocknet_tweets().frame
     text = raw.loc[raw["published_at"] < CUTOFF, "body"].astype(str).map(_unescape).map(tweet_text)
     text = text[text.str.split().str.len() >= 4]
     frame = pd.DataFrame({"text": text, "key": text.map(_norm)}).drop_duplicates("key")

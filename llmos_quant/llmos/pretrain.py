@@ -55,7 +55,7 @@ def default_corpus(limit: int | None = 20000) -> pd.DataFrame:
     from ..data.datasets import load_phrasebank
     from ..data.news import read_reuters_csv
 
-    news = read_reuters_csv()
+    news = read_reuters_csv().frame
     news = news[news["published_at"] < pd.Timestamp("2017-01-01", tz="UTC")]
     news = news[news["body"].str.len() > 20].drop_duplicates("headline")
     pairs = pd.DataFrame({"anchor": news["headline"], "positive": news["body"]})

@@ -151,7 +151,8 @@ class Sleeps(list):
 # ---------------------------------------------------------------------------------------------- feeds over HTTP
 def test_rss_over_http_links_names_cashtags_and_caches(server, tmp_path):
     url = server.base + "/markets.rss"
-    news = read_feed(url, universe=UNIVERSE, sleep=Sleeps())
+    read = read_feed(url, universe=UNIVERSE, sleep=Sleeps())
+    news = read.frame
     assert list(news.columns) == NEWS_COLUMNS and str(news["published_at"].dt.tz) == "UTC"
     pairs = sorted(zip(news["asset"], news["headline"], strict=True))
     assert pairs == [
@@ -161,7 +162,7 @@ def test_rss_over_http_links_names_cashtags_and_caches(server, tmp_path):
         ("MSFT", "Microsoft shares slide after Azure growth slows"),
         ("NVDA", "$NVDA falls 17% as DeepSeek model rattles AI trade"),  # by cashtag
     ]
-    reasons = {r["values"]: r["reason"] for r in news.attrs["rejected"]}
+    reasons = {r["values"]: r["reason"] for r in read.rejected}
     assert reasons == {"Fed holds rates steady, signals patience on cuts": "no ticker of the universe named",
                        "Undated item from the wire": "entry without title or date"}
     msft = news[news["headline"].str.startswith("Microsoft shares")].iloc[0]
@@ -169,7 +170,7 @@ def test_rss_over_http_links_names_cashtags_and_caches(server, tmp_path):
     apple = news[news["headline"].str.startswith("Apple beats")].iloc[0]
     assert apple["body"] == "Services revenue rose 14% to $26.3 billion , the company said."  # HTML stripped
     assert apple["url"] == "https://news.example.com/markets/apple-q1-2025"
-    assert set(news["source"]) == {"rss:Example Markets Wire"} and news.attrs["from_cache"] == []
+    assert set(news["source"]) == {"rss:Example Markets Wire"} and read.from_cache == [] and read.fetched_at == {}
     cached = tmp_path / "cache" / "news" / "rss" / f"{url_key(url)}.xml"
     assert cached.read_bytes() == RSS
     assert json.loads(cached.with_name(cached.name + ".meta.json").read_text())["url"] == url
@@ -177,12 +178,13 @@ def test_rss_over_http_links_names_cashtags_and_caches(server, tmp_path):
 
 
 def test_atom_feed_uses_published_else_updated(server):
-    news = read_feed(server.base + "/markets.atom", universe=UNIVERSE)
+    read = read_feed(server.base + "/markets.atom", universe=UNIVERSE)
+    news = read.frame
     got = dict(zip(news["asset"], news["published_at"], strict=True))
     assert got == {"NVDA": pd.Timestamp("2025-01-31 08:30", tz="UTC"),   # <published> +01:00
                    "MSFT": pd.Timestamp("2025-01-30 15:45", tz="UTC")}   # only <updated>
     assert news.loc[news["asset"] == "NVDA", "body"].iloc[0] == "Shipments start in the second quarter."
-    assert [r["values"] for r in news.attrs["rejected"]] == ["Weather delays rocket launch"]
+    assert [r["values"] for r in read.rejected] == ["Weather delays rocket launch"]
 
 
 def test_http_404_fails_at_once_naming_url_and_status(server):
@@ -254,8 +256,8 @@ def test_offline_rerun_reuses_the_cache(start_server, caplog):
     srv.close()  # the network is gone
     caplog.set_level(logging.WARNING)
     again = read_feed(url, universe=UNIVERSE, timeout=0.5, sleep=Sleeps())
-    pd.testing.assert_frame_equal(first, again)  # same rows, same ids
-    assert again.attrs["from_cache"] == [url] and again.attrs["fetched_at"][url]
+    pd.testing.assert_frame_equal(first.frame, again.frame)  # same rows, same ids
+    assert first.from_cache == [] and again.from_cache == [url] and again.fetched_at[url]
     assert any("using the cached copy" in r.getMessage() for r in caplog.records)
     with pytest.raises(FetchError, match="the cache is off"):
         read_feed(url, universe=UNIVERSE, timeout=0.5, cache=False, sleep=Sleeps())
@@ -314,7 +316,7 @@ def test_read_feed_arguments():
     with pytest.raises(UsageError, match="retries=0"):
         read_feed(RSS, universe=UNIVERSE, retries=0)
     single = read_feed(RSS, asset="spy")
-    assert set(single["asset"]) == {"SPY"} and len(single) == 5 and len(single.attrs["rejected"]) == 1
+    assert set(single.frame["asset"]) == {"SPY"} and len(single) == 5 and len(single.rejected) == 1
 
 
 def test_universe_table_for_universe_alias_file_only(monkeypatch):
@@ -381,10 +383,11 @@ def replay():
 
 
 def test_yfinance_replay_current_shape_and_cache(replay, tmp_path):
-    news = fetch_yfinance_news(["AAPL", "msft"], ticker_factory=replay, sleep=Sleeps())
+    read = fetch_yfinance_news(["AAPL", "msft"], ticker_factory=replay, sleep=Sleeps())
+    news = read.frame
     assert list(news.columns) == NEWS_COLUMNS
     assert news.groupby("asset").size().to_dict() == {"AAPL": 2, "MSFT": 1}
-    assert len(news.attrs["rejected"]) == 2  # the item without a title and the one without a date, both counted
+    assert len(read.rejected) == 2  # the item without a title and the one without a date, both counted
     top = news[news["headline"].str.startswith("Apple beats")].iloc[0]
     assert top["source"] == "yfinance:Reuters" and top["published_at"] == pd.Timestamp("2025-01-30 21:35:12", tz="UTC")
     assert top["url"] == "https://finance.yahoo.com/news/apple-beats-iphone-services-213512.html"
@@ -392,7 +395,7 @@ def test_yfinance_replay_current_shape_and_cache(replay, tmp_path):
     assert msft["url"].endswith("microsoft-azure-growth-212000.html")  # clickThroughUrl when canonicalUrl is null
     saved = json.loads((tmp_path / "cache" / "news" / "yfinance" / "AAPL.json").read_text())
     assert saved["ticker"] == "AAPL" and saved["items"] == RECORDED_YF["AAPL"]
-    assert news.attrs["from_cache"] == [] and replay.calls == {"AAPL": 1, "MSFT": 1}
+    assert read.from_cache == [] and replay.calls == {"AAPL": 1, "MSFT": 1}
 
 
 def test_yfinance_connection_error_fails_after_bounded_tries():
@@ -465,8 +468,8 @@ def test_yfinance_offline_rerun_reuses_the_cache(replay, caplog):
 
     caplog.set_level(logging.WARNING)
     again = fetch_yfinance_news(["AAPL"], ticker_factory=offline, sleep=Sleeps())
-    pd.testing.assert_frame_equal(first, again)
-    assert again.attrs["from_cache"] == ["yfinance news for AAPL"]
+    pd.testing.assert_frame_equal(first.frame, again.frame)
+    assert again.from_cache == ["yfinance news for AAPL"] and again.fetched_at["yfinance news for AAPL"]
     assert any("using the cached copy" in r.getMessage() for r in caplog.records)
     with pytest.raises(FetchError, match="the cache is off"):
         fetch_yfinance_news(["AAPL"], ticker_factory=offline, sleep=Sleeps(), cache=False)
@@ -481,7 +484,8 @@ def test_yfinance_refuses_bad_tickers_and_writes_nothing(replay, tmp_path):
 def test_parse_yfinance_news_counts_unreadable_dates():
     items = [{"content": {"title": "Odd date", "pubDate": "not a date"}}, "junk",
              {"title": "Old flat shape", "providerPublishTime": 1738272900, "publisher": "AP", "link": "https://x/y"}]
-    news = parse_yfinance_news(items, "AAPL")
+    read = parse_yfinance_news(items, "AAPL")
+    news = read.frame
     assert news["headline"].tolist() == ["Old flat shape"] and news["source"].iloc[0] == "yfinance:AP"
-    assert [r["reason"].split(" (")[0] for r in news.attrs["rejected"]] == ["unreadable content.pubDate",
+    assert [r["reason"].split(" (")[0] for r in read.rejected] == ["unreadable content.pubDate",
                                                                            "item is not a dict with 'content'"]

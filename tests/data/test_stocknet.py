@@ -25,10 +25,11 @@ def _raw_tree(tmp_path):
 
 
 def test_raw_folders_utc_times_and_sessions(tmp_path):
-    news = read_stocknet_tweets(_raw_tree(tmp_path))
-    validate_news(news)
-    assert list(news.columns) == NEWS_COLUMNS
-    assert len(news) == 3 and len(news.attrs["rejected"]) == 1  # the unparseable time, with a reason
+    read = read_stocknet_tweets(_raw_tree(tmp_path))
+    news = validate_news(read.frame)
+    assert list(news.columns) == NEWS_COLUMNS and read.source == "stocknet"
+    assert len(news) == 3 and len(read.rejected) == 1  # the unparseable time, with a reason
+    assert read.rejected[0]["reason"] == "bad published_at, asset or headline"
     first = news.iloc[0]
     assert first["published_at"] == pd.Timestamp("2014-01-01 03:59:03", tz="UTC")
     assert first["headline"] == "$AAPL up big" and first["body"] == "$AAPL  up\nbig"
@@ -37,9 +38,9 @@ def test_raw_folders_utc_times_and_sessions(tmp_path):
     # 21:30 UTC on Thu 2 Jan 2014 = 16:30 New York: after the cutoff -> Fri 3 Jan
     assert sessions[news.loc[news["headline"].str.contains("after"), "url"].iloc[0]] == pd.Timestamp("2014-01-03")
     assert sessions[first["url"]] == pd.Timestamp("2014-01-02")  # New Year's Day is no session
-    only = read_stocknet_tweets(tmp_path / "tweet" / "raw", tickers=["brk-a"])
+    only = read_stocknet_tweets(tmp_path / "tweet" / "raw", tickers=["brk-a"]).frame
     assert only["asset"].tolist() == ["BRK-A"]
-    dated = read_stocknet_tweets(tmp_path, start="2014-01-02", end="2014-01-02")
+    dated = read_stocknet_tweets(tmp_path, start="2014-01-02", end="2014-01-02").frame
     assert dated["published_at"].dt.day.tolist() == [2]
     assert len(read_stocknet_tweets(tmp_path, limit=1)) == 1
     with pytest.raises(DataNotFoundError):
@@ -51,18 +52,18 @@ def test_converted_csv(tmp_path):
     pd.DataFrame({"ticker": ["AAPL", "GOOG"], "file_date": ["2014-01-02", "2014-01-02"],
                   "created_at_utc": ["2014-01-01T23:59:00Z", "2014-01-02T15:00:00Z"], "id_str": ["7", "8"],
                   "user_id_str": ["1", "2"], "text": ["a", "b"]}).to_csv(path, index=False)
-    news = read_stocknet_tweets(path)
+    news = read_stocknet_tweets(path).frame
     assert news["published_at"].tolist() == [pd.Timestamp("2014-01-01 23:59", tz="UTC"),
                                              pd.Timestamp("2014-01-02 15:00", tz="UTC")]
-    assert read_stocknet_tweets(path, tickers=["GOOG"])["headline"].tolist() == ["b"]
+    assert read_stocknet_tweets(path, tickers=["GOOG"]).frame["headline"].tolist() == ["b"]
 
 
 @pytest.mark.data
 def test_shared_stocknet_tweets(shared_data):
     if not (shared_data / "stocknet").is_dir():
         pytest.skip("stocknet/ is not in the shared datasets folder")
-    news = read_stocknet_tweets(tickers=["AAPL", "BRK-A"], start="2014-01-01", end="2014-01-31", limit=500)
-    validate_news(news)
+    news = validate_news(read_stocknet_tweets(tickers=["AAPL", "BRK-A"], start="2014-01-01", end="2014-01-31",
+                                              limit=500).frame)
     assert 0 < len(news) <= 500 and set(news["asset"]) <= {"AAPL", "BRK-A"}
     assert str(news["published_at"].dt.tz) == "UTC"
     assert news["published_at"].min() >= pd.Timestamp("2014-01-01", tz="UTC")

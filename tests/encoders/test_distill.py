@@ -237,7 +237,7 @@ def test_wire_reissues_of_semeval_headlines_are_not_transfer_texts(shared_data, 
               f"CORRECTED-{semeval[0].upper()}"]
     others = [f"Widget maker number {i} opens a new plant in Ohio" for i in range(6)]
     frame = pd.DataFrame({"headline": copies + others, "body": ""})
-    monkeypatch.setattr(news, "read_reuters_csv", lambda: frame)
+    monkeypatch.setattr(news, "read_reuters_csv", lambda: news.NewsRead(frame, "reuters", []))
     out = transfer_texts(sources=("reuters_title",), limit=100, seed=0)
     assert sorted(out["text"]) == sorted(others)
 

@@ -25,6 +25,16 @@ def linker():
     return TickerLinker(table)
 
 
+def test_add_gives_hyphen_variants_as_from_pairs_does():
+    table = UniverseTable.from_pairs([("AAPL", "Apple Inc")])
+    table.add("BF.B", aliases=["Brown-Forman"])
+    table.add("AAPL", aliases=["Apple-Computer"])
+    aliases = dict(zip(table.frame["ticker"], table.frame["aliases"], strict=True))
+    assert {"Brown-Forman", "Brown Forman"} <= set(aliases["BF.B"])
+    assert {"Apple-Computer", "Apple Computer", "Apple"} <= set(aliases["AAPL"])
+    assert TickerLinker(table).link("Brown Forman raises outlook")[0][0]["ticker"] == "BF.B"
+
+
 def test_aliases_strip_corporate_suffixes():
     assert company_aliases("Exxon Mobil Corp") == ["Exxon Mobil Corp", "Exxon Mobil"]
     assert company_aliases("Apple Inc.") == ["Apple Inc.", "Apple"]

@@ -302,9 +302,14 @@ def test_an_adapter_of_an_unknown_base_is_refused_without_base(tmp_path, tiny_be
     cfg.write_text(json.dumps(raw))
     with pytest.raises(ModelLoadError, match="recorded at .*gone.*not found there"):
         load_adapter(tmp_path)
-    # a known base never records a path (the shipped folders load on any machine)
-    save_adapter(model, lora, model.config, tmp_path / "known", base=MINILM_NAME, base_path=tiny_bert_dir)
+    # a known base never records a path (the shipped folders load on any machine); known by location, not by name:
+    # another folder given under a known base's name is recorded with its path, and loads onto it
+    minilm = from_hf_bert(minilm_path(), head="cls")
+    save_adapter(minilm, attach_lora(minilm, r=2, alpha=4), minilm.config, tmp_path / "known", base=MINILM_NAME,
+                 base_path=minilm_path())
     assert "base_path" not in json.loads((tmp_path / "known" / "llmos_config.json").read_text())["extra"]
+    save_adapter(model, lora, model.config, tmp_path / "named", base=MINILM_NAME, base_path=tiny_bert_dir)
+    assert adapter_base(tmp_path / "named") == tiny_bert_dir.resolve()
     # a base given through a link records the folder itself, and loads after the link is gone
     link = tmp_path / "latest"
     link.symlink_to(tiny_bert_dir, target_is_directory=True)

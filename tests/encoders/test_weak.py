@@ -59,7 +59,7 @@ def test_split_is_by_time_inside_the_research_window_and_excludes_evaluation_sen
     split = weak_label_split()
     assert len(split.train) > 300 and len(split.valid) > 100
     assert split.train["rule"].value_counts().max() <= 100 and split.valid["rule"].value_counts().max() <= 30
-    news = read_reuters_csv()
+    news = read_reuters_csv().frame
     when = news.assign(key=news["headline"].map(clean_headline).map(_norm)).groupby("key")["published_at"].min()
     train_keys, valid_keys = set(split.train["text"].map(_norm)), set(split.valid["text"].map(_norm))
     assert not train_keys & valid_keys

@@ -144,7 +144,7 @@ def test_table_source_csv_and_parquet_through_the_job(tmp_path):
                           "headline": ["Apple profit jumps", "Apple sued", "Microsoft beats", "Microsoft after hours", "x",
                                        "no asset"]})
     made = news_from_table(frame)
-    assert len(made) == 4 and len(made.attrs["rejected"]) == 2
+    assert len(made) == 4 and len(made.rejected) == 2 and made.frame.attrs == {}
     csv, pq = tmp_path / "n.csv", tmp_path / "n.parquet"
     frame.to_csv(csv, index=False)
     frame.to_parquet(pq)

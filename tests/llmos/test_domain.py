@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from llmos_quant.errors import UsageError
+from llmos_quant.errors import ModelLoadError, UsageError
 from llmos_quant.llmos.domain import DomainPretrainConfig, continue_pretraining
 
 
@@ -197,6 +197,7 @@ def test_a_classifier_on_a_frozen_domain_base_ships_as_an_adapter_of_the_origin(
     texts = ["Net loss widened to $12 million.", "The bank raised its dividend.", "Shares were flat on the day."]
     want = _predict(model, tok, texts, 32)
     on_origin = np.abs(_predict(load_adapter(out, base=tiny_bert_dir), tok, texts, 32) - want).max()
-    # on the domain folder instead, the pretraining's change would count twice
-    on_domain = np.abs(_predict(load_adapter(out, base=domain), tok, texts, 32) - want).max()
-    assert on_origin < 1e-3 and on_origin < on_domain / 10, (on_origin, on_domain)
+    assert on_origin < 1e-3, on_origin
+    # on the domain folder instead, the pretraining's change would count twice: its weights are not the recorded base's
+    with pytest.raises(ModelLoadError, match="fingerprint"):
+        load_adapter(out, base=domain)

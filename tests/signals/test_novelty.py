@@ -75,7 +75,7 @@ def test_pipeline_collapses_near_duplicates_and_adds_novel_sentiment(tmp_path, e
         hours=10)
     from llmos_quant.data.news import news_from_table
 
-    news = news_from_table(news.assign(published_at=news["published_at"].dt.tz_convert("UTC")), source="test")
+    news = news_from_table(news.assign(published_at=news["published_at"].dt.tz_convert("UTC")), source="test").frame
     store = tmp_path / "s.duckdb"
     s = run_signals(news, SentimentEncoder.create("vader"), store, SESSIONS[0], SESSIONS[9], progress=False,
                     novelty=NoveltyConfig(lookback_sessions=5, duplicate_threshold=0.95), embedder=embedder)
