@@ -67,7 +67,8 @@ def main() -> None:
            "stories under both); `top1_any_filed_ticker` accepts any ticker the same story is filed under "
            f"({r_acc['stories_filed_under_several_tickers']:.0%} of the sampled stories are filed under more than one). "
            "The linker's rules (HTML entities in company names, corporate suffixes, distinctive first words, share "
-           "classes) were developed on a disjoint sample (3,000 other rows, seed 1), not on these rows.",
+           "classes, the spellings of initials, ampersands and hyphens) and the project's alias file were developed "
+           "on a disjoint sample (3,000 other rows, seed 1), not on these rows.",
            "", markdown_table(link.round(4)), ""]
     payload = {"linking": link.to_dict(orient="index")}
     ev = DEFAULT_EVENT_ADAPTER / "metrics.json"

@@ -184,7 +184,7 @@ def _once(facts: list[dict[str, Any]]) -> list[dict[str, Any]]:
 # ---------------------------------------------------------------------------------------------- tickers
 _SUFFIXES = re.compile(r"(,?\s+(inc\.?|incorporated|corp\.?|corporation|co\.?|company|companies|cos\.?|ltd\.?|limited|"
                        r"plc|p\.l\.c\.?|holdings?|group|n\.?v\.?|s\.?a\.?|s\.?e\.?|ag|a\.?g\.?|s\.?p\.?a\.?|l\.?p\.?|"
-                       r"& co\.?|ord|adr|ads|oyj|asa|ab|tbk|bhd|the|\(the\)|\(new\)|class [abc]|cl [abc])\.?)+$", re.I)
+                       r"& co\.?|ord|adr|ads|oyj|asa|ab|tbk|bhd|the|\(the\)|\(new\)|new|class [abc]|cl [abc])\.?)+$", re.I)
 # Generic first words: "General Electric" is not "General", "American Express" is not "American".
 _GENERIC_FIRST = {"snap", "twenty", "parker", "coca", "kimberly",  # first words of hyphenated names: common words
                   "general", "american", "united", "first", "national", "international", "global", "bank", "banco",
@@ -211,6 +211,10 @@ STOP_TICKERS = {"A", "I", "CEO", "CFO", "COO", "IPO", "US", "USA", "UK", "EU", "
 
 _TRAILING_AND = re.compile(r"(\s+(and|&))+$", re.I)
 _HYPHEN = re.compile(r"(?<=[A-Za-z])-(?=[A-Za-z])")
+_INITIALS = re.compile(r"^([A-Z]{1,2}|[A-Z] [A-Z]) (?=[A-Z][a-z])")  # "JM Smucker", "T Rowe Price", "J M Smucker"
+_DOTTED_INITIALS = re.compile(r"^([A-Z]\. ?){1,2}(?=[A-Z][a-z])")  # "J.M. Smucker", "J. M. Smucker", "T. Rowe"
+_LETTER_AMP = re.compile(r"\b([A-Z])&([A-Z])\b")  # "H&R Block", not "AT&T"
+_DBA = re.compile(r"^(d/b/a|dba)\s+", re.I)  # "D/B/A Chubb Limited New": doing business as
 
 
 _AMOUNT_BEFORE = re.compile(r"\b(raises?|raised|raising|of|to|about|up|over|nearly|almost|some|by|for|than|around|"
@@ -229,7 +233,7 @@ def _clean_name(name: str) -> str:
     """A company name as written in text: HTML entities decoded (``Moody&#39;s``), whitespace collapsed."""
     import html
 
-    return re.sub(r"\s+", " ", html.unescape(str(name))).strip()
+    return _DBA.sub("", re.sub(r"\s+", " ", html.unescape(str(name))).strip())
 
 
 def company_aliases(name: str) -> list[str]:
@@ -243,13 +247,30 @@ def company_aliases(name: str) -> list[str]:
         out.append(base)
     if base.lower().startswith("the ") and len(base) > 6:
         out.append(base[4:])
-    return [a for a in with_hyphen_variants(out) if len(a) >= 2]
+    return [a for a in with_variants(out) if len(a) >= 2]
 
 
-def with_hyphen_variants(aliases: Iterable[str]) -> list[str]:
-    """``aliases`` plus each hyphenated one written with spaces ("Anheuser-Busch" -> "Anheuser Busch")."""
+def _spellings(alias: str) -> list[str]:
+    """Other ways running text writes ``alias``: hyphens as spaces ("Anheuser-Busch" -> "Anheuser Busch"), leading
+    initials with and without dots ("JM Smucker" <-> "J.M. Smucker"), an ampersand between single letters spaced or
+    spelled out ("H&R Block" -> "H & R Block", "H and R Block")."""
+    out = [_HYPHEN.sub(" ", alias)] if _HYPHEN.search(alias) else []
+    if "!" in alias:  # "Yum! Brands" -> "Yum Brands"
+        out.append(re.sub(r"\s+", " ", alias.replace("!", "")).strip())
+    if m := _INITIALS.match(alias):  # "JM Smucker" -> "J.M. Smucker", "J M Smucker"; "T Rowe Price" -> "T. Rowe Price"
+        letters, rest = [c for c in m.group(0) if c.isalpha()], alias[m.end():]
+        out += [".".join(letters) + ". " + rest, " ".join(letters) + " " + rest]
+    if m := _DOTTED_INITIALS.match(alias):  # "J.M. Smucker" -> "JM Smucker"
+        out.append("".join(c for c in m.group(0) if c.isalpha()) + " " + alias[m.end():])
+    if _LETTER_AMP.search(alias):
+        out += [_LETTER_AMP.sub(r"\1 & \2", alias), _LETTER_AMP.sub(r"\1 and \2", alias)]
+    return out
+
+
+def with_variants(aliases: Iterable[str]) -> list[str]:
+    """``aliases`` plus their other spellings (``_spellings``)."""
     aliases = list(aliases)
-    return list(dict.fromkeys(aliases + [_HYPHEN.sub(" ", a) for a in aliases if _HYPHEN.search(a)]))
+    return list(dict.fromkeys(aliases + [v for a in aliases for v in _spellings(a)]))
 
 
 def first_word_alias(name: str) -> str | None:
@@ -290,7 +311,7 @@ class UniverseTable:
                 row["aliases"] = sorted(set(row["aliases"]) | set(company_aliases(name)))
         for t, aliases in (extra_aliases or {}).items():
             row = rows.setdefault(t.upper(), {"ticker": t.upper(), "name": aliases[0] if aliases else "", "aliases": []})
-            row["aliases"] = sorted(set(row["aliases"]) | set(with_hyphen_variants(aliases)))
+            row["aliases"] = sorted(set(row["aliases"]) | set(with_variants(aliases)))
         # A distinctive first word becomes an alias when it names one issuer only (share classes of one issuer
         # share their names; two issuers starting with the same word get neither).
         issuer = {t: _issuer_key(r["name"]) for t, r in rows.items()}
@@ -352,7 +373,7 @@ class UniverseTable:
         """Add a ticker, or more aliases to one: ``name``'s aliases (``company_aliases``) and ``aliases``, each with
         its hyphen-as-space variant, as ``from_pairs`` makes them."""
         t = ticker.upper()
-        extra = sorted(set(with_hyphen_variants(aliases)) | set(company_aliases(name) if name else []))
+        extra = sorted(set(with_variants(aliases)) | set(company_aliases(name) if name else []))
         if t in set(self.frame["ticker"]):
             i = self.frame.index[self.frame["ticker"] == t][0]
             self.frame.at[i, "aliases"] = sorted(set(self.frame.at[i, "aliases"]) | set(extra))

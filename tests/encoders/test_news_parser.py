@@ -25,6 +25,25 @@ def linker():
     return TickerLinker(table)
 
 
+def test_names_are_also_linked_as_running_text_spells_them():
+    # initials with or without dots, an ampersand between letters spaced or spelled out, "!" dropped, "D/B/A" and a
+    # trailing listing qualifier "New" removed
+    assert {"J.M. Smucker", "J M Smucker"} <= set(company_aliases("JM Smucker Company (The)"))
+    assert "JB Hunt Transport Services" in company_aliases("J.B. Hunt Transport Services")
+    assert "T. Rowe Price" in company_aliases("T Rowe Price Group Inc")
+    assert {"H & R Block", "H and R Block"} <= set(company_aliases("H&R Block Inc"))
+    assert company_aliases("AT&T Inc") == ["AT&T Inc", "AT&T"]  # not between single letters: as written
+    assert "Yum Brands" in company_aliases("Yum! Brands Inc")
+    assert company_aliases("D/B/A Chubb Limited New")[-1] == "Chubb"
+    table = UniverseTable.from_pairs([("SJM", "JM Smucker Company (The)"), ("HRB", "H&R Block Inc"),
+                                      ("CB", "D/B/A Chubb Limited New"), ("TROW", "T Rowe Price Group Inc")])
+    link = TickerLinker(table).link
+    assert link("Coffee sales drive J.M. Smucker results")[0][0]["ticker"] == "SJM"
+    assert link("BRIEF-H and R Block shares fall in extended trading")[0][0]["ticker"] == "HRB"
+    assert link("UPDATE 1-Chubb's profit rises as catastrophe losses drop")[0][0]["ticker"] == "CB"
+    assert link("Asset manager T. Rowe Price profit up")[0][0]["ticker"] == "TROW"
+
+
 def test_add_gives_hyphen_variants_as_from_pairs_does():
     table = UniverseTable.from_pairs([("AAPL", "Apple Inc")])
     table.add("BF.B", aliases=["Brown-Forman"])
