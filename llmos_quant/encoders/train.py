@@ -44,7 +44,7 @@ from ..data.datasets import (
     phrasebank_split,
 )
 from ..errors import DataNotFoundError, ModelLoadError, ValidationError
-from ..llmos.convert import base_record_name, from_hf_bert, recorded_base, resolve_base
+from ..llmos.convert import base_fingerprint, base_record_name, from_hf_bert, recorded_base, resolve_base
 from ..llmos.fit import BatchedPredictor, fit
 from ..llmos.model import LLMOSForSequenceClassification
 from .adapter import adapter_base, attach_lora, merge_lora, save_extracted
@@ -340,7 +340,8 @@ def write_teacher_base(seeds_dir: str | Path, base_path: Path) -> Path:
     """Record which base encoder the seeds in ``seeds_dir`` were fine-tuned from, so that ``train distill`` loads them
     into the right architecture and tokenizer (a MiniLM student may learn from MPNet teachers)."""
     path = Path(seeds_dir) / TEACHER_BASE_FILE
-    path.write_text(json.dumps({"base": str(base_path), "name": base_record_name(base_path)}, indent=2) + "\n")
+    path.write_text(json.dumps({"base": str(base_path), "name": base_record_name(base_path),
+                                "fingerprint": base_fingerprint(base_path)}, indent=2) + "\n")
     return path
 
 
@@ -352,9 +353,15 @@ def read_teacher_base(seeds_dir: str | Path) -> Path | None:
     info = json.loads(path.read_text())
     folder = Path(info["base"])
     if not folder.is_dir():  # written on another machine: a known base is found again by name
-        if (known := recorded_base(info.get("name"))) is not None:
-            return known
-        raise DataNotFoundError(f"{path} names the teachers' base {folder}, which does not exist; pass --teacher-base")
+        if (known := recorded_base(info.get("name"))) is None:
+            raise DataNotFoundError(f"{path} names the teachers' base {folder}, which does not exist; pass "
+                                    "--teacher-base")
+        folder = known
+    expected, found = info.get("fingerprint"), base_fingerprint(folder)
+    if expected and found != expected:
+        raise ModelLoadError(f"{path}: the teachers were fine-tuned from base weights with fingerprint {expected}, but "
+                             f"{folder} has {found or 'no model.safetensors'} (retrained in place, or another model "
+                             "under that name); pass their base with --teacher-base")
     return folder
 
 

