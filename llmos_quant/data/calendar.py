@@ -9,6 +9,7 @@ News at or after the cutoff, or on a non-trading day, goes to the next session. 
 from __future__ import annotations
 
 import datetime as dt
+import re
 from functools import lru_cache
 
 import numpy as np
@@ -32,11 +33,18 @@ def _calendar(name: str):  # type: ignore[no-untyped-def]
 
 
 def parse_date(value: object, option: str = "date") -> pd.Timestamp:
-    """A session date from user input (``YYYY-MM-DD``); ``UsageError`` naming the option otherwise."""
+    """A session date from user input: ``YYYY-MM-DD`` only for text (``05/06/2016`` would be read month first and
+    ``16/06/2016`` day first, so neither is guessed), or a date/timestamp object; ``UsageError`` naming the option
+    otherwise."""
+    if isinstance(value, str) and not _ISO_DATE.fullmatch(value.strip()):
+        raise UsageError(f"{option} {value!r} is not a date in the form YYYY-MM-DD (e.g. 2016-06-07)")
     try:
-        return pd.Timestamp(value).normalize()
+        return pd.Timestamp(value.strip() if isinstance(value, str) else value).normalize()
     except (ValueError, TypeError) as exc:
         raise UsageError(f"{option} {value!r} is not a date; expected YYYY-MM-DD") from exc
+
+
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
 def trading_sessions(start: str | pd.Timestamp, end: str | pd.Timestamp, calendar: str = DEFAULT_CALENDAR) -> pd.DatetimeIndex:

@@ -109,10 +109,17 @@ def validate_news(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def _read_csv(path: Path, **kwargs: Any) -> pd.DataFrame:
+def check_news_file(path: Path) -> None:
+    """``DataNotFoundError`` (exit 4) for a news file that is missing or is a folder, naming which."""
+    if path.is_dir():
+        raise DataNotFoundError(f"news file {path} is a folder, not a file; pass the .csv or .parquet file itself")
     if not path.is_file():
         raise DataNotFoundError(f"news file {path} does not exist; check the path, or pass another news "
                                 "source (--source for signals, --news or --lookback-news for study)")
+
+
+def _read_csv(path: Path, **kwargs: Any) -> pd.DataFrame:
+    check_news_file(path)
     if path.stat().st_size == 0:
         raise ValidationError(f"news file {path} is empty (0 bytes); expected a CSV with a header row")
     try:
@@ -242,9 +249,7 @@ def read_news_table(path: str | Path, tz: str | None = None) -> NewsRead:
     """A generic news table file (CSV or Parquet) with ``published_at``, ``asset``, ``headline`` (+ optional)."""
     path = Path(path)
     if path.suffix == ".parquet":
-        if not path.is_file():
-            raise DataNotFoundError(f"news file {path} does not exist; check the path, or pass another news "
-                                    "source (--source for signals, --news or --lookback-news for study)")
+        check_news_file(path)
         if path.stat().st_size == 0:
             raise ValidationError(f"news file {path} is empty (0 bytes); expected a Parquet file")
         try:

@@ -236,8 +236,8 @@ def check_base(directory: str | Path, base: Path) -> None:
         raise ModelLoadError(
             f"{directory} was written against base weights with fingerprint {expected}, but {base} has "
             f"{found or 'no model.safetensors'}: another checkpoint (retrained in place, or a different model under "
-            "the same name). Loading it would predict wrongly. Pass the base it was trained on (base=FOLDER, "
-            "--base FOLDER), or retrain the adapter on this base")
+            "the same name). Loading it would predict wrongly. Restore the base it was trained on, or retrain "
+            "the adapter on this base (train commands: --base FOLDER); in Python, base=FOLDER picks the base")
 
 
 def load_adapter(directory: str | Path, base: str | Path | None = None) -> LLMOSPreTrained:

@@ -329,7 +329,8 @@ class SentimentEncoder:
         if backend == "llmos":
             path = Path(path) if path else DEFAULT_ADAPTER
             if not path.is_dir():
-                raise ModelLoadError(f"model folder {path} does not exist; pass --model-path to an adapter folder "
+                what = "is a file, not a folder" if path.exists() else "does not exist"
+                raise ModelLoadError(f"model folder {path} {what}; pass --model-path to an adapter folder "
                                      "(adapter_config.json, ...) or a saved LLMOS classifier, or omit it for the shipped model")
             try:
                 if (path / "adapter_config.json").is_file():

@@ -49,9 +49,13 @@ class RenderedNotebook:
 def render_notebooks(config: RenderConfig) -> list[RenderedNotebook]:
     """Execute each notebook with papermill (offline SYNTHETIC defaults unless parameters say otherwise) and write
     the executed notebook and an HTML export (nbconvert's lab template) under ``config.out``."""
-    import nbformat
-    import papermill as pm
-    from nbconvert import HTMLExporter
+    try:
+        import nbformat
+        import papermill as pm
+        from nbconvert import HTMLExporter
+    except ImportError as exc:
+        raise UsageError(f"rendering notebooks needs the notebooks extra ({exc.name or exc} is not installed): "
+                         "pip install 'llmos-quant[notebooks]' (in a checkout: make setup)") from exc
 
     paths = sorted(Path(config.notebooks).glob("*.ipynb"))
     if config.names:

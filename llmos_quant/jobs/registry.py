@@ -134,12 +134,9 @@ def resolve_news_source(spec: str) -> tuple[NewsSource, str | None]:
         return src, (arg or None)
     path = Path(spec)
     if path.suffix in (".csv", ".parquet"):
-        from ..data.news import sniff_news_format
-        from ..errors import DataNotFoundError
+        from ..data.news import check_news_file, sniff_news_format
 
-        if not path.is_file():
-            raise DataNotFoundError(f"news file {path} does not exist; check the path, or pass another news "
-                                    "source (--source for signals, --news or --lookback-news for study)")
+        check_news_file(path)
         return NEWS_SOURCES[sniff_news_format(path)], str(path)
     raise UsageError(f"unknown news source {spec!r}; expected one of {sorted(NEWS_SOURCES)} (name or name:PATH/URL) "
                      "or a path to a .csv/.parquet file")
@@ -157,6 +154,14 @@ def load_news(spec: str, start: str | pd.Timestamp, end: str | pd.Timestamp, uni
                          "(or a file with one ticker per line)")
     req = NewsRequest(pd.Timestamp(start), pd.Timestamp(end), tickers, tz, sim.get("sim", {}))
     read = src.loader(arg, req)
+    if src.closed_universe and read.frame.empty and read.rejected:
+        from ..errors import ValidationError
+
+        total = sum(int(r.get("count", 1)) for r in read.rejected)
+        reasons = sorted({r["reason"] for r in read.rejected})
+        raise ValidationError(f"--source {spec}: every row was rejected ({total} rows: {'; '.join(reasons)}; first: "
+                              f"{read.rejected[0].get('values')}); fix the file (see the reader's expected format in "
+                              "`llmos-quant signals daily --help`) or pass another --source")
     news = read.frame
     known = sorted(set(news["asset"]))
     lo = pd.Timestamp(start).tz_localize("UTC") - pd.Timedelta(days=7)

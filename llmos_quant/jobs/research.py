@@ -259,6 +259,7 @@ def run_demo(config: DemoConfig) -> DemoResult:
     from ..factors.tearsheet import tear_sheet
     from ..signals.pipeline import run_signals
     from ..signals.store import SignalStore
+    from .signals import provenance
 
     t0 = time.perf_counter()
     out = Path(config.out)
@@ -270,7 +271,8 @@ def run_demo(config: DemoConfig) -> DemoResult:
     market.prices.to_parquet(out / "prices.parquet")  # `backtest --prices data/demo/prices.parquet` reuses them
     store_path = out / "signals.duckdb"
     store_path.unlink(missing_ok=True)  # the demo's own throw-away store
-    summary = run_signals(market.news, encoder, store_path, sessions[0], sessions[-3], kind="demo")
+    summary = run_signals(market.news, encoder, store_path, sessions[0], sessions[-3], kind="demo",
+                          provenance=provenance())
     with SignalStore(store_path, read_only=True) as store:
         signals = store.signals()
     examples = encoder.score(market.news["headline"].head(6)).assign(headline=market.news["headline"].head(6))

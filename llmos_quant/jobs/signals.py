@@ -19,7 +19,14 @@ import pandas as pd
 
 from .. import __version__
 from ..backends import BACKENDS, TRANSFORMER_BACKENDS
-from ..data.calendar import DEFAULT_CUTOFF, DEFAULT_TZ, parse_cutoff, session_cutoff_utc, trading_sessions
+from ..data.calendar import (
+    DEFAULT_CUTOFF,
+    DEFAULT_TZ,
+    parse_cutoff,
+    parse_date,
+    session_cutoff_utc,
+    trading_sessions,
+)
 from ..errors import StoreError, UsageError
 from ..paths import PACKAGE_DIR, data_dir
 from ..signals.pipeline import RunSummary, check_universe, run_signals
@@ -127,12 +134,22 @@ def check_zone(tz: str) -> None:
 
 
 def check_writable_parent(path: Path, option: str) -> None:
-    """Refuse up front a path whose folder cannot exist (a parent that is a file), before any work is done."""
-    for parent in Path(path).parents:
+    """Refuse up front, before any work is done, a path that cannot be written: a parent that is a file, a folder
+    this user cannot create files in (permissions, a read-only file system), or an existing file it cannot write."""
+    import os
+
+    path = Path(path)
+    if path.exists() and not os.access(path, os.W_OK):
+        raise StoreError(f"{option} {path}: the file exists and this user cannot write it (permissions, read-only file "
+                         "system); pass a writable path")
+    for parent in path.parents:
         if parent.exists():
             if not parent.is_dir():
                 raise StoreError(f"{option} {path}: {parent} is a file, not a folder, so nothing can be written there; "
                                  "pass a path in a folder")
+            if not os.access(parent, os.W_OK | os.X_OK):
+                raise StoreError(f"{option} {path}: this user cannot create files in {parent} (permissions, read-only "
+                                 "file system); pass a writable path")
             return
 
 
@@ -178,9 +195,9 @@ def resolve_session(value: str, cutoff: str = DEFAULT_CUTOFF, now: pd.Timestamp 
     """``YYYY-MM-DD`` or ``today``: the latest session whose cutoff (New York time) has passed at ``now``."""
     if value.strip().lower() != "today":
         try:
-            return pd.Timestamp(value).normalize()
-        except (ValueError, TypeError) as exc:
-            raise UsageError(f"--date {value!r} is not a date; expected YYYY-MM-DD or 'today'") from exc
+            return parse_date(value, "--date")
+        except UsageError as exc:
+            raise UsageError(f"{exc}, or 'today'") from exc
     now = pd.Timestamp.now(tz="UTC") if now is None else pd.Timestamp(now)
     if now.tzinfo is None:
         raise UsageError("now must be tz-aware")
@@ -189,6 +206,19 @@ def resolve_session(value: str, cutoff: str = DEFAULT_CUTOFF, now: pd.Timestamp 
         if session_cutoff_utc(session, cutoff) <= now:
             return pd.Timestamp(session)
     raise UsageError(f"no session with a passed cutoff in the 15 days before {local_day.date()}")  # pragma: no cover
+
+
+def check_cutoff_passed(session: pd.Timestamp, cutoff: str = DEFAULT_CUTOFF, now: pd.Timestamp | None = None) -> None:
+    """Refuse a session whose news cutoff is still to come: its signals would miss the news published until then,
+    yet be stored as that session's."""
+    now = pd.Timestamp.now(tz="UTC") if now is None else pd.Timestamp(now)
+    cut = session_cutoff_utc(session, cutoff)
+    if cut > now:
+        raise UsageError(
+            f"session {pd.Timestamp(session).date()} is still to come: its news cutoff ({cutoff} {DEFAULT_TZ}, "
+            f"{cut:%Y-%m-%d %H:%M} UTC) has not passed (now {now:%Y-%m-%d %H:%M} UTC), so its signals would miss the "
+            "news published until then; run after the cutoff, or pass --date today (the latest session whose cutoff "
+            "has passed)")
 
 
 def write_ranked(signals: pd.DataFrame, path: Path, session: pd.Timestamp | None = None) -> Path:
@@ -224,20 +254,23 @@ def _run_signal_job(config: SignalJobConfig, encoder: Any = None) -> SignalJobRe
     from ..encoders.sentiment import SentimentEncoder
 
     run_id = new_run_id()
+    check_cutoff_passed(config.end, config.cutoff)
     batch = load_news(config.source, config.start - pd.Timedelta(days=config.news_lookback_days), config.end,
                       universe=config.universe, tz=config.news_tz)
     tickers = None
     if config.universe is not None:
         tickers = (check_universe(config.universe, batch.known_assets, config.source) if batch.closed_universe
                    else sorted({u.upper() for u in config.universe}))
-    elif batch.frame.empty:
+    if batch.frame.empty and (config.universe is None or not batch.rejected):
+        # with a universe an empty window is still an error when the source gave nothing at all (a dead feed, dates
+        # past a file's end); a feed whose entries name none of the universe is alive, and its rejections say so
         from ..errors import DataNotFoundError
 
         span = f"{batch.first.date()} .. {batch.last.date()}" if batch.first is not None else "no dated rows"
         raise DataNotFoundError(
             f"--source {config.source} has no news between {(config.start - pd.Timedelta(days=config.news_lookback_days)).date()}"
             f" and {config.end.date()} (it holds {len(batch.known_assets)} tickers, published {span}); pick dates in "
-            "that range, or pass --universe to write rows without news")
+            "that range (a live feed: check that it still publishes)")
     if encoder is None:
         transformer = config.backend in TRANSFORMER_BACKENDS
         kwargs = {"batch_size": config.batch_size, "progress": config.progress} if transformer else {}
@@ -267,7 +300,11 @@ def _run_signal_job(config: SignalJobConfig, encoder: Any = None) -> SignalJobRe
             # assets' rows and leaves the others, and the file (ranked across every asset of each day) says the same
             written = store.signals(model=encoder.model_name, start=str(config.start.date()), end=str(config.end.date()))
     if output is not None:
-        write_ranked(written, Path(output))
+        try:
+            write_ranked(written, Path(output))
+        except StoreError as exc:
+            raise StoreError(f"the signals of run {run_id} are in the store {config.store} (`signals runs` lists the "
+                             f"run), but {exc}") from exc
     return SignalJobResult(summary, encoder.model_name, encoder.weights_hash or "", config.store, counts,
                            Path(output) if output else None, config.source == "synthetic", prov)
 

@@ -23,7 +23,7 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -96,16 +96,14 @@ class SignalStore:
             except duckdb.IOException as exc:
                 locked = "lock" in str(exc).lower()
                 if not locked:
-                    raise StoreError(f"cannot open the signal store {self.path}: {exc}; is it a DuckDB file written by "
-                                     "llmos-quant? Pass another --store") from exc
+                    raise StoreError(f"cannot open the signal store {self.path}: {exc}; {self._open_hint()}") from exc
                 if time.monotonic() + wait > deadline:
                     raise StoreError(f"cannot open the signal store {self.path}: {exc}; another process is writing it "
                                      f"(waited {lock_timeout:g}s): retry when it is done, or use another --store") from exc
                 time.sleep(wait)
                 wait = min(wait * 2, 1.0)
             except duckdb.Error as exc:
-                raise StoreError(f"cannot open the signal store {self.path}: {exc}; is it a DuckDB file written by "
-                                 "llmos-quant? Pass another --store") from exc
+                raise StoreError(f"cannot open the signal store {self.path}: {exc}; {self._open_hint()}") from exc
         try:
             if read_only:
                 have = {r[0] for r in self.con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
@@ -117,6 +115,18 @@ class SignalStore:
             self.con.close()
             raise StoreError(f"cannot prepare the signal store {self.path}: {exc}") from exc
 
+    def _open_hint(self) -> str:
+        """What to check when DuckDB cannot open the file: the file itself when it is there, else its folder."""
+        import os
+
+        file = Path(self.path)
+        if file.is_file():
+            if not os.access(file, os.R_OK | (0 if self.read_only else os.W_OK)):
+                return "the file cannot be read or written by this user (permissions, read-only file system)"
+            return "is it a DuckDB file written by llmos-quant? Restore it from a backup, or pass another --store"
+        return (f"the folder {file.parent} does not let this user create files (permissions, read-only file system); "
+                "pass a writable --store path")
+
     def close(self) -> None:
         self.con.close()
 
@@ -125,6 +135,16 @@ class SignalStore:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    @contextlib.contextmanager
+    def _reading(self) -> Iterator[None]:
+        """DuckDB errors of a read (a damaged block: "Corrupt database file ... checksum") as ``StoreError``."""
+        try:
+            yield
+        except duckdb.Error as exc:
+            raise StoreError(f"reading the signal store {self.path} failed: {type(exc).__name__}: {exc}; the file is "
+                             "damaged or was not written by llmos-quant: restore it from a backup, or pass another "
+                             "--store (a new store rebuilds its news and signals with `signals backfill`)") from exc
 
     # ---- writes ---------------------------------------------------------------------------------
     def _transaction(self, work: Callable[[], None]) -> None:
@@ -181,9 +201,10 @@ class SignalStore:
         wanted = pd.DataFrame({"id": list(ids)})
         self.con.register("wanted_ids", wanted)
         try:
-            out = self.con.execute(
-                "SELECT s.* FROM scores s JOIN wanted_ids w USING (id) WHERE model = ? AND weights_hash = ?",
-                [model, weights_hash or ""]).df()
+            with self._reading():
+                out = self.con.execute(
+                    "SELECT s.* FROM scores s JOIN wanted_ids w USING (id) WHERE model = ? AND weights_hash = ?",
+                    [model, weights_hash or ""]).df()
         finally:
             self.con.unregister("wanted_ids")
         return out.set_index("id")
@@ -249,7 +270,8 @@ class SignalStore:
     def runs(self, limit: int | None = None) -> pd.DataFrame:
         """The runs table, newest first, with ``params`` and ``counts`` as JSON text."""
         sql = "SELECT * FROM runs ORDER BY started DESC" + (f" LIMIT {int(limit)}" if limit else "")
-        return self.con.execute(sql).df()
+        with self._reading():
+            return self.con.execute(sql).df()
 
     # ---- reads ----------------------------------------------------------------------------------
     def signals(self, model: str | None = None, start: str | None = None, end: str | None = None,
@@ -265,7 +287,8 @@ class SignalStore:
         if end:
             sql += " AND date <= ?"
             args.append(pd.Timestamp(end).date())
-        df = self.con.execute(sql + " ORDER BY date, asset", args).df()
+        with self._reading():
+            df = self.con.execute(sql + " ORDER BY date, asset", args).df()
         if assets is not None:
             df = df[df["asset"].isin(set(assets))]
         models = df["model"].unique()
@@ -279,5 +302,6 @@ class SignalStore:
         return df.drop(columns=["extra"]).set_index(["date", "asset"]).sort_index()
 
     def counts(self) -> dict[str, int]:
-        return {t: int(self.con.execute(f"SELECT count(*) FROM {t}").fetchall()[0][0])
-                for t in ("news", "scores", "signals", "runs")}
+        with self._reading():
+            return {t: int(self.con.execute(f"SELECT count(*) FROM {t}").fetchall()[0][0])
+                    for t in ("news", "scores", "signals", "runs")}

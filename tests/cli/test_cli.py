@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -47,6 +48,16 @@ def _files(tmp: Path) -> dict[str, str]:
         "from llmos_quant.backtest.base import SignalStrategy\n\n\nclass Crashes(SignalStrategy):\n"
         "    interface_version = 1\n\n    def target_weights(self, snapshot):\n        return {'ZACM': 1 / 0}\n")
     (tmp / "not_a_store.duckdb").write_text("plain text")
+    (tmp / "adir.csv").mkdir(exist_ok=True)
+    (tmp / "bad_dates.csv").write_text("ticker,company,date,title\n" + "".join(
+        f"AAPL,Apple Inc,2016-13-{i:02d},Apple headline {i}\n" for i in range(1, 30)))
+    (tmp / "empty.rss").write_text('<?xml version="1.0"?><rss version="2.0"><channel><title>quiet</title>'
+                                   "<link>http://example.com</link><description>none</description></channel></rss>")
+    wrong_base = tmp / "wrong_base_model"
+    shutil.copytree(DEFAULT_ADAPTER, wrong_base)
+    cfg = json.loads((wrong_base / "llmos_config.json").read_text())
+    cfg["extra"]["base_fingerprint"] = "0" * 16
+    (wrong_base / "llmos_config.json").write_text(json.dumps(cfg))
     return {"tmp": str(tmp), "sig": str(sig), "port": str(_closed_port())}
 
 
@@ -62,6 +73,12 @@ CASES = [
     ("missing option", ["signals", "daily", "--source", "synthetic"], 2, "Missing option"),
     ("non-integer batch size", [*DAILY, "--source", "synthetic", "--batch-size", "abc"], 2, "Invalid value for '--batch-size'"),
     ("bad date", ["signals", "daily", "--date", "2021-13-45", "--source", "synthetic"], 2, "is not a date"),
+    ("date not written YYYY-MM-DD", ["signals", "daily", "--date", "05/06/2021", "--source", "synthetic"], 2,
+     "YYYY-MM-DD"),
+    ("backfill date not written YYYY-MM-DD", ["signals", "backfill", "--start", "20210301", "--end", "2021-03-05",
+                                              "--source", "synthetic"], 2, "YYYY-MM-DD"),
+    ("session still to come", ["signals", "daily", "--date", "2099-01-05", "--source", "synthetic", "--backend", "lm",
+                               "--store", "{tmp}/s.duckdb"], 2, "still to come"),
     ("half-life nan", [*DAILY, "--source", "synthetic", "--half-life", "nan"], 2, "--half-life nan"),
     ("path-like ticker", [*DAILY, "--source", "synthetic", "--universe", "../../X"], 2, "not a valid symbol"),
     ("unknown ticker", [*DAILY, "--source", "synthetic", "--universe", "ZACMX"], 2, "ZACM"),
@@ -81,7 +98,13 @@ CASES = [
     ("pretraining batch of one", ["pretrain", "--batch-size", "1", "--out", "{tmp}/p"], 2, "InfoNCE needs negatives"),
     ("zero-byte news file", [*DAILY, "--source", "table:{tmp}/empty.csv", "--store", "{tmp}/s.duckdb"], 3, "0 bytes"),
     ("zone-less timestamps", [*DAILY, "--source", "table:{tmp}/naive.csv", "--store", "{tmp}/s.duckdb"], 3, "--news-tz"),
+    ("every news row rejected", [*DAILY, "--source", "reuters:{tmp}/bad_dates.csv", "--store", "{tmp}/s.duckdb"], 3,
+     "every row was rejected (29 rows: bad date"),
     ("missing news file", [*DAILY, "--source", "reuters:{tmp}/nope.csv", "--store", "{tmp}/s.duckdb"], 4, "nope.csv"),
+    ("news file is a folder", [*DAILY, "--source", "reuters:{tmp}/adir.csv", "--store", "{tmp}/s.duckdb"], 4,
+     "is a folder, not a file"),
+    ("a feed with no entries, with a universe", [*DAILY, "--source", "rss:{tmp}/empty.rss", "--universe", "AAPL",
+                                                 "--store", "{tmp}/s.duckdb"], 4, "has no news between"),
     ("missing universe file", [*DAILY, "--source", "synthetic", "--universe", "{tmp}/tickers.txt"], 4, "tickers.txt"),
     ("missing file to score", ["score", "--file", "{tmp}/nope.csv", "--backend", "vader"], 4, "nope.csv"),
     ("zero-byte file to score", ["score", "--file", "{tmp}/empty.csv", "--backend", "vader"], 3, "0 bytes"),
@@ -97,6 +120,10 @@ CASES = [
                       "--store", "{tmp}/s.duckdb"], 5, "127.0.0.1:{port}"),
     ("missing model folder", [*DAILY[:-3], "--source", "synthetic", "--model-path", "{tmp}/no_model", "--quiet",
                               "--store", "{tmp}/s.duckdb"], 6, "no_model"),
+    ("model path is a file", [*DAILY[:-3], "--source", "synthetic", "--model-path", "{tmp}/empty.csv", "--quiet",
+                              "--store", "{tmp}/s.duckdb"], 6, "is a file, not a folder"),
+    ("base weights differ from the recorded ones", ["score", "--model-path", "{tmp}/wrong_base_model", "profit rose"], 6,
+     "fingerprint 0000000000000000"),
     ("truncated safetensors", [*DAILY[:-3], "--source", "synthetic", "--model-path", "{tmp}/truncated_model", "--quiet",
                                "--store", "{tmp}/s.duckdb"], 6, "truncated_model"),
     ("output parent is a file", [*DAILY, "--source", "synthetic", "--store", "{tmp}/s.duckdb", "--output",
@@ -143,6 +170,35 @@ def test_disk_full_is_a_store_error_naming_the_cause(tmp_path, capsys):
         assert "Traceback" not in err
     finally:
         subprocess.run(["umount", str(mnt)], check=False)
+
+
+def test_an_output_on_a_read_only_file_system_is_refused_before_any_work(tmp_path, capsys):
+    import shutil
+    import subprocess
+
+    from llmos_quant.signals.store import SignalStore
+
+    mnt = tmp_path / "ro"
+    mnt.mkdir()
+    if shutil.which("mount") is None or subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=100k", "tmpfs", str(mnt)],
+                                                       capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a read-only tmpfs here (needs root); the unwritable-output path is not exercised")
+    try:
+        store = tmp_path / "s.duckdb"
+        code = main(["signals", "daily", "--date", "2021-03-01", "--source", "synthetic", "--backend", "lm", "--store",
+                     str(store), "--output", str(mnt / "out.csv"), "--quiet"])
+        err = capsys.readouterr().err
+        assert code == 7 and "--output" in err and "cannot create files" in err, err
+        assert not store.exists()  # refused up front: no run is recorded as ok with its file missing
+        code = main(["signals", "daily", "--date", "2021-03-01", "--source", "synthetic", "--backend", "lm", "--store",
+                     str(mnt / "s.duckdb"), "--quiet"])
+        assert code == 7 and "--store" in capsys.readouterr().err
+    finally:
+        subprocess.run(["umount", str(mnt)], check=False)
+    assert main(["signals", "daily", "--date", "2021-03-01", "--source", "synthetic", "--backend", "lm", "--store",
+                 str(store), "--quiet"]) == 0
+    with SignalStore(store, read_only=True) as st:
+        assert len(st.runs()) == 1
 
 
 def test_signals_daily_backfill_tearsheet_backtest_on_synthetic(tmp_path, capsys):

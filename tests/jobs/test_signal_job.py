@@ -99,6 +99,21 @@ def test_today_is_the_latest_session_whose_cutoff_passed():
     assert resolve_session("today", now=pd.Timestamp("2024-03-09 12:00", tz=ny)) == pd.Timestamp("2024-03-08")  # Sat
     assert resolve_session("today", now=pd.Timestamp("2024-03-07 02:00", tz="UTC")) == pd.Timestamp("2024-03-06")
     assert resolve_session("2024-03-06") == pd.Timestamp("2024-03-06")
+    for ambiguous in ("03/06/2024", "06/03/2024", "20240306", "March 6 2024", "2024-03-06 12:00"):
+        with pytest.raises(UsageError, match="YYYY-MM-DD"):
+            resolve_session(ambiguous)
+
+
+def test_a_session_whose_cutoff_is_still_to_come_is_refused():
+    """Signals for a session before its cutoff would miss news still to be published, yet be stored as final."""
+    from llmos_quant.jobs.signals import check_cutoff_passed
+
+    ny = "America/New_York"
+    check_cutoff_passed(pd.Timestamp("2024-03-06"), now=pd.Timestamp("2024-03-06 16:00", tz=ny))
+    with pytest.raises(UsageError, match="still to come.*16:00 America/New_York.*--date today"):
+        check_cutoff_passed(pd.Timestamp("2024-03-06"), now=pd.Timestamp("2024-03-06 15:59", tz=ny))
+    with pytest.raises(UsageError, match="still to come"):  # a backfill's last session too
+        run_signal_job(job("backfill", start="2021-03-01", end="2099-03-02", source="synthetic"))
 
 
 @pytest.mark.parametrize("bad", [dict(half_life=float("nan")), dict(half_life=0), dict(batch_size=0),
@@ -200,6 +215,11 @@ def test_rss_through_the_job_and_the_cli(tmp_path, feed_server, monkeypatch, cap
     assert "missing.rss" in capsys.readouterr().err
     assert main(argv) == 2
     assert "needs a universe" in capsys.readouterr().err
+    # a live feed whose entries name none of the universe is alive (its entries are rejected with the reason): rows
+    # without news, exit 0; a feed with no entries at all is exit 4 (the "a feed with no entries" CLI case)
+    quiet = run_signal_job(job(start="2025-01-31", source=f"rss:{feed_server}/markets.rss", store=store,
+                               universe=("KO",)))
+    assert quiet.summary.signal_rows == 1 and quiet.summary.rejected
 
 
 def test_network_down_fails_fast_with_exit_5(tmp_path, monkeypatch, capsys):

@@ -131,3 +131,28 @@ def test_old_stores_are_migrated(tmp_path):
     with SignalStore(path) as st:
         cols = [r[0] for r in st.con.execute("DESCRIBE scores").fetchall()]
         assert "run_id" in cols and st.counts()["scores"] == 1
+
+
+def test_damaged_blocks_are_a_store_error_naming_the_fix(tmp_path):
+    """A store whose header is intact but whose data blocks are damaged opens, then fails on read: StoreError (exit
+    7) with what to do, not DuckDB's bare error (exit 1)."""
+    import os
+
+    import numpy as np
+
+    dates = pd.bdate_range("2010-01-01", periods=1500)
+    idx = pd.MultiIndex.from_product([dates, [f"A{i}" for i in range(40)]], names=["date", "asset"])
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({c: rng.normal(size=len(idx)) for c in SIGNAL_COLUMNS}, index=idx)
+    frame["news_count"] = 1
+    path = tmp_path / "s.duckdb"
+    with SignalStore(path) as st:
+        st.write_signals(frame, "m", "h")
+    size = path.stat().st_size
+    with path.open("r+b") as f:
+        f.seek(size // 3)
+        f.write(np.random.default_rng(1).bytes(size // 3))
+    with SignalStore(path, read_only=True) as st, pytest.raises(StoreError, match="reading the signal store") as err:
+        st.signals()
+    assert err.value.exit_code == 7 and "backup" in str(err.value) and "Corrupt" in str(err.value)
+    assert os.path.getsize(path) == size  # reading changed nothing
