@@ -124,7 +124,10 @@ def prepare_frames(prices: pd.DataFrame, signals: pd.DataFrame | None = None,
     if signals is not None:
         signals = validate_signals(signals, columns=list(signal_lines))
     prices = _window(prices, start, end)
-    priced = set(prices.index.get_level_values("asset"))
+    # an asset priced only by rows without a close (all NaN in the window) has no price to trade at: it is left out
+    # and its signal rows are counted under assets_without_prices, like an asset missing from the file
+    has_close = prices["close"].notna().groupby(level="asset").any()
+    priced = set(has_close.index[has_close.to_numpy()])
     names = sorted(priced if assets is None else set(assets))
     missing = sorted(set(names) - priced)
     if missing:

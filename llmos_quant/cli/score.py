@@ -48,8 +48,8 @@ def score(
             raise DataNotFoundError(f"--file {file} does not exist; pass a CSV with a {column!r} column")
         if file.stat().st_size == 0:
             raise ValidationError(f"--file {file} is empty (0 bytes); expected a CSV with a header row")
-        try:
-            frame = pd.read_csv(file)
+        try:  # every row is a text: blank lines and "NA"/"null" headlines are kept (and reported as not valid)
+            frame = pd.read_csv(file, dtype=str, keep_default_na=False, skip_blank_lines=False)
         except UnicodeDecodeError as exc:
             raise ValidationError(f"--file {file} is not UTF-8 text ({exc.reason}); save it as UTF-8, "
                                   f"e.g. iconv -f latin1 -t utf-8 {file} > {file.stem}.utf8.csv") from exc
@@ -71,11 +71,20 @@ def score(
         kwargs = {"batch_size": batch_size, "quantize": quantize}
     elif backend == "llmos-int8":  # int8 by name; --quantize is implied
         kwargs = {"batch_size": batch_size}
+    if out:
+        from ..jobs.signals import check_output_file
+
+        check_output_file(out, "--out")
     enc = SentimentEncoder.create(backend, model_path, **kwargs)
     scored = enc.score(series)
     result = pd.concat([series.rename("text"), scored], axis=1)
     if out:
-        result.to_csv(out, index=False)
+        try:
+            result.to_csv(out, index=False)
+        except OSError as exc:
+            from ..errors import StoreError
+
+            raise StoreError(f"cannot write --out {out}: {type(exc).__name__}: {exc}; pass a writable file") from exc
         console.print(f"{len(result)} rows written to {out}")
     else:
         console.print(result.to_string(max_colwidth=70))

@@ -7,6 +7,7 @@ CSV formats of ../shared/data (``sp500_prices_5yr`` and ``stocknet/price_raw``).
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -101,6 +102,31 @@ def validate_prices(frame: pd.DataFrame, name: str = "prices") -> pd.DataFrame:
     return frame
 
 
+_OFFSET = re.compile(r"(?:[+-]\d{2}:?\d{2}|Z)$")
+
+
+def session_dates(values: pd.Series, name: str = "prices") -> pd.Series:
+    """Price dates -> tz-naive session dates, the date as written: ``2021-03-15`` and ``2021-03-15 00:00:00-04:00``
+    are both 2021-03-15. Offsets that change within a file (a zone with daylight saving, as yfinance and pandas
+    export New York dates) are read per value; unparseable dates are a ``ValidationError`` naming an example."""
+    try:
+        parsed = pd.to_datetime(values)
+    except (ValueError, TypeError) as exc:
+        text = values.astype(str).str.strip()
+        if not text.str.contains(_OFFSET).any():
+            bad = text[pd.to_datetime(text, errors="coerce").isna()]
+            raise ValidationError(f"{name}: dates such as {bad.iloc[0] if len(bad) else text.iloc[0]!r} are not dates "
+                                  f"({str(exc).splitlines()[0]}); expected YYYY-MM-DD, optionally with a time and zone") from exc
+        try:
+            parsed = pd.to_datetime(text.str.replace(_OFFSET, "", regex=True))  # the wall-clock date as written
+        except (ValueError, TypeError) as exc2:
+            raise ValidationError(f"{name}: dates such as {text.iloc[0]!r} cannot be read ({str(exc2).splitlines()[0]}); expected "
+                                  "YYYY-MM-DD, optionally with a time and zone") from exc2
+    if isinstance(parsed.dtype, pd.DatetimeTZDtype):
+        parsed = parsed.dt.tz_localize(None)
+    return parsed.dt.normalize()
+
+
 def _finish(frame: pd.DataFrame, name: str = "prices") -> pd.DataFrame:
     """A raw long frame (``date, asset`` + OHLCV columns) -> validated (date, asset) price frame.
 
@@ -112,7 +138,7 @@ def _finish(frame: pd.DataFrame, name: str = "prices") -> pd.DataFrame:
         raise ValidationError(f"{name} lacks columns {missing}; got {list(frame.columns)}, expected date, asset and "
                               f"{PRICE_COLUMNS}. Rename the source's columns to these names")
     frame = frame.copy()
-    frame["date"] = pd.to_datetime(frame["date"]).dt.tz_localize(None).dt.normalize()
+    frame["date"] = session_dates(frame["date"], name)
     frame["asset"] = frame["asset"].astype(str).str.upper()
     frame = _check_numeric(frame.set_index(["date", "asset"]), name).reset_index()
     key = ["date", "asset"]

@@ -87,7 +87,6 @@ def write_html(figures: dict[str, go.Figure], path: str | Path, title: str, note
     Table figures (one ``go.Table`` trace, e.g. ``plots.table``) are written as HTML tables, consecutive ones side
     by side. ``synthetic``: a red banner at the top says the data are SYNTHETIC (simulator), not real markets."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     full_title = f"SYNTHETIC - {title}" if synthetic and "SYNTHETIC" not in title else title
     parts = [f"<html><head><meta charset='utf-8'><title>{html.escape(full_title)}</title><style>{_CSS}</style></head>"
              "<body>"]
@@ -114,7 +113,13 @@ def write_html(figures: dict[str, go.Figure], path: str | Path, title: str, note
     if open_tables:
         parts.append("</div>")
     parts.append("</body></html>")
-    path.write_text("\n".join(parts), encoding="utf-8")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("\n".join(parts), encoding="utf-8")
+    except OSError as exc:
+        from ..errors import StoreError
+
+        raise StoreError(f"cannot write the report {path}: {type(exc).__name__}: {exc}; pass a writable --out") from exc
     return path
 
 

@@ -96,6 +96,15 @@ class BacktestJobConfig:
                 raise UsageError(f"--walk-forward {self.walk_forward!r}: expected IN,OUT sessions with IN >= 20 and "
                                  "OUT >= 1, e.g. --walk-forward 252,63")
         object.__setattr__(self, "out", Path(self.out) if self.out else reports_dir() / f"backtest_{self.strategy}.html")
+        from ..errors import StrategyNotFoundError
+        from .signals import check_output_file
+
+        check_output_file(self.out, "--out")
+        for folder in self.strategy_paths:
+            if not Path(folder).is_dir():
+                what = "a file" if Path(folder).exists() else "it does not exist"
+                raise StrategyNotFoundError(f"--strategy-path {folder} is not a folder ({what}); pass the folder that "
+                                            "holds your strategy .py files")
         if not (math.isfinite(self.max_gross_leverage) and self.max_gross_leverage > 0):
             raise UsageError(f"--max-leverage {self.max_gross_leverage!r}: expected a finite gross leverage > 0, e.g. 2")
         if self.workers < 1:
@@ -111,6 +120,24 @@ class BacktestJobResult:
     walk_forward: Any = None  # WalkForwardResult of a --walk-forward sweep
 
 
+def _signal_window(start: str | None, end: str | None, sig: pd.DataFrame,
+                   px: pd.DataFrame) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """The backtest's window: ``--start``/``--end`` when given, else the signals' own dates (first signal; the price
+    session after the last one, when its trades fill), so that the statistics and the benchmark cover the sessions
+    the strategy had signals for, not the whole price history."""
+    dates = sig.index.get_level_values("date")
+    lo = pd.Timestamp(start) if start is not None else dates.min()
+    if end is not None:
+        hi = pd.Timestamp(end)
+    else:
+        sessions = px.index.get_level_values("date").unique().sort_values()
+        after = sessions[sessions > dates.max()]
+        hi = after[0] if len(after) else dates.max()
+    if start is None or end is None:
+        log.info("backtest window %s .. %s (from the signals; pass --start/--end for another)", lo.date(), hi.date())
+    return lo, hi
+
+
 def run_backtest_job(config: BacktestJobConfig) -> BacktestJobResult:
     from ..backtest.report import backtest_report
     from ..backtest.runner import BacktestConfig, run_backtest, run_sweep
@@ -118,6 +145,8 @@ def run_backtest_job(config: BacktestJobConfig) -> BacktestJobResult:
     sig = load_signals(config.signals, config.model, config.start, config.end)
     assets = sorted(set(sig.index.get_level_values("asset")))
     px = load_prices(config.prices, assets if config.prices not in ("synthetic",) else None, config.start, config.end)
+    start, end = _signal_window(config.start, config.end, sig, px)
+    px = px[(px.index.get_level_values("date") >= start) & (px.index.get_level_values("date") <= end)]
     # the backtest universe is the signals' assets; priced assets without any signal are left out, with a count
     priced = set(px.index.get_level_values("asset"))
     extra = sorted(priced - set(assets))
@@ -126,7 +155,7 @@ def run_backtest_job(config: BacktestJobConfig) -> BacktestJobResult:
                     extra[:5])
         px = px[px.index.get_level_values("asset").isin(assets)]
     bt_config = BacktestConfig(cash=config.cash, commission_bps=config.commission_bps, slippage_bps=config.slippage_bps,
-                               rebalance=config.rebalance, start=config.start, end=config.end,
+                               rebalance=config.rebalance, start=str(start.date()), end=str(end.date()),
                                max_gross_leverage=config.max_gross_leverage, params=dict(config.params))
     synthetic = config.prices == "synthetic"
     if config.sweep and config.walk_forward:
@@ -201,6 +230,9 @@ class TearsheetJobConfig:
     def __post_init__(self) -> None:
         _check_dates(self.start, self.end)
         object.__setattr__(self, "out", Path(self.out) if self.out else reports_dir() / f"tear_sheet_{self.column}.html")
+        from .signals import check_output_file
+
+        check_output_file(self.out, "--out")
         if not (math.isfinite(self.cost_bps) and self.cost_bps >= 0):
             raise UsageError(f"--cost-bps {self.cost_bps}: expected a finite cost per side in bps >= 0, e.g. 10")
         if self.quantiles < 2:

@@ -133,6 +133,13 @@ def check_zone(tz: str) -> None:
         raise UsageError(f"--news-tz {tz!r} is not a time zone; use an IANA name such as America/New_York or UTC") from exc
 
 
+def check_output_file(path: Path, option: str) -> None:
+    """``check_writable_parent`` for a report or data file, and refuse a path that is an existing folder."""
+    if Path(path).is_dir():
+        raise StoreError(f"{option} {path} is a folder; pass a file name, e.g. {Path(path) / 'report.html'}")
+    check_writable_parent(path, option)
+
+
 def check_writable_parent(path: Path, option: str) -> None:
     """Refuse up front, before any work is done, a path that cannot be written: a parent that is a file, a folder
     this user cannot create files in (permissions, a read-only file system), or an existing file it cannot write."""

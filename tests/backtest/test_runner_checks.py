@@ -133,3 +133,14 @@ def test_prepare_frames_counts_without_signals_and_windows():
     sig = sig_frame([(DATES[0], "ZZZ", 0.9), (DATES[3], "A", 0.1)])
     _, di = prepare_frames(PX, sig, start=str(DATES[1].date()))
     assert di.signal_rows == 1 and di.signal_rows_without_prices == 0  # the ZZZ row is before the window
+
+
+def test_an_asset_whose_closes_are_all_missing_is_counted_not_traded():
+    """Rows without a close for a whole asset (NaN in every bar of the window) are an asset without prices: its
+    signals are counted and the others trade, instead of the strategy failing on a NaN price."""
+    px = PX.copy()
+    px.loc[px.index.get_level_values("asset") == "B", ["open", "high", "low", "close"]] = np.nan
+    sig = sig_frame([(DATES[0], "A", 0.5), (DATES[0], "B", 0.4), (DATES[1], "B", 0.3)])
+    res = run_backtest(px, sig, "sentiment_threshold", BacktestConfig(cash=1000.0))
+    assert res.data_issues.assets_without_prices == ("B",) and res.data_issues.signal_rows_without_prices == 2
+    assert set(res.orders["asset"]) <= {"A"}

@@ -126,6 +126,14 @@ CASES = [
      "fingerprint 0000000000000000"),
     ("truncated safetensors", [*DAILY[:-3], "--source", "synthetic", "--model-path", "{tmp}/truncated_model", "--quiet",
                                "--store", "{tmp}/s.duckdb"], 6, "truncated_model"),
+    ("tear sheet to a folder", ["factors", "tearsheet", "--signals", "{sig}", "--prices", "synthetic", "--out", "{tmp}"],
+     7, "is a folder"),
+    ("backtest report to a folder", ["backtest", "--strategy", "long_short", "--signals", "{sig}", "--prices",
+                                     "synthetic", "--out", "{tmp}"], 7, "is a folder"),
+    ("scores to a folder", ["score", "--backend", "vader", "--out", "{tmp}", "profit rose"], 7, "is a folder"),
+    ("strategy folder that does not exist", ["backtest", "--strategy", "long_short", "--strategy-path", "{tmp}/nope",
+                                             "--signals", "{sig}", "--prices", "synthetic", "--out", "{tmp}/bt.html"],
+     8, "is not a folder (it does not exist)"),
     ("output parent is a file", [*DAILY, "--source", "synthetic", "--store", "{tmp}/s.duckdb", "--output",
                                  "{tmp}/not_a_dir/out.csv"], 7, "is a file"),
     ("store parent is a file", [*DAILY, "--source", "synthetic", "--store", "{tmp}/not_a_dir/s.duckdb"], 7, "not_a_dir"),
@@ -170,6 +178,33 @@ def test_disk_full_is_a_store_error_naming_the_cause(tmp_path, capsys):
         assert "Traceback" not in err
     finally:
         subprocess.run(["umount", str(mnt)], check=False)
+
+
+def test_score_keeps_every_row_of_the_file(tmp_path, capsys):
+    """Blank lines and headlines that read like missing values ("NA", "null") are rows too: counted in = out."""
+    src = tmp_path / "h.csv"
+    src.write_text("headline\nProfit rose\n   \nNA\nnull\n\nLoss widened\n")
+    out = tmp_path / "scores.csv"
+    assert main(["score", "--file", str(src), "--backend", "vader", "--out", str(out)]) == 0
+    got = pd.read_csv(out, keep_default_na=False)
+    assert got["text"].tolist() == ["Profit rose", "   ", "NA", "null", "", "Loss widened"]
+    assert got["valid"].tolist() == [True, False, True, True, False, True]
+    assert "6 rows written" in capsys.readouterr().out
+
+
+def test_a_backtest_without_dates_covers_the_signals_window(tmp_path):
+    """Without --start/--end the statistics and the benchmark cover the sessions the signals span (to the session
+    after the last one), not the whole price history."""
+    from llmos_quant.jobs.research import BacktestJobConfig, run_backtest_job
+
+    store = tmp_path / "s.duckdb"
+    assert main(["signals", "backfill", "--start", "2021-02-01", "--end", "2021-03-31", "--source", "synthetic",
+                 "--backend", "lm", "--store", str(store), "--quiet"]) == 0
+    res = run_backtest_job(BacktestJobConfig(strategy="long_short", signals=str(store), prices="synthetic",
+                                             out=tmp_path / "bt.html")).result
+    days = res.returns.index
+    assert days.min() >= pd.Timestamp("2021-02-01") and days.max() <= pd.Timestamp("2021-04-01"), (days.min(),
+                                                                                                    days.max())
 
 
 def test_an_output_on_a_read_only_file_system_is_refused_before_any_work(tmp_path, capsys):

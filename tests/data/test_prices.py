@@ -195,3 +195,22 @@ def test_cache_path_refuses_non_ticker_names(tmp_path):
     written = [p for p in tmp_path.rglob("*") if p.is_file()]
     assert written == [] and sorted(p.name for p in tmp_path.iterdir()) == ["cache"]
     assert src._path("brk.b").name == "BRK.B_adj.parquet"
+
+
+def test_price_dates_with_daylight_saving_offsets_are_the_dates_as_written(tmp_path):
+    """A New York-zoned export (yfinance, pandas) writes -05:00 in winter and -04:00 after the switch: each row is
+    the session written, not a crash over mixed offsets; unreadable dates are a ValidationError naming one."""
+    from llmos_quant.jobs.registry import load_prices
+
+    rows = ["date,asset,open,high,low,close,volume"]
+    for day, off in (("2021-03-12", "-05:00"), ("2021-03-15", "-04:00"), ("2021-03-16", "-04:00")):
+        rows.append(f"{day} 00:00:00{off},AAA,1,2,0.5,1.5,100")
+    path = tmp_path / "ny.csv"
+    path.write_text("\n".join(rows) + "\n")
+    got = load_prices(str(path))
+    assert got.index.get_level_values("date").tolist() == list(pd.to_datetime(["2021-03-12", "2021-03-15",
+                                                                                 "2021-03-16"]))
+    bad = tmp_path / "bad.csv"
+    bad.write_text("date,asset,open,high,low,close,volume\n2021-03-12,AAA,1,2,0.5,1.5,100\nsoon,AAA,1,2,0.5,1.5,1\n")
+    with pytest.raises(ValidationError, match="'soon' are not dates"):
+        load_prices(str(bad))
