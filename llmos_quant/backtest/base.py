@@ -64,6 +64,13 @@ class SignalStrategy(bt.Strategy):
         self._last_week: int | None = None
         self.by_name = {d._name: d for d in self.datas}
 
+    @classmethod
+    def check_param_values(cls, values: dict[str, Any]) -> str | None:
+        """Optional: what is wrong with these parameter values (the defaults merged with ``--param``), or None.
+        Called before the run, so a value the strategy cannot use is a usage error (exit 2) naming the fix, not a
+        crash or a silently different strategy."""
+        return None
+
     # ---- to implement -------------------------------------------------------------------------
     def target_weights(self, snapshot: pd.DataFrame) -> dict[str, float]:  # pragma: no cover - abstract
         raise NotImplementedError("strategies implement target_weights(snapshot) -> {asset: weight}")

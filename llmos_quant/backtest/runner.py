@@ -199,6 +199,9 @@ def check_params(cls: type[SignalStrategy], params: Mapping[str, Any]) -> None:
                 isinstance(value, bool) or not isinstance(value, int | float) or not np.isfinite(value)):
             raise UsageError(f"--param {key}={value!r}: strategy {cls.__name__} expects a finite number like its default "
                              f"{default!r}")
+    problem = cls.check_param_values({**valid, **params})
+    if problem:
+        raise UsageError(f"strategy {cls.__name__}: {problem}. Fix --param/--sweep")
 
 
 def trade_stats(trades: pd.DataFrame) -> dict[str, float]:

@@ -17,6 +17,11 @@ class MyStrategy(SignalStrategy):
     interface_version = 1
     params = (("threshold", 0.0),)  # Backtrader params; overridable with --param k=v
 
+    @classmethod
+    def check_param_values(cls, values: dict) -> str | None:
+        # optional: say what is wrong with a value before the run (a usage error, exit 2); None when all is fine
+        return None if -1.0 <= values["threshold"] <= 1.0 else f"threshold={values['threshold']!r}: expected -1..1"
+
     def target_weights(self, snapshot: pd.DataFrame) -> dict[str, float]:
         # snapshot: one row per asset: open, high, low, close, volume, tradable, sentiment, news_count, surprise
         chosen = snapshot[(snapshot["tradable"] > 0) & (snapshot["sentiment"] > self.p.threshold)]

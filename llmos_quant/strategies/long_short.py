@@ -20,6 +20,22 @@ class LongShort(SignalStrategy):
     params = (("signal", "sentiment"), ("quantiles", 5), ("weighting", "equal"), ("gross", 1.0),
               ("min_assets", 4))
 
+    @classmethod
+    def check_param_values(cls, values: dict) -> str | None:
+        q, w = values["quantiles"], values["weighting"]
+        if w not in ("equal", "signal"):
+            return f"weighting={w!r}: expected 'equal' or 'signal'"
+        if not (float(q).is_integer() and q >= 1):
+            return f"quantiles={q!r}: expected a whole number >= 1"
+        if w == "equal" and q < 2:
+            return f"quantiles={q!r} with weighting='equal': expected >= 2 (one bucket is both legs); use 5, or " \
+                   "weighting='signal' to hold every asset"
+        if not values["gross"] > 0:
+            return f"gross={values['gross']!r}: expected a gross exposure > 0, e.g. 1.0"
+        if not (float(values["min_assets"]).is_integer() and values["min_assets"] >= 1):
+            return f"min_assets={values['min_assets']!r}: expected a whole number >= 1"
+        return None
+
     def target_weights(self, snapshot: pd.DataFrame) -> dict[str, float]:
         s = snapshot.loc[snapshot["tradable"] > 0, self.p.signal].dropna()
         if len(s) < self.p.min_assets:

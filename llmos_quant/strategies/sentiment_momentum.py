@@ -14,6 +14,13 @@ class SentimentMomentum(SignalStrategy):
     interface_version = 1
     params = (("lookback", 20), ("top_n", 10), ("min_sentiment", 0.0))
 
+    @classmethod
+    def check_param_values(cls, values: dict) -> str | None:
+        for name in ("lookback", "top_n"):
+            if not (float(values[name]).is_integer() and values[name] >= 1):
+                return f"{name}={values[name]!r}: expected a whole number >= 1"
+        return None
+
     def target_weights(self, snapshot: pd.DataFrame) -> dict[str, float]:
         closes = self.history(self.p.lookback + 1)
         if closes.iloc[0].isna().all():

@@ -14,6 +14,14 @@ class SentimentThreshold(SignalStrategy):
     interface_version = 1
     params = (("threshold", 0.2), ("min_news", 0), ("gross", 1.0))
 
+    @classmethod
+    def check_param_values(cls, values: dict) -> str | None:
+        if not values["gross"] > 0:
+            return f"gross={values['gross']!r}: expected a gross exposure > 0, e.g. 1.0"
+        if values["min_news"] < 0:
+            return f"min_news={values['min_news']!r}: expected a count >= 0"
+        return None
+
     def target_weights(self, snapshot: pd.DataFrame) -> dict[str, float]:
         ok = (snapshot["tradable"] > 0) & (snapshot["sentiment"] > self.p.threshold)
         if self.p.min_news > 0:

@@ -88,3 +88,26 @@ def test_weekly_rebalance_and_sweep():
     table = run_sweep(PX, sig, "sentiment_threshold", {"threshold": [0.2, 0.9]}, BacktestConfig(cash=1000.0), workers=2)
     assert table["threshold"].tolist() == [0.2, 0.9]
     assert table.loc[1, "orders"] == 0 and table.loc[0, "orders"] >= 1
+
+
+@pytest.mark.parametrize(("strategy", "params", "text"), [
+    ("long_short", {"quantiles": 0}, "quantiles=0: expected a whole number >= 1"),
+    ("long_short", {"quantiles": 2.5}, "quantiles=2.5"),
+    ("long_short", {"quantiles": 1}, "one bucket is both legs"),
+    ("long_short", {"gross": -1}, "gross=-1"),
+    ("long_short", {"weighting": "foo"}, "'equal' or 'signal'"),
+    ("sentiment_momentum", {"top_n": -3}, "top_n=-3"),
+    ("sentiment_threshold", {"gross": 0}, "gross=0"),
+])
+def test_parameter_values_a_strategy_cannot_use_are_usage_errors(strategy, params, text):
+    """Values of the right type that the strategy cannot use are refused before the run (exit 2), not run as another
+    strategy (a negative gross is a flipped book, a negative top_n a Python slice) or crashed on."""
+    from llmos_quant.errors import UsageError
+
+    sig = signals({0: {"A": 0.9, "B": -0.8, "C": 0.1, "D": 0.0}})
+    with pytest.raises(UsageError, match=text.replace("(", r"\(").replace(")", r"\)")) as err:
+        run_backtest(PX, sig, strategy, BacktestConfig(cash=1000.0, params=params))
+    assert err.value.exit_code == 2
+    # quantiles=1 is valid where it means something: signal weighting over every asset
+    if params == {"quantiles": 1}:
+        run_backtest(PX, sig, strategy, BacktestConfig(cash=1000.0, params={"quantiles": 1, "weighting": "signal"}))
