@@ -126,6 +126,10 @@ def run_backtest(prices: pd.DataFrame, signals: pd.DataFrame | None, strategy: s
     prices = validate_prices(prices)
     cls = resolve_strategy(strategy, strategy_paths) if isinstance(strategy, str) else strategy
     check_params(cls, config.params)
+    column = {**strategy_params(cls), **config.params}.get("signal")
+    if isinstance(column, str) and column not in config.signal_lines:
+        raise UsageError(f"--param signal={column!r}: strategy {cls.__name__} reads the signal column {column!r}, which "
+                         f"is not among the signal lines fed to it {list(config.signal_lines)}; pick one of them")
     frames, issues = prepare_frames(prices, signals, config.signal_lines, start=config.start, end=config.end)
     _check_issues(issues, frames, config)
     cerebro = build_cerebro(frames, cls, config)

@@ -98,6 +98,7 @@ def test_weekly_rebalance_and_sweep():
     ("long_short", {"weighting": "foo"}, "'equal' or 'signal'"),
     ("sentiment_momentum", {"top_n": -3}, "top_n=-3"),
     ("sentiment_threshold", {"gross": 0}, "gross=0"),
+    ("long_short", {"signal": "nosuchcol"}, "signal='nosuchcol'"),
 ])
 def test_parameter_values_a_strategy_cannot_use_are_usage_errors(strategy, params, text):
     """Values of the right type that the strategy cannot use are refused before the run (exit 2), not run as another
