@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .errors import DataNotFoundError
+from .errors import DataNotFoundError, StoreError
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 REPO_DIR = PACKAGE_DIR.parent
@@ -58,3 +58,28 @@ def cache_dir() -> Path:
     path = Path(os.environ.get("LLMOS_QUANT_CACHE", data_dir() / "cache"))
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def check_output_file(path: Path, option: str) -> None:
+    """``check_writable_parent`` for a report or data file, and refuse a path that is an existing folder."""
+    if Path(path).is_dir():
+        raise StoreError(f"{option} {path} is a folder; pass a file name, e.g. {Path(path) / 'report.html'}")
+    check_writable_parent(path, option)
+
+
+def check_writable_parent(path: Path, option: str) -> None:
+    """Refuse up front, before any work is done, a path that cannot be written: a parent that is a file, a folder
+    this user cannot create files in (permissions, a read-only file system), or an existing file it cannot write."""
+    path = Path(path)
+    if path.exists() and not os.access(path, os.W_OK):
+        raise StoreError(f"{option} {path}: the file exists and this user cannot write it (permissions, read-only file "
+                         "system); pass a writable path")
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise StoreError(f"{option} {path}: {parent} is a file, not a folder, so nothing can be written there; "
+                                 "pass a path in a folder")
+            if not os.access(parent, os.W_OK | os.X_OK):
+                raise StoreError(f"{option} {path}: this user cannot create files in {parent} (permissions, read-only "
+                                 "file system); pass a writable path")
+            return

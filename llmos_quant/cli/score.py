@@ -72,7 +72,7 @@ def score(
     elif backend == "llmos-int8":  # int8 by name; --quantize is implied
         kwargs = {"batch_size": batch_size}
     if out:
-        from ..jobs.signals import check_output_file
+        from ..paths import check_output_file
 
         check_output_file(out, "--out")
     enc = SentimentEncoder.create(backend, model_path, **kwargs)

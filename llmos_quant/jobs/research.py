@@ -12,7 +12,8 @@ from typing import Any
 
 import pandas as pd
 
-from ..errors import UsageError
+from ..errors import StrategyNotFoundError, UsageError
+from ..paths import check_output_file
 from .registry import load_prices
 
 log = logging.getLogger(__name__)
@@ -96,9 +97,6 @@ class BacktestJobConfig:
                 raise UsageError(f"--walk-forward {self.walk_forward!r}: expected IN,OUT sessions with IN >= 20 and "
                                  "OUT >= 1, e.g. --walk-forward 252,63")
         object.__setattr__(self, "out", Path(self.out) if self.out else reports_dir() / f"backtest_{self.strategy}.html")
-        from ..errors import StrategyNotFoundError
-        from .signals import check_output_file
-
         check_output_file(self.out, "--out")
         for folder in self.strategy_paths:
             if not Path(folder).is_dir():
@@ -230,8 +228,6 @@ class TearsheetJobConfig:
     def __post_init__(self) -> None:
         _check_dates(self.start, self.end)
         object.__setattr__(self, "out", Path(self.out) if self.out else reports_dir() / f"tear_sheet_{self.column}.html")
-        from .signals import check_output_file
-
         check_output_file(self.out, "--out")
         if not (math.isfinite(self.cost_bps) and self.cost_bps >= 0):
             raise UsageError(f"--cost-bps {self.cost_bps}: expected a finite cost per side in bps >= 0, e.g. 10")

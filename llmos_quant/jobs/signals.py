@@ -28,7 +28,7 @@ from ..data.calendar import (
     trading_sessions,
 )
 from ..errors import StoreError, UsageError
-from ..paths import PACKAGE_DIR, data_dir
+from ..paths import PACKAGE_DIR, check_writable_parent, data_dir
 from ..signals.pipeline import RunSummary, check_universe, run_signals
 from ..signals.store import SignalStore, new_run_id
 from .registry import load_news
@@ -131,33 +131,6 @@ def check_zone(tz: str) -> None:
         ZoneInfo(tz)
     except (ZoneInfoNotFoundError, ValueError) as exc:
         raise UsageError(f"--news-tz {tz!r} is not a time zone; use an IANA name such as America/New_York or UTC") from exc
-
-
-def check_output_file(path: Path, option: str) -> None:
-    """``check_writable_parent`` for a report or data file, and refuse a path that is an existing folder."""
-    if Path(path).is_dir():
-        raise StoreError(f"{option} {path} is a folder; pass a file name, e.g. {Path(path) / 'report.html'}")
-    check_writable_parent(path, option)
-
-
-def check_writable_parent(path: Path, option: str) -> None:
-    """Refuse up front, before any work is done, a path that cannot be written: a parent that is a file, a folder
-    this user cannot create files in (permissions, a read-only file system), or an existing file it cannot write."""
-    import os
-
-    path = Path(path)
-    if path.exists() and not os.access(path, os.W_OK):
-        raise StoreError(f"{option} {path}: the file exists and this user cannot write it (permissions, read-only file "
-                         "system); pass a writable path")
-    for parent in path.parents:
-        if parent.exists():
-            if not parent.is_dir():
-                raise StoreError(f"{option} {path}: {parent} is a file, not a folder, so nothing can be written there; "
-                                 "pass a path in a folder")
-            if not os.access(parent, os.W_OK | os.X_OK):
-                raise StoreError(f"{option} {path}: this user cannot create files in {parent} (permissions, read-only "
-                                 "file system); pass a writable path")
-            return
 
 
 @dataclass

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 
@@ -160,24 +161,30 @@ def test_debug_flag_shows_the_traceback(tmp_path, capsys):
     assert "Traceback" in capsys.readouterr().err
 
 
-def test_disk_full_is_a_store_error_naming_the_cause(tmp_path, capsys):
+@contextlib.contextmanager
+def _tmpfs(mnt: Path, options: str, what: str):
+    """A small tmpfs mounted at ``mnt`` for the test's duration; the test skips (naming ``what``) where it cannot."""
     import shutil
     import subprocess
 
-    mnt = tmp_path / "full"
     mnt.mkdir()
-    if shutil.which("mount") is None or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=600k", "tmpfs", str(mnt)],
+    if shutil.which("mount") is None or subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(mnt)],
                                                        capture_output=True).returncode != 0:
-        pytest.skip("cannot mount a small tmpfs here (needs root); the disk-full path is not exercised")
+        pytest.skip(f"cannot mount a tmpfs ({options}) here (needs root); {what} is not exercised")
     try:
+        yield mnt
+    finally:
+        subprocess.run(["umount", str(mnt)], check=False)
+
+
+def test_disk_full_is_a_store_error_naming_the_cause(tmp_path, capsys):
+    with _tmpfs(tmp_path / "full", "size=600k", "the disk-full path") as mnt:
         code = main(["signals", "backfill", "--start", "2021-01-05", "--end", "2021-06-30", "--source", "synthetic",
                      "--backend", "lm", "--store", str(mnt / "s.duckdb"), "--quiet"])
         err = capsys.readouterr().err
         assert code == 7, err
         assert "No space left" in err or "disk" in err.lower()
         assert "Traceback" not in err
-    finally:
-        subprocess.run(["umount", str(mnt)], check=False)
 
 
 def test_score_keeps_every_row_of_the_file(tmp_path, capsys):
@@ -208,18 +215,10 @@ def test_a_backtest_without_dates_covers_the_signals_window(tmp_path):
 
 
 def test_an_output_on_a_read_only_file_system_is_refused_before_any_work(tmp_path, capsys):
-    import shutil
-    import subprocess
-
     from llmos_quant.signals.store import SignalStore
 
-    mnt = tmp_path / "ro"
-    mnt.mkdir()
-    if shutil.which("mount") is None or subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=100k", "tmpfs", str(mnt)],
-                                                       capture_output=True).returncode != 0:
-        pytest.skip("cannot mount a read-only tmpfs here (needs root); the unwritable-output path is not exercised")
-    try:
-        store = tmp_path / "s.duckdb"
+    store = tmp_path / "s.duckdb"
+    with _tmpfs(tmp_path / "ro", "ro,size=100k", "the unwritable-output path") as mnt:
         code = main(["signals", "daily", "--date", "2021-03-01", "--source", "synthetic", "--backend", "lm", "--store",
                      str(store), "--output", str(mnt / "out.csv"), "--quiet"])
         err = capsys.readouterr().err
@@ -228,8 +227,6 @@ def test_an_output_on_a_read_only_file_system_is_refused_before_any_work(tmp_pat
         code = main(["signals", "daily", "--date", "2021-03-01", "--source", "synthetic", "--backend", "lm", "--store",
                      str(mnt / "s.duckdb"), "--quiet"])
         assert code == 7 and "--store" in capsys.readouterr().err
-    finally:
-        subprocess.run(["umount", str(mnt)], check=False)
     assert main(["signals", "daily", "--date", "2021-03-01", "--source", "synthetic", "--backend", "lm", "--store",
                  str(store), "--quiet"]) == 0
     with SignalStore(store, read_only=True) as st:
