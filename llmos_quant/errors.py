@@ -56,7 +56,12 @@ class LookaheadBiasError(ValidationError):
 
 
 class MaxLossExceededError(ValidationError):
-    """Factor evaluation would drop more of the factor's rows (no price, no forward return) than ``max_loss``."""
+    """Factor evaluation or a backtest would drop more of the signal rows (no price, no forward return, not a
+    session) than ``max_loss``."""
+
+
+class NoCompleteEventsError(ValidationError):
+    """An event study found no event with an abnormal return at every offset of its window (exit 3)."""
 
 
 class StrategyRuntimeError(LLMOSQuantError):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from .errors import DataNotFoundError, StoreError
@@ -83,3 +84,19 @@ def check_writable_parent(path: Path, option: str) -> None:
                 raise StoreError(f"{option} {path}: this user cannot create files in {parent} (permissions, read-only "
                                  "file system); pass a writable path")
             return
+
+
+def write_atomic(path: Path, write: Callable[[Path], object], what: str, option: str = "--out") -> Path:
+    """Write a file through ``write(tmp)`` into ``<path>.tmp`` beside it, then rename it over ``path``, so a reader
+    never sees half a file and a failed write leaves the previous one in place. ``OSError`` (full disk, permissions,
+    a read-only file system) becomes ``StoreError`` (exit 7) naming ``what`` and ``option``."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write(tmp)
+        tmp.replace(path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise StoreError(f"cannot write {what} {path}: {type(exc).__name__}: {exc}; pass a writable {option}") from exc
+    return path

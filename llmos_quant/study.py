@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .errors import UsageError
+from .errors import NoCompleteEventsError, UsageError
 from .reporting import markdown_table
 
 log = logging.getLogger(__name__)
@@ -95,6 +95,7 @@ class StudyResult:
     event_study_sector: Any = None
     config: StudyConfig | None = None
     figures: list[Path] = field(default_factory=list)
+    event_study_notes: dict[str, str] = field(default_factory=dict)  # benchmark -> why that event study is empty
 
 
 def _news(config: StudyConfig, universe: list[str]) -> tuple[pd.DataFrame, dict[str, int]]:
@@ -197,14 +198,27 @@ def run_study(config: StudyConfig | None = None, progress: bool = True, **overri
         write_html(report_figures(rep), out_dir / f"tear_sheet_{slug}.html", f"{stamp}Study: {name}")
 
     llmos = signals["llmos"].assign(events=_event_labels(signals["llmos"]))
-    es = event_study(llmos, prices, window=config.event_window, score="sentiment_mean", benchmark="market")
+    es_notes: dict[str, str] = {}
+
+    def study_of(benchmark: str, **kwargs: Any) -> Any:
+        """The event study, or None with the reason in ``es_notes`` when no event has a complete window (a short
+        window or sparse news): the rest of the study still stands, so its section says so instead of failing."""
+        try:
+            return event_study(llmos, prices, window=config.event_window, score="sentiment_mean", benchmark=benchmark,
+                               **kwargs)
+        except NoCompleteEventsError as exc:
+            log.warning("event study vs %s left empty: %s", benchmark, exc)
+            es_notes[benchmark] = str(exc)
+            return None
+
+    es = study_of("market")
     sectors = _sectors(universe)
-    es_sector = (event_study(llmos, prices, window=config.event_window, score="sentiment_mean", benchmark="sector",
-                             sectors=sectors) if sectors is not None else None)
-    es_figs = {"car_by_quintile": car_by_quantile(es), "car_by_event_type": car_by_event_type(es)}
+    es_sector = study_of("sector", sectors=sectors) if sectors is not None else None
+    es_figs = {"car_by_quintile": car_by_quantile(es), "car_by_event_type": car_by_event_type(es)} if es else {}
     if es_sector is not None:
         es_figs["car_by_quintile_sector"] = car_by_quantile(es_sector)
-    write_html(es_figs, out_dir / "event_study.html", f"{stamp}Event study: LLMOS sentiment around news sessions")
+    write_html(es_figs, out_dir / "event_study.html", f"{stamp}Event study: LLMOS sentiment around news sessions",
+               notes=[f"No event study vs {b}: {why}" for b, why in es_notes.items()])
     figures = _pngs(es_figs, config)
 
     bt_stats: dict[str, dict[str, float]] = {}
@@ -224,7 +238,7 @@ def run_study(config: StudyConfig | None = None, progress: bool = True, **overri
         "news rows used (priced assets)": len(news),
     }
     seconds = time.perf_counter() - t0
-    result = StudyResult(reports, bt_stats, coverage, seconds, es, es_sector, config, figures)
+    result = StudyResult(reports, bt_stats, coverage, seconds, es, es_sector, config, figures, es_notes)
     write_study_md(config.out_md, result)
     return result
 
@@ -247,9 +261,9 @@ def by_event_table(reports: dict[str, Any]) -> str:
     return markdown_table(rep.event_tests.set_index(["factor", "period"]))
 
 
-def _event_study_md(es: Any, title: str) -> list[str]:
+def _event_study_md(es: Any, title: str, empty_because: str | None = None) -> list[str]:
     if es is None:
-        return []
+        return [f"### {title}", "", f"n/a: {empty_because}", ""] if empty_because else []
     summary = es.summary()
     summary["events"] = [("" if pd.isna(v) else f"{int(v):,}") for v in summary["events"]]
     out = [f"### {title}", "", markdown_table(summary), ""]
@@ -335,8 +349,10 @@ def write_study_md(path: str | Path, result: StudyResult) -> Path:
         "to predictive after it (offsets > 0). CAR t-stats use the cross-event standard error.",
         "",
     ]
-    text += _event_study_md(result.event_study, "vs the equal-weight universe (market)")
-    text += _event_study_md(result.event_study_sector, "vs sector (StockNet sector map, covered assets only)")
+    notes = result.event_study_notes
+    text += _event_study_md(result.event_study, "vs the equal-weight universe (market)", notes.get("market"))
+    text += _event_study_md(result.event_study_sector, "vs sector (StockNet sector map, covered assets only)",
+                            notes.get("sector"))
     for fig in result.figures:
         text += [f"![{fig.stem}](figures/{fig.name})", ""]
     text += [f"Interactive figures: `{config.out_dir}/event_study.html`.", ""]

@@ -68,3 +68,19 @@ def test_study_on_a_new_file_and_window_with_one_command(shared_data, tmp_path, 
                     "## Backtest", "## Coverage", "## Caveats"):
         assert section in text, section
     assert (tmp_path / "study" / "event_study.html").stat().st_size > 50_000
+
+
+def test_a_study_whose_event_study_has_no_complete_event_reports_the_section_empty(tmp_path):
+    """A -60..+60 event window inside a 100-session study leaves no event with a complete window: the study still
+    writes its report, and the event-study section (and its HTML page) says why it is empty instead of the whole
+    run failing."""
+    result = run_study(StudyConfig(news="synthetic", prices="synthetic", start="2021-01-04", end="2021-05-28",
+                                   event_window=(-60, 60), backtest=False, figures_dir=None,
+                                   out_md=str(tmp_path / "s.md"), out_dir=str(tmp_path / "out")), progress=False)
+    assert result.event_study is None and "incomplete_window" in result.event_study_notes["market"]
+    text = (tmp_path / "s.md").read_text()
+    section = text[text.index("### vs the equal-weight universe (market)"):]
+    assert section.split("\n")[2].startswith("n/a: no event has a market abnormal return at every offset -60..60")
+    assert "## Information coefficient" in text
+    page = (tmp_path / "out" / "event_study.html").read_text()
+    assert "No event study vs market: no event has a market abnormal return" in page

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib.util
 import inspect
+import logging
 import os
 import sys
 from collections.abc import Iterable
@@ -20,6 +21,7 @@ from pathlib import Path
 from ..errors import StrategyNotFoundError
 from .base import INTERFACE_VERSION, SignalStrategy
 
+log = logging.getLogger(__name__)
 BUILTIN_DIR = Path(__file__).resolve().parents[1] / "strategies"
 TEMPLATE = BUILTIN_DIR / "_template.py"
 
@@ -70,6 +72,20 @@ def available(extra: Iterable[str | Path] = ()) -> dict[str, Path]:
     return found
 
 
+def builtin_names() -> dict[str, str]:
+    """File stems and class names of the built-in strategies -> the file stem (read from the files, not imported)."""
+    import re
+
+    out: dict[str, str] = {}
+    for f in sorted(BUILTIN_DIR.glob("*.py")):
+        if f.name.startswith("_"):
+            continue
+        out[f.stem] = f.stem
+        for cls in re.findall(r"^class (\w+)\(", f.read_text(encoding="utf-8"), flags=re.M):
+            out[cls] = f.stem
+    return out
+
+
 def resolve_strategy(name: str, extra: Iterable[str | Path] = ()) -> type[SignalStrategy]:
     """The strategy class called ``name`` (file stem or class name)."""
     files = available(extra)
@@ -89,6 +105,9 @@ def resolve_strategy(name: str, extra: Iterable[str | Path] = ()) -> type[Signal
                 raise StrategyNotFoundError(
                     f"{cls.__name__} in {path} declares interface_version={version}, this runner speaks "
                     f"{INTERFACE_VERSION}; update the strategy (see llmos_quant/backtest/base.py)")
+            if path.resolve().parent != BUILTIN_DIR.resolve() and (path.stem in builtin_names()
+                                                                   or cls.__name__ in builtin_names()):
+                log.warning("strategy %r is read from %s, which overrides the built-in of that name", name, path)
             return cls
     searched = [str(p) for p in search_paths(extra)]
     raise StrategyNotFoundError(

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from ..data.prices import validate_prices
-from ..errors import LLMOSQuantError, StrategyRuntimeError, UsageError, ValidationError
+from ..errors import LLMOSQuantError, MaxLossExceededError, StrategyRuntimeError, UsageError, ValidationError
 from .base import FractionalCommission, SignalStrategy
 from .feeds import DEFAULT_SIGNAL_LINES, DataIssues, feed_class, prepare_frames
 from .resolver import resolve_strategy
@@ -38,6 +38,7 @@ class BacktestConfig:
     max_gross_leverage: float = 2.0  # sum of |target weights| a strategy may ask for on any day
     signal_lines: tuple[str, ...] = DEFAULT_SIGNAL_LINES
     params: Mapping[str, Any] = field(default_factory=dict)
+    max_loss: float = 0.35  # largest fraction of the window's signal rows that may be dropped (as the tear sheet's)
 
     def __post_init__(self) -> None:
         if not np.isfinite(self.cash) or self.cash <= 0:
@@ -52,6 +53,10 @@ class BacktestConfig:
         if isinstance(lev, bool) or not isinstance(lev, int | float) or not np.isfinite(lev) or lev <= 0:
             raise UsageError(f"max_gross_leverage must be a finite number > 0 (sum of |weights|), got {lev!r}; "
                              "pass e.g. 2.0 with --max-leverage or BacktestConfig(max_gross_leverage=2.0)")
+        ml = self.max_loss
+        if isinstance(ml, bool) or not isinstance(ml, int | float) or not 0 <= ml <= 1:
+            raise UsageError(f"max_loss must be a fraction between 0 and 1, got {ml!r}; e.g. --max-loss 0.35 (the "
+                             "default) or --max-loss 1 to accept any loss")
 
 
 @dataclass
@@ -182,6 +187,15 @@ def _check_issues(issues: DataIssues, frames: Mapping[str, pd.DataFrame], config
                     issues.signal_rows_off_calendar, issues.signal_rows, window)
     if issues.signal_rows_on_missing_bars:
         log.info("%d signal rows fall on bars without a price (tradable=0; never traded)", issues.signal_rows_on_missing_bars)
+    lost = issues.signal_rows_dropped / issues.signal_rows if issues.signal_rows else 0.0
+    if lost > config.max_loss:
+        suggestion = min(1.0, np.ceil(lost * 100) / 100)
+        raise MaxLossExceededError(
+            f"the backtest would drop {issues.signal_rows_dropped:,} of the {issues.signal_rows:,} signal rows in the "
+            f"window {window} ({lost:.1%}), above max_loss={config.max_loss:g}: {issues.signal_rows_without_prices:,} "
+            f"belong to assets without prices, {issues.signal_rows_off_calendar:,} are dated on days that are not price "
+            "sessions. Check that the prices cover the signals' assets and dates, or accept the loss with "
+            f"--max-loss {suggestion:g} (1 turns the check off)")
 
 
 def strategy_params(cls: type[SignalStrategy]) -> dict[str, Any]:

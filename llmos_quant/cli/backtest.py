@@ -30,6 +30,9 @@ def backtest(
     rebalance: Annotated[str, typer.Option(help="daily | weekly")] = _D["rebalance"].default,
     max_leverage: Annotated[float, typer.Option(help="Refuse target weights whose gross |w| sum exceeds this")] = _D[
         "max_gross_leverage"].default,
+    max_loss: Annotated[float, typer.Option(help="Largest fraction of the window's signal rows that may be dropped "
+                                                 "(asset without prices, date not a session) before the run fails; "
+                                                 "1 turns the check off")] = _D["max_loss"].default,
     workers: Annotated[int, typer.Option(help="Processes for --sweep")] = _D["workers"].default,
     walk_forward: Annotated[str | None, typer.Option(help="IN,OUT sessions, with --sweep: choose the combination with "
                                                           "the best Sharpe on each rolling IN-session window, apply it "
@@ -62,7 +65,7 @@ def backtest(
         wf = (ins, oos)
     config = BacktestJobConfig(strategy, signals, prices, start, end, model, parse_params(param), grid, cash,
                                commission_bps, slippage_bps, rebalance, max_leverage, workers, tuple(strategy_path or ()),
-                               out, walk_forward=wf)
+                               out, walk_forward=wf, max_loss=max_loss)
     with console.status(f"running {strategy}"):
         job = run_backtest_job(config)
     if job.walk_forward is not None:

@@ -137,3 +137,45 @@ def at_least(low: int, why: str = "") -> Any:
 
 
 GE0, GE1, GE2 = at_least(0), at_least(1), at_least(2, "InfoNCE needs negatives")  # the usual bounds
+
+
+def plain_metavars(command: Any) -> Any:
+    """Help screens in the usual CLI words instead of Python type names: a date option reads ``YYYY-MM-DD``, other
+    values ``TEXT`` / ``INTEGER`` / ``FLOAT`` / ``PATH``, and a flag (``--quiet``, ``--help``) shows no value at all.
+    Typer 0.29 prints ``<str>``, ``<float>`` and ``<bool>`` (also after ``--help``, which takes no value). Only
+    parameters without a metavar of their own are changed. Walks the command and its subcommands; returns it."""
+    from typing import get_args
+
+    words = {str: "TEXT", int: "INTEGER", float: "FLOAT", Path: "PATH"}
+
+    def word(p: Any) -> str | None:
+        desc = getattr(p, "type_descriptor", None)
+        if getattr(p, "is_flag", False) or getattr(p, "is_bool_flag", False):
+            return ""
+        if desc is None or getattr(desc, "is_choice", False):
+            return None
+        ann = desc.annotation
+        if getattr(desc, "is_list", False):
+            ann = (get_args(ann) or (str,))[0]
+        if ann is bool:
+            return ""
+        if ann is str and (p.name or "") in ("start", "end", "date"):
+            return "YYYY-MM-DD"
+        return words.get(ann)
+
+    def visit(cmd: Any) -> None:
+        params = list(getattr(cmd, "params", []))
+        ctx_cls = getattr(cmd, "context_class", None)
+        if ctx_cls is not None:
+            help_opt = cmd.get_help_option(ctx_cls(cmd, info_name=cmd.name))
+            if help_opt is not None:
+                params.append(help_opt)
+        for p in params:
+            # options only: an argument's metavar is its display name in Typer (arguments keep theirs)
+            if getattr(p, "param_type_name", "") == "option" and p.metavar is None and (w := word(p)) is not None:
+                p.metavar = w
+        for sub in getattr(cmd, "commands", {}).values():
+            visit(sub)
+
+    visit(command)
+    return command

@@ -13,6 +13,7 @@ import logging
 import os
 import sys
 import traceback
+from typing import Any
 
 import typer
 from rich.console import Console
@@ -20,6 +21,7 @@ from typer._click import exceptions as click_exc  # typer bundles its own click:
 
 from ..errors import LLMOSQuantError, StoreError
 from . import backtest, demo, factors, notebooks, pretrain, score, signals, strategies, study, train
+from .common import plain_metavars
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="LLMOS financial sentiment encoders, daily signals, factor research and backtests. "
@@ -39,6 +41,11 @@ app.add_typer(notebooks.app, name="notebooks")
 err = Console(stderr=True, soft_wrap=True)
 
 
+def command() -> Any:
+    """The click command of ``app`` with plain metavars on its help screens (``common.plain_metavars``)."""
+    return plain_metavars(typer.main.get_command(app))
+
+
 def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args or os.environ.get("LLMOS_QUANT_DEBUG", "") not in ("", "0")
@@ -48,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     try:
-        app(args=args, standalone_mode=False, prog_name="llmos-quant")
+        command()(args=args, standalone_mode=False, prog_name="llmos-quant")
     except LLMOSQuantError as exc:
         return _fail(exc, exc.exit_code, debug)
     except click_exc.NoArgsIsHelpError as exc:  # `llmos-quant` or a group alone: help on stdout, usage code

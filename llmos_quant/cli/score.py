@@ -79,12 +79,9 @@ def score(
     scored = enc.score(series)
     result = pd.concat([series.rename("text"), scored], axis=1)
     if out:
-        try:
-            result.to_csv(out, index=False)
-        except OSError as exc:
-            from ..errors import StoreError
+        from ..paths import write_atomic
 
-            raise StoreError(f"cannot write --out {out}: {type(exc).__name__}: {exc}; pass a writable file") from exc
+        write_atomic(out, lambda tmp: result.to_csv(tmp, index=False), "the scores file")
         console.print(f"{len(result)} rows written to {out}")
     else:
         console.print(result.to_string(max_colwidth=70))

@@ -4,7 +4,8 @@ Conventions (the same as alphalens-reloaded, so the numbers match it to 1e-9 on 
 
 - A factor value dated D trades at the next session's open: the ``p``-day forward return of D is
   ``open[D+1+p] / open[D+1] - 1`` (``price_field`` and ``from_next_session`` change this). Prices are
-  forward-filled per asset before the returns are taken, as alphalens does.
+  forward-filled per asset before the returns are taken, as alphalens does; the kept rows that use a filled
+  price are counted (``FactorRowCounts.kept_with_filled_price``) and logged.
 - The *clean* factor frame keeps the (date, asset) rows with a finite factor and every forward return
   known, and adds ``factor_quantile`` (equal-count buckets per date, ``pd.qcut`` semantics). The rows it
   drops are counted by reason (``FactorRowCounts``); as alphalens' ``max_loss``, ``evaluate_factor`` raises
@@ -21,6 +22,7 @@ Conventions (the same as alphalens-reloaded, so the numbers match it to 1e-9 on 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -32,6 +34,8 @@ from scipy import stats
 from ..data.prices import validate_prices
 from ..errors import MaxLossExceededError, UsageError, ValidationError
 from .ops import GroupBy, _buckets, _keys, as_factor, quantiles
+
+log = logging.getLogger(__name__)
 
 
 def period_columns(periods: Sequence[int]) -> list[str]:
@@ -146,7 +150,9 @@ class FactorRowCounts:
     ``rows_in`` = ``no_factor_value`` (NaN/inf factor, not counted as a loss) + ``with_factor``;
     ``with_factor`` = ``no_price`` (the date is not a price session, the asset has no prices, or no price yet
     at entry) + ``no_forward_return`` (the horizon runs past the price history) + ``binning`` (no quantile:
-    tied edges with ``ties='drop'``) + ``no_group`` (no group label) + ``kept``.
+    tied edges with ``ties='drop'``) + ``no_group`` (no group label) + ``kept``. Of the kept rows,
+    ``kept_with_filled_price`` have an entry or exit price that was missing and carried forward from the asset's
+    last earlier session (alphalens' convention; counted here because it is a fill, not a quote).
     """
 
     rows_in: int
@@ -157,6 +163,7 @@ class FactorRowCounts:
     no_group: int
     kept: int
     assets_without_prices: tuple[str, ...] = ()
+    kept_with_filled_price: int = 0  # kept rows whose entry or an exit price was forward-filled (a missing price)
 
     @property
     def with_factor(self) -> int:
@@ -182,7 +189,9 @@ class FactorRowCounts:
                 ("rows with a factor value", self.with_factor), ("dropped: no price for the asset/date", self.no_price),
                 ("dropped: no forward return (past the price history)", self.no_forward_return),
                 ("dropped: no quantile (tied edges)", self.binning), ("dropped: no group", self.no_group),
-                ("kept", self.kept), ("dropped fraction (of rows with a factor value)", round(self.dropped_fraction, 4))]
+                ("kept", self.kept),
+                ("kept, with a forward-filled entry or exit price (missing price)", self.kept_with_filled_price),
+                ("dropped fraction (of rows with a factor value)", round(self.dropped_fraction, 4))]
         return pd.DataFrame(rows, columns=["rows", "count"]).set_index("rows")
 
     def check(self, max_loss: float) -> None:
@@ -219,6 +228,11 @@ def clean_factor_data(factor: pd.Series, prices: pd.DataFrame, periods: Sequence
                                quantiles_by_group, ties, max_loss, returns, sectors)[0]
 
 
+def _span(dates: pd.Index) -> str:
+    """``first..last`` as dates, or ``no dates`` (instead of NaT..NaT)."""
+    return f"{dates.min().date()}..{dates.max().date()}" if len(dates) else "no dates"
+
+
 def _check_max_loss(max_loss: float | None) -> None:
     if max_loss is None:
         return
@@ -239,14 +253,14 @@ def clean_factor_counts(factor: pd.Series, prices: pd.DataFrame, periods: Sequen
     _check_returns(returns, sectors)
     f = as_factor(factor)
     fw = to_wide(f)
-    px = entry_prices(prices, price_field, from_next_session).ffill()
+    raw = entry_prices(prices, price_field, from_next_session)
+    px = raw.ffill()
     dates = fw.index.intersection(px.index)
     assets = fw.columns
     if len(dates) == 0:
         raise ValidationError(
-            "no (date, asset) row has a factor value and prices: the factor's dates "
-            f"({fw.index.min()}..{fw.index.max()}) are not sessions of the price history "
-            f"({px.index.min()}..{px.index.max()})")
+            f"no (date, asset) row has a factor value and prices: the factor's dates ({_span(fw.index)}) are not "
+            f"sessions of the price history ({_span(px.index)}); pass prices that cover the factor's dates")
     F = fw.reindex(dates).to_numpy(dtype=float)
     P = px.reindex(columns=assets).to_numpy(dtype=float)
     where = px.index.get_indexer(dates)
@@ -256,7 +270,12 @@ def clean_factor_counts(factor: pd.Series, prices: pd.DataFrame, periods: Sequen
         P_all = px.to_numpy(dtype=float)
         sector_all = _sector_of(sectors, px.columns) if returns == "sector" else None  # type: ignore[arg-type]
         in_px = px.columns.get_indexer(assets)
+    filled = (raw.isna() & px.notna()).reindex(columns=assets, fill_value=False).to_numpy(dtype=bool)
+    uses_fill = filled[where].copy()  # the entry price was carried forward from an earlier session ...
     for p in sorted(int(x) for x in periods):
+        later = np.zeros_like(filled)
+        later[:-p] = filled[p:]
+        uses_fill |= later[where]  # ... or an exit price was
         fwd = np.full_like(P, np.nan)
         fwd[:-p] = P[p:] / P[:-p] - 1.0  # row t: price[t+p] / price[t] - 1
         if returns != "raw":
@@ -320,7 +339,12 @@ def clean_factor_counts(factor: pd.Series, prices: pd.DataFrame, periods: Sequen
     unpriced = tuple(str(a) for a in assets[~assets.isin(px.columns) & finite_all.any(axis=0)])
     counts = FactorRowCounts(rows_in=len(f), no_factor_value=int(len(f) - finite_all.sum()), no_price=no_price,
                              no_forward_return=no_fwd, binning=binning, no_group=no_group, kept=len(data),
-                             assets_without_prices=unpriced)
+                             assets_without_prices=unpriced,
+                             kept_with_filled_price=int(uses_fill[data.index.codes[0], data.index.codes[1]].sum()))
+    if counts.kept_with_filled_price:
+        log.warning("%d of the %d kept factor rows use a forward-filled %s price (the asset had no %s that session; "
+                    "the last earlier one is carried, as alphalens does)", counts.kept_with_filled_price, counts.kept,
+                    price_field, price_field)
     if max_loss is not None:
         counts.check(max_loss)
     if data.empty:

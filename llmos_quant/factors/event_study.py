@@ -36,7 +36,7 @@ import pandas as pd
 from scipy import stats
 
 from ..data.prices import validate_prices
-from ..errors import UsageError, ValidationError
+from ..errors import NoCompleteEventsError, UsageError, ValidationError
 from ..signals.aggregate import validate_signals
 from .evaluate import to_wide
 
@@ -281,7 +281,7 @@ def event_study(signals: pd.DataFrame, prices: pd.DataFrame, window: tuple[int, 
                "incomplete_window": int((priced & has_sector & ~complete).sum())}
     kept = ev.loc[keep]
     if kept.empty:
-        raise ValidationError(
+        raise NoCompleteEventsError(
             f"no event has a {benchmark} abnormal return at every offset {lo}..{hi}: {len(ev)} events "
             f"(rows with news_count > 0 and a finite {score!r}), dropped {dropped}; check that the prices cover "
             "the signals' dates and assets with enough sessions before and after")

@@ -113,14 +113,9 @@ def write_html(figures: dict[str, go.Figure], path: str | Path, title: str, note
     if open_tables:
         parts.append("</div>")
     parts.append("</body></html>")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text("\n".join(parts), encoding="utf-8")
-    except OSError as exc:
-        from ..errors import StoreError
+    from ..paths import write_atomic
 
-        raise StoreError(f"cannot write the report {path}: {type(exc).__name__}: {exc}; pass a writable --out") from exc
-    return path
+    return write_atomic(path, lambda tmp: tmp.write_text("\n".join(parts), encoding="utf-8"), "the report")
 
 
 def write_pngs(figures: dict[str, go.Figure], folder: str | Path) -> list[Path]:
@@ -162,7 +157,10 @@ def tear_sheet(factor: pd.Series, prices: pd.DataFrame, path: str | Path = "tear
         c = report.row_counts
         notes.append(f"factor rows: {c.rows_in:,} in, {c.no_factor_value:,} without a value, {c.dropped:,} dropped "
                      f"({c.dropped_fraction:.1%} of {c.with_factor:,}: {c.no_price:,} no price, {c.no_forward_return:,} "
-                     f"no forward return, {c.binning:,} no quantile, {c.no_group:,} no group), {c.kept:,} kept.")
+                     f"no forward return, {c.binning:,} no quantile, {c.no_group:,} no group), {c.kept:,} kept"
+                     + (f", {c.kept_with_filled_price:,} of them with a forward-filled entry or exit price (the asset "
+                        "had no price that session; its last earlier one is carried, as alphalens does)."
+                        if c.kept_with_filled_price else "."))
     write_html(figs, path, title, notes, synthetic=synthetic)
     if pngs:
         write_pngs(figs, Path(path).with_suffix(""))

@@ -86,6 +86,7 @@ class BacktestJobConfig:
     strategy_paths: tuple[str, ...] = ()
     out: Path | None = None  # default: <data>/reports/backtest_<strategy>.html
     walk_forward: tuple[int, int] | None = None  # (in-sample, out-of-sample) sessions; needs a sweep
+    max_loss: float = 0.35  # largest fraction of the window's signal rows the feeds may drop (BacktestConfig)
 
     def __post_init__(self) -> None:
         _check_dates(self.start, self.end)
@@ -107,6 +108,9 @@ class BacktestJobConfig:
             raise UsageError(f"--max-leverage {self.max_gross_leverage!r}: expected a finite gross leverage > 0, e.g. 2")
         if self.workers < 1:
             raise UsageError(f"--workers {self.workers}: expected >= 1")
+        if not (0.0 <= self.max_loss <= 1.0):
+            raise UsageError(f"--max-loss {self.max_loss}: expected a fraction between 0 and 1, e.g. 0.35 (1 turns the "
+                             "check off)")
 
 
 @dataclass
@@ -154,7 +158,8 @@ def run_backtest_job(config: BacktestJobConfig) -> BacktestJobResult:
         px = px[px.index.get_level_values("asset").isin(assets)]
     bt_config = BacktestConfig(cash=config.cash, commission_bps=config.commission_bps, slippage_bps=config.slippage_bps,
                                rebalance=config.rebalance, start=str(start.date()), end=str(end.date()),
-                               max_gross_leverage=config.max_gross_leverage, params=dict(config.params))
+                               max_gross_leverage=config.max_gross_leverage, params=dict(config.params),
+                               max_loss=config.max_loss)
     synthetic = config.prices == "synthetic"
     if config.sweep and config.walk_forward:
         return _walk_forward_job(config, px, sig, bt_config, synthetic)

@@ -28,7 +28,7 @@ from ..data.calendar import (
     trading_sessions,
 )
 from ..errors import StoreError, UsageError
-from ..paths import PACKAGE_DIR, check_writable_parent, data_dir
+from ..paths import PACKAGE_DIR, check_writable_parent, data_dir, write_atomic
 from ..signals.pipeline import RunSummary, check_universe, run_signals
 from ..signals.store import SignalStore, new_run_id
 from .registry import load_news
@@ -208,15 +208,10 @@ def write_ranked(signals: pd.DataFrame, path: Path, session: pd.Timestamp | None
         frame = frame[frame["date"] == session]
     frame = frame.sort_values(["date", "sentiment"], ascending=[True, False], na_position="last")
     frame.insert(2, "rank", frame.groupby("date")["sentiment"].rank(ascending=False, method="min").astype("Int64"))
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+    def write(tmp: Path) -> None:
         frame.to_parquet(tmp, index=False) if path.suffix == ".parquet" else frame.to_csv(tmp, index=False)
-        tmp.replace(path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise StoreError(f"cannot write the signals file {path}: {exc}; pass a writable --output") from exc
-    return path
+
+    return write_atomic(path, write, "the signals file", "--output")
 
 
 def run_signal_job(config: SignalJobConfig, encoder: Any = None) -> SignalJobResult:

@@ -13,7 +13,7 @@ from llmos_quant.backtest.base import SignalStrategy
 from llmos_quant.backtest.feeds import prepare_frames
 from llmos_quant.backtest.resolver import resolve_strategy
 from llmos_quant.backtest.runner import BacktestConfig, run_backtest, run_sweep
-from llmos_quant.errors import UsageError, ValidationError
+from llmos_quant.errors import MaxLossExceededError, UsageError, ValidationError
 from tests.conftest import make_prices
 
 PX = make_prices({"A": [10.0, 10.5, 11.0, 11.5, 12.0, 12.5], "B": [20.0, 19.0, 18.0, 17.0, 16.0, 15.0]})
@@ -104,7 +104,7 @@ def test_signals_without_prices_are_dropped_counted_logged_and_reported(tmp_path
                      (pd.Timestamp("2021-01-09"), "A", 0.9),  # a Saturday: not a session
                      (DATES[0], "ZZZ", 0.9), (DATES[1], "ZZZ", 0.9), (DATES[1], "YYY", 0.1)])
     with caplog.at_level("WARNING", logger="llmos_quant.backtest.runner"):
-        res = run_backtest(px, sig, "sentiment_threshold", BacktestConfig(cash=1000.0))
+        res = run_backtest(px, sig, "sentiment_threshold", BacktestConfig(cash=1000.0, max_loss=1.0))
     di = res.data_issues
     assert (di.signal_rows, di.signal_rows_without_prices, di.signal_rows_off_calendar, di.signal_rows_on_missing_bars) \
         == (7, 3, 1, 1)
@@ -119,6 +119,23 @@ def test_signals_without_prices_are_dropped_counted_logged_and_reported(tmp_path
     stats = json.loads((tmp_path / "bt" / "stats.json").read_text())
     assert stats["data_issues"]["signal_rows_without_prices"] == 3
     assert stats["data_issues"]["assets_without_prices"] == ["YYY", "ZZZ"]
+
+
+def test_dropping_more_signal_rows_than_max_loss_is_an_error_that_names_the_counts():
+    """4 of 7 rows cannot be used (57%): above the default max_loss 0.35 the run stops (exit 3) instead of reporting
+    a backtest of the few rows left; at exactly the fraction it runs."""
+    sig = sig_frame([(DATES[0], "A", 0.5), (DATES[1], "A", 0.4), (DATES[2], "B", 0.3),
+                     (pd.Timestamp("2021-01-09"), "A", 0.9),
+                     (DATES[0], "ZZZ", 0.9), (DATES[1], "ZZZ", 0.9), (DATES[1], "YYY", 0.1)])
+    with pytest.raises(MaxLossExceededError, match=r"drop 4 of the 7 signal rows .*57\.1%.*max_loss=0\.35: 3 belong to "
+                                                   r"assets without prices, 1 are dated .*--max-loss 0\.58") as info:
+        run_backtest(PX, sig, "sentiment_threshold", BacktestConfig(cash=1000.0))
+    assert info.value.exit_code == 3
+    res = run_backtest(PX, sig, "sentiment_threshold", BacktestConfig(cash=1000.0, max_loss=4 / 7))
+    assert res.data_issues.signal_rows_dropped == 4
+    for bad in (-0.1, 1.5, True, "0.3"):
+        with pytest.raises(UsageError, match="max_loss must be a fraction between 0 and 1"):
+            BacktestConfig(max_loss=bad)
 
 
 def test_no_signal_asset_with_prices_is_an_error():
@@ -141,6 +158,6 @@ def test_an_asset_whose_closes_are_all_missing_is_counted_not_traded():
     px = PX.copy()
     px.loc[px.index.get_level_values("asset") == "B", ["open", "high", "low", "close"]] = np.nan
     sig = sig_frame([(DATES[0], "A", 0.5), (DATES[0], "B", 0.4), (DATES[1], "B", 0.3)])
-    res = run_backtest(px, sig, "sentiment_threshold", BacktestConfig(cash=1000.0))
+    res = run_backtest(px, sig, "sentiment_threshold", BacktestConfig(cash=1000.0, max_loss=1.0))
     assert res.data_issues.assets_without_prices == ("B",) and res.data_issues.signal_rows_without_prices == 2
     assert set(res.orders["asset"]) <= {"A"}

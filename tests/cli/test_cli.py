@@ -44,6 +44,8 @@ def _files(tmp: Path) -> dict[str, str]:
     sig = tmp / "sig.csv"
     pd.DataFrame({"date": ["2021-01-04"], "asset": ["ZACM"], "sentiment": [0.1], "news_count": [1],
                   "surprise": [0.0]}).to_csv(sig, index=False)
+    pd.DataFrame({"date": ["1999-01-04", "1999-01-05"], "asset": ["ZACM", "ZACM"], "sentiment": [0.1, -0.2],
+                  "news_count": [1, 1], "surprise": [0.0, 0.0]}).to_csv(tmp / "old_sig.csv", index=False)
     (tmp / "strats").mkdir()
     (tmp / "strats" / "crashes.py").write_text(
         "from llmos_quant.backtest.base import SignalStrategy\n\n\nclass Crashes(SignalStrategy):\n"
@@ -96,6 +98,11 @@ CASES = [
                         "--commission-bps", "nan", "--out", "{tmp}/bt.html"], 2, "finite"),
     ("nan cost in the tear sheet", ["factors", "tearsheet", "--signals", "{sig}", "--prices", "synthetic", "--cost-bps",
                                     "nan", "--out", "{tmp}/ts.html"], 2, "--cost-bps nan"),
+    ("backtest max-loss above 1", ["backtest", "--strategy", "long_short", "--signals", "{sig}", "--prices",
+                                   "synthetic", "--max-loss", "1.5", "--out", "{tmp}/bt.html"], 2, "--max-loss 1.5"),
+    ("backtest dropping every signal row", ["backtest", "--strategy", "long_short", "--signals", "{tmp}/old_sig.csv",
+                                            "--prices", "synthetic", "--out", "{tmp}/bt.html"], 3,
+     "would drop 2 of the 2 signal rows"),
     ("pretraining batch of one", ["pretrain", "--batch-size", "1", "--out", "{tmp}/p"], 2, "InfoNCE needs negatives"),
     ("zero-byte news file", [*DAILY, "--source", "table:{tmp}/empty.csv", "--store", "{tmp}/s.duckdb"], 3, "0 bytes"),
     ("zone-less timestamps", [*DAILY, "--source", "table:{tmp}/naive.csv", "--store", "{tmp}/s.duckdb"], 3, "--news-tz"),
@@ -116,6 +123,9 @@ CASES = [
     ("directory to score", ["score", "--file", "{tmp}", "--backend", "vader"], 4, "is a directory"),
     ("no news at all in the window", ["signals", "daily", "--date", "2026-06-01", "--source", "synthetic", "--backend",
                                       "lm", "--store", "{tmp}/s.duckdb"], 4, "has no news between"),
+    ("tear sheet of signals before the price history", ["factors", "tearsheet", "--signals", "{tmp}/old_sig.csv",
+                                                        "--prices", "synthetic", "--out", "{tmp}/ts.html"], 4,
+     "has no session in its start..1999-02-04"),
     ("missing signals", ["backtest", "--strategy", "long_short", "--signals", "{tmp}/none.duckdb"], 4, "none.duckdb"),
     ("network down", [*DAILY, "--source", "rss:http://127.0.0.1:{port}/feed", "--universe", "AAPL",
                       "--store", "{tmp}/s.duckdb"], 5, "127.0.0.1:{port}"),
@@ -392,6 +402,28 @@ def test_strategies_list_and_new(tmp_path, capsys, monkeypatch):
     assert main(["strategies", "new", "my_rule"]) == 2  # exists already
 
 
+def test_strategies_new_refuses_a_built_in_name_unless_told_to_override(tmp_path, capsys, monkeypatch, caplog):
+    """A user file named like a built-in would replace it silently in every backtest run from that folder."""
+    from llmos_quant.backtest.resolver import BUILTIN_DIR, resolve_strategy
+
+    monkeypatch.chdir(tmp_path)
+    capsys.readouterr()
+    for name in ("long_short", "sentiment_threshold"):  # a built-in's file stem; its class name SentimentThreshold
+        assert main(["strategies", "new", name]) == 2
+        err = capsys.readouterr().err
+        assert f"is the built-in '{name}'" in err and "--override" in err and f"my_{name}" in err
+    assert not (tmp_path / "strategies").exists()
+    assert resolve_strategy("long_short").__module__.endswith("long_short")
+    assert main(["strategies", "new", "long_short", "--override"]) == 0
+    assert "overrides the built-in 'long_short'" in capsys.readouterr().out
+    with caplog.at_level("WARNING", logger="llmos_quant.backtest.resolver"):
+        cls = resolve_strategy("long_short")
+    assert cls.__name__ == "LongShort" and "overrides the built-in" in caplog.text
+    assert main(["strategies", "list"]) == 0
+    out = capsys.readouterr().out
+    assert "overrides the built-in of this name" in out and str(BUILTIN_DIR) in out
+
+
 def test_a_store_with_several_models_asks_for_model(tmp_path, capsys):
     store = str(tmp_path / "s.duckdb")
     for backend in ("lm", "vader"):
@@ -401,3 +433,4 @@ def test_a_store_with_several_models_asks_for_model(tmp_path, capsys):
     argv = ["factors", "tearsheet", "--signals", store, "--prices", "synthetic", "--out", str(tmp_path / "t.html")]
     assert main(argv) == 2
     assert "--model" in capsys.readouterr().err
+

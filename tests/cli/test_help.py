@@ -146,3 +146,23 @@ def test_python_dash_m_runs_the_same_cli_with_its_exit_codes():
     bad = subprocess.run([sys.executable, "-m", "llmos_quant", "no-such-command"], capture_output=True, text=True,
                          check=False)
     assert bad.returncode == 2 and "no-such-command" in bad.stdout + bad.stderr
+
+
+def test_help_screens_name_option_values_in_cli_words(capsys):
+    """Typer 0.29 prints Python type names (<str>, <float>, <bool> even after --help); the options of every command
+    read TEXT / INTEGER / FLOAT / PATH / YYYY-MM-DD, and flags show no value."""
+    from llmos_quant.cli.main import main
+
+    seen = 0
+    for command in COMMANDS:
+        argv = command.split()
+        assert main([*argv, "--help"]) == 0
+        out = capsys.readouterr().out
+        options = out[out.index("Options"):] if "Options" in out else ""
+        for word in ("<bool>", "<float>", "<int>", "<path>", "<str>", "<list[str]>"):
+            assert word not in options, (argv, word)
+        seen += 1
+    assert seen >= 15
+    assert main(["backtest", "--help"]) == 0
+    out = capsys.readouterr().out
+    assert "YYYY-MM-DD" in out.split("--start")[1].split("\n")[0] and "FLOAT" in out.split("--cash")[1].split("\n")[0]

@@ -114,6 +114,24 @@ def test_dropped_rows_are_counted_by_reason():
     assert table.loc["kept", "count"] == 8 and table.loc["dropped: no price for the asset/date", "count"] == 3
 
 
+def test_kept_rows_that_use_a_forward_filled_price_are_counted_and_logged(caplog):
+    """B has no open on day 3: the 1D returns of day 1 (exit at day 3's open) and of day 2 (entry at day 3's open)
+    use day 2's open carried forward, as alphalens does. Those two kept rows are counted, not hidden."""
+    px = PRICES.copy()
+    px.loc[(DATES[3], "B"), "open"] = np.nan
+    f = factor({i: {"A": 1.0, "B": 2.0, "C": 3.0} for i in range(4)})
+    with caplog.at_level("WARNING", logger="llmos_quant.factors.evaluate"):
+        data, c = ev.clean_factor_counts(f, px, periods=(1,), n_quantiles=3)
+    assert c.kept == 12 and c.kept_with_filled_price == 2
+    assert data.loc[(DATES[1], "B"), "1D"] == pytest.approx(0.0)  # exit at day 3's open: day 2's 9 carried
+    assert data.loc[(DATES[2], "B"), "1D"] == pytest.approx(8 / 9 - 1)  # entry at day 3's open: the same 9
+    assert "2 of the 12 kept factor rows use a forward-filled open price" in caplog.text
+    assert c.table().loc["kept, with a forward-filled entry or exit price (missing price)", "count"] == 2
+    assert ev.clean_factor_counts(f, PRICES, periods=(1,), n_quantiles=3)[1].kept_with_filled_price == 0
+    # with a 2D horizon day 0 also exits at day 3's open (day 3's rows are dropped: no 2D return)
+    assert ev.clean_factor_counts(f, px, periods=(1, 2), n_quantiles=3)[1].kept_with_filled_price == 3
+
+
 def test_max_loss_raises_with_counts_fraction_limit_and_fix(market):
     truth = market.truth["true_polarity"]
     dates = market.prices.index.get_level_values("date").unique()
