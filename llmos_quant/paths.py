@@ -61,10 +61,11 @@ def cache_dir() -> Path:
     return path
 
 
-def check_output_file(path: Path, option: str) -> None:
-    """``check_writable_parent`` for a report or data file, and refuse a path that is an existing folder."""
+def check_output_file(path: Path, option: str, example: str = "report.html") -> None:
+    """``check_writable_parent`` for a report or data file, and refuse a path that is an existing folder
+    (``example``: a file name of the kind the option writes, shown in the message)."""
     if Path(path).is_dir():
-        raise StoreError(f"{option} {path} is a folder; pass a file name, e.g. {Path(path) / 'report.html'}")
+        raise StoreError(f"{option} {path} is a folder; pass a file name, e.g. {Path(path) / example}")
     check_writable_parent(path, option)
 
 

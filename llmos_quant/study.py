@@ -50,6 +50,7 @@ class StudyConfig:
     end: str = END
     out_of_sample: bool = False
     cost_bps: float = 10.0
+    max_loss: float = 0.35  # the factor evaluations' largest dropped fraction of rows with a value (alphalens')
     lookback_days: int = 90
     out_md: str = "docs/study.md"
     out_dir: str = "data/study"
@@ -77,6 +78,9 @@ class StudyConfig:
                                  f"{self.news!r}; drop one of them")
         if not (np.isfinite(self.cost_bps) and self.cost_bps >= 0):
             raise UsageError(f"--cost-bps {self.cost_bps!r}: expected a finite number >= 0, e.g. 10")
+        if isinstance(self.max_loss, bool) or not 0.0 <= self.max_loss <= 1.0:
+            raise UsageError(f"--max-loss {self.max_loss!r}: expected a fraction between 0 and 1, e.g. 0.35 (1 turns "
+                             "the check off)")
         if self.lookback_days < 0:
             raise UsageError(f"lookback_days must be >= 0, got {self.lookback_days}")
 
@@ -96,6 +100,19 @@ class StudyResult:
     config: StudyConfig | None = None
     figures: list[Path] = field(default_factory=list)
     event_study_notes: dict[str, str] = field(default_factory=dict)  # benchmark -> why that event study is empty
+
+
+FORWARD_DAYS = 45  # calendar days of prices after --end: 20 sessions (the longest IC-decay horizon) and holidays
+
+
+def _outcome_end(config: StudyConfig) -> str:
+    """The last price date the evaluations read: ``FORWARD_DAYS`` after ``end``, capped at the research window's
+    end unless the study is out of sample (or on invented data), so that no 2017+ price enters an in-sample run."""
+    last = pd.Timestamp(config.end) + pd.Timedelta(days=FORWARD_DAYS)
+    in_sample = not config.out_of_sample and not (config.prices == "synthetic" and config.news == "synthetic")
+    if in_sample:
+        last = min(last, pd.Timestamp(RESEARCH_END))
+    return str(last.date())
 
 
 def _news(config: StudyConfig, universe: list[str]) -> tuple[pd.DataFrame, dict[str, int]]:
@@ -161,7 +178,11 @@ def run_study(config: StudyConfig | None = None, progress: bool = True, **overri
     t0 = time.perf_counter()
     out_dir = Path(config.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    prices = load_prices(config.prices, None, config.start, config.end)
+    # the forward returns and post-event returns of the window's last signals need the sessions after --end: the
+    # evaluations read prices up to FORWARD_DAYS past it (never past the research window's end in-sample); the
+    # universe, the momentum baseline and the backtest keep to the window itself
+    outcomes = load_prices(config.prices, None, config.start, _outcome_end(config))
+    prices = outcomes[outcomes.index.get_level_values("date") <= pd.Timestamp(config.end)]
     universe = sorted(set(prices.index.get_level_values("asset")))
     news, news_counts = _news(config, universe)
     if news.empty:
@@ -189,7 +210,7 @@ def run_study(config: StudyConfig | None = None, progress: bool = True, **overri
                "Loughran-McDonald sentiment": signals["loughran_mcdonald"]["sentiment"],
                "5-day momentum (no news)": momentum.dropna()}
     ev_cols = [c for c in signals["llmos"].columns if c.startswith("sentiment_") and c != "sentiment_mean"]
-    reports = {name: evaluate_factor(f.dropna(), prices, cost_bps=config.cost_bps,
+    reports = {name: evaluate_factor(f.dropna(), outcomes, cost_bps=config.cost_bps, max_loss=config.max_loss,
                                      events=signals["llmos"][ev_cols] if name == "LLMOS sentiment" and ev_cols else None)
                for name, f in factors.items()}
     stamp = "OUT-OF-SAMPLE " if config.out_of_sample else ""
@@ -204,7 +225,7 @@ def run_study(config: StudyConfig | None = None, progress: bool = True, **overri
         """The event study, or None with the reason in ``es_notes`` when no event has a complete window (a short
         window or sparse news): the rest of the study still stands, so its section says so instead of failing."""
         try:
-            return event_study(llmos, prices, window=config.event_window, score="sentiment_mean", benchmark=benchmark,
+            return event_study(llmos, outcomes, window=config.event_window, score="sentiment_mean", benchmark=benchmark,
                                **kwargs)
         except NoCompleteEventsError as exc:
             log.warning("event study vs %s left empty: %s", benchmark, exc)
@@ -305,7 +326,8 @@ def write_study_md(path: str | Path, result: StudyResult) -> Path:
     for opt, value, default in (("--news", config.news, defaults.news), ("--source-format", config.source_format, None),
                                 ("--lookback-news", config.lookback_news, None), ("--prices", config.prices, "sp500"),
                                 ("--start", config.start, START), ("--end", config.end, END),
-                                ("--cost-bps", config.cost_bps, defaults.cost_bps), ("--out", config.out_md, defaults.out_md),
+                                ("--cost-bps", config.cost_bps, defaults.cost_bps),
+                                ("--max-loss", config.max_loss, defaults.max_loss), ("--out", config.out_md, defaults.out_md),
                                 ("--out-dir", config.out_dir, defaults.out_dir)):
         if value is not None and value != default:
             command.append(f"{opt} {value}")
@@ -320,7 +342,8 @@ def write_study_md(path: str | Path, result: StudyResult) -> Path:
         f"{config.end}. Signals are point in time: a signal dated session D uses only news published before D's "
         "cutoff (16:00 New York); date-only timestamps (Reuters) count as published after that day's close, so they "
         "first enter the next session's signal. Signals trade at the following open (forward returns are "
-        "open-to-open from D+1).",
+        f"open-to-open from D+1; those of the window's last sessions read prices up to {_outcome_end(config)}, never past "
+        f"{RESEARCH_END} in-sample).",
         "",
         "## Information coefficient and quantile spreads",
         "",

@@ -71,16 +71,46 @@ def test_study_on_a_new_file_and_window_with_one_command(shared_data, tmp_path, 
 
 
 def test_a_study_whose_event_study_has_no_complete_event_reports_the_section_empty(tmp_path):
-    """A -60..+60 event window inside a 100-session study leaves no event with a complete window: the study still
+    """A -45..+45 event window around a 38-session study leaves no event with a complete window: the study still
     writes its report, and the event-study section (and its HTML page) says why it is empty instead of the whole
     run failing."""
-    result = run_study(StudyConfig(news="synthetic", prices="synthetic", start="2021-01-04", end="2021-05-28",
-                                   event_window=(-60, 60), backtest=False, figures_dir=None,
+    result = run_study(StudyConfig(news="synthetic", prices="synthetic", start="2021-01-04", end="2021-02-26",
+                                   event_window=(-45, 45), backtest=False, figures_dir=None,
                                    out_md=str(tmp_path / "s.md"), out_dir=str(tmp_path / "out")), progress=False)
     assert result.event_study is None and "incomplete_window" in result.event_study_notes["market"]
     text = (tmp_path / "s.md").read_text()
     section = text[text.index("### vs the equal-weight universe (market)"):]
-    assert section.split("\n")[2].startswith("n/a: no event has a market abnormal return at every offset -60..60")
+    assert section.split("\n")[2].startswith("n/a: no event has a market abnormal return at every offset -45..45")
     assert "## Information coefficient" in text
     page = (tmp_path / "out" / "event_study.html").read_text()
     assert "No event study vs market: no event has a market abnormal return" in page
+
+
+def test_a_short_study_window_reads_the_forward_returns_after_its_end(tmp_path):
+    """Two weeks of sessions: the forward returns of every signal run past --end, so the evaluations read the prices
+    after it (the signals, universe and backtest keep to the window); without them every row would be dropped."""
+    config = StudyConfig(news="synthetic", prices="synthetic", start="2021-03-01", end="2021-03-12", backtest=False,
+                         figures_dir=None, out_md=str(tmp_path / "s.md"), out_dir=str(tmp_path / "out"))
+    result = run_study(config, progress=False)
+    rep = result.reports["LLMOS sentiment"]
+    assert rep.row_counts.no_forward_return == 0 and rep.row_counts.kept > 0
+    assert rep.data.index.get_level_values("date").max() <= pd.Timestamp("2021-03-12")
+    assert "read prices up to 2021-04-26" in (tmp_path / "s.md").read_text()
+
+
+def test_an_in_sample_study_reads_no_price_after_the_research_window(tmp_path):
+    from llmos_quant.study import _outcome_end
+
+    assert _outcome_end(StudyConfig(end="2016-12-20")) == "2016-12-31"
+    assert _outcome_end(StudyConfig(end="2016-06-30")) == "2016-08-14"
+    assert _outcome_end(StudyConfig(end="2017-03-01", out_of_sample=True)) == "2017-04-15"
+
+
+def test_a_study_max_loss_is_passed_to_the_factor_evaluations(tmp_path):
+    """The study's max_loss (--max-loss) reaches evaluate_factor: with 0 a single dropped row stops the run."""
+    from llmos_quant.errors import MaxLossExceededError
+
+    with pytest.raises(MaxLossExceededError, match=r"above max_loss=0 .* accept the loss with --max-loss"):
+        run_study(StudyConfig(news="synthetic", prices="synthetic", start="2021-11-01", end="2021-12-30",
+                              backtest=False, figures_dir=None, max_loss=0.0, out_md=str(tmp_path / "s.md"),
+                              out_dir=str(tmp_path / "out")), progress=False)

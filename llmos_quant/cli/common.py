@@ -143,7 +143,8 @@ def plain_metavars(command: Any) -> Any:
     """Help screens in the usual CLI words instead of Python type names: a date option reads ``YYYY-MM-DD``, other
     values ``TEXT`` / ``INTEGER`` / ``FLOAT`` / ``PATH``, and a flag (``--quiet``, ``--help``) shows no value at all.
     Typer 0.29 prints ``<str>``, ``<float>`` and ``<bool>`` (also after ``--help``, which takes no value). Only
-    parameters without a metavar of their own are changed. Walks the command and its subcommands; returns it."""
+    options without a metavar of their own are changed; an argument keeps its name and gets the same words in its
+    type column (``TEXT...`` for one that takes several values). Walks the command and its subcommands; returns it."""
     from typing import get_args
 
     words = {str: "TEXT", int: "INTEGER", float: "FLOAT", Path: "PATH"}
@@ -171,9 +172,13 @@ def plain_metavars(command: Any) -> Any:
             if help_opt is not None:
                 params.append(help_opt)
         for p in params:
-            # options only: an argument's metavar is its display name in Typer (arguments keep theirs)
-            if getattr(p, "param_type_name", "") == "option" and p.metavar is None and (w := word(p)) is not None:
+            kind = getattr(p, "param_type_name", "")
+            if kind == "option" and p.metavar is None and (w := word(p)) is not None:
                 p.metavar = w
+            elif kind == "argument" and hasattr(p, "display_type_rich") and (w := word(p)):
+                # an argument's metavar is its display name in Typer: only the type column is reworded
+                shown = w + ("..." if p.nargs != 1 else "")
+                p.display_type_rich = lambda ctx, shown=shown: shown
         for sub in getattr(cmd, "commands", {}).values():
             visit(sub)
 

@@ -74,7 +74,7 @@ def score(
     if out:
         from ..paths import check_output_file
 
-        check_output_file(out, "--out")
+        check_output_file(out, "--out", example="scores.csv")
     enc = SentimentEncoder.create(backend, model_path, **kwargs)
     scored = enc.score(series)
     result = pd.concat([series.rename("text"), scored], axis=1)

@@ -32,6 +32,10 @@ def study(
                                                      "stamp the report OUT-OF-SAMPLE")] = False,
     cost_bps: Annotated[float, typer.Option(help="Trading cost per side in bps of traded value (>= 0): the net "
                                                  "factor returns and the net backtest")] = _S["cost_bps"],
+    max_loss: Annotated[float, typer.Option(help="Largest fraction of a factor's rows that may be dropped (no price "
+                                                 "or no forward return: a window's last 10 sessions have no 10D "
+                                                 "return) before the run fails; 1 turns the check off")] = _S[
+        "max_loss"],
     out: Annotated[Path, typer.Option(help="Markdown report file (the tables)")] = Path(_S["out_md"]),
     out_dir: Annotated[Path, typer.Option(help="Folder for the signal stores (DuckDB), HTML tear sheets, the event "
                                                "study and the backtest report")] = Path(_S["out_dir"]),
@@ -44,7 +48,8 @@ def study(
 
     config = StudyConfig(news=news, source_format=source_format, lookback_news=lookback_news, news_tz=news_tz,
                          prices=prices,
-                         start=start, end=end, out_of_sample=out_of_sample, cost_bps=cost_bps, out_md=str(out),
+                         start=start, end=end, out_of_sample=out_of_sample, cost_bps=cost_bps, max_loss=max_loss,
+                         out_md=str(out),
                          out_dir=str(out_dir),
                          figures_dir=str(Path(out).parent / "figures") if figures else None)
     result = run_study(config, progress=not quiet)

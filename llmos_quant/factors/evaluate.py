@@ -207,7 +207,7 @@ class FactorRowCounts:
             f"for the asset/date{unpriced}, {self.no_forward_return:,} no forward return (the horizon runs past the "
             f"price history), {self.binning:,} no quantile, {self.no_group:,} no group; {self.kept:,} kept. Check that the "
             "prices cover the signals' assets and dates (through the last signal date plus the longest period), "
-            f"or accept the loss with max_loss={suggestion:g} (1.0 turns the check off)")
+            f"or accept the loss with --max-loss {suggestion:g} (max_loss={suggestion:g} in Python; 1 turns the check off)")
 
 
 def clean_factor_data(factor: pd.Series, prices: pd.DataFrame, periods: Sequence[int] = (1, 5, 10),

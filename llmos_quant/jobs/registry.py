@@ -201,13 +201,13 @@ def load_prices(spec: str, assets: Iterable[str] | None = None, start: str | Non
             log.warning("--prices %s has no prices for %d of %d assets (e.g. %s): their rows are counted as dropped",
                         spec, len(tickers) - len(found), len(tickers), sorted(set(tickers) - have)[:5])
         reader = P.read_sp500_csvs if spec == "sp500" else P.read_stocknet_csvs
-        return _in_window(spec, reader(assets=found, start=start, end=end), start, end,
+        return prices_in_window(spec, reader(assets=found, start=start, end=end), start, end,
                           lambda: reader(assets=found))
     if spec == "synthetic":
         from ..data.simulate import simulate_market
 
         full = simulate_market(**(sim or {})).prices
-        return _in_window(spec, P._slice(full, start, end), start, end, lambda: full)
+        return prices_in_window(spec, P._slice(full, start, end), start, end, lambda: full)
     if spec == "yfinance":
         if not tickers or not start or not end:
             raise UsageError("--prices yfinance needs --universe (or signals naming tickers), --start and --end")
@@ -215,11 +215,11 @@ def load_prices(spec: str, assets: Iterable[str] | None = None, start: str | Non
     path = Path(spec)
     if path.suffix in (".parquet", ".csv"):
         full = read_price_file(path)
-        return _in_window(spec, P._slice(full, start, end), start, end, lambda: full)
+        return prices_in_window(spec, P._slice(full, start, end), start, end, lambda: full)
     raise UsageError(f"--prices {spec!r}: expected one of sp500, stocknet, synthetic, yfinance or a .parquet/.csv file")
 
 
-def _in_window(spec: str, frame: pd.DataFrame, start: str | None, end: str | None,
+def prices_in_window(spec: str, frame: pd.DataFrame, start: str | None, end: str | None,
                full: Callable[[], pd.DataFrame]) -> pd.DataFrame:
     """``frame`` (a source's prices cut to start..end), or ``DataNotFoundError`` naming the dates the source covers
     when the cut holds no session (instead of an empty frame whose date range reads NaT..NaT downstream)."""

@@ -14,7 +14,7 @@ import pandas as pd
 
 from ..errors import StrategyNotFoundError, UsageError
 from ..paths import check_output_file
-from .registry import load_prices
+from .registry import load_prices, prices_in_window
 
 log = logging.getLogger(__name__)
 
@@ -146,9 +146,12 @@ def run_backtest_job(config: BacktestJobConfig) -> BacktestJobResult:
 
     sig = load_signals(config.signals, config.model, config.start, config.end)
     assets = sorted(set(sig.index.get_level_values("asset")))
-    px = load_prices(config.prices, assets if config.prices not in ("synthetic",) else None, config.start, config.end)
-    start, end = _signal_window(config.start, config.end, sig, px)
-    px = px[(px.index.get_level_values("date") >= start) & (px.index.get_level_values("date") <= end)]
+    full = load_prices(config.prices, assets if config.prices not in ("synthetic",) else None, config.start, config.end)
+    start, end = _signal_window(config.start, config.end, sig, full)
+    dates = full.index.get_level_values("date")
+    # prices that share no session with the signals' window: exit 4 naming the dates the source covers
+    px = prices_in_window(config.prices, full[(dates >= start) & (dates <= end)], str(start.date()), str(end.date()),
+                          lambda: full)
     # the backtest universe is the signals' assets; priced assets without any signal are left out, with a count
     priced = set(px.index.get_level_values("asset"))
     extra = sorted(priced - set(assets))
@@ -249,8 +252,14 @@ def run_tearsheet_job(config: TearsheetJobConfig) -> Any:
     if config.column not in sig.columns:
         raise UsageError(f"--column {config.column!r} not in the signals (columns: {list(sig.columns)})")
     assets = sorted(set(sig.index.get_level_values("asset")))
-    last = sig.index.get_level_values("date").max() + pd.Timedelta(days=30)
+    dates = sig.index.get_level_values("date")
+    last = dates.max() + pd.Timedelta(days=30)  # the forward returns of the last signal dates
     px = load_prices(config.prices, assets if config.prices != "synthetic" else None, config.start, str(last.date()))
+    # prices that share no session with the signals' dates: exit 4 naming the dates the source covers
+    first = dates.min()
+    pdates = px.index.get_level_values("date")
+    prices_in_window(config.prices, px[(pdates >= first) & (pdates <= last)], str(first.date()), str(last.date()),
+                     lambda: px)
     by_event = [c for c in sig.columns if c.startswith("sentiment_") and c != "sentiment_mean"]
     return tear_sheet(sig[config.column], px, config.out, title=f"Tear sheet: {config.column}", n_quantiles=config.quantiles,
                       cost_bps=config.cost_bps, events=sig[by_event] if by_event else None, max_loss=config.max_loss,

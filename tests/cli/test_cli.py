@@ -46,6 +46,9 @@ def _files(tmp: Path) -> dict[str, str]:
                   "surprise": [0.0]}).to_csv(sig, index=False)
     pd.DataFrame({"date": ["1999-01-04", "1999-01-05"], "asset": ["ZACM", "ZACM"], "sentiment": [0.1, -0.2],
                   "news_count": [1, 1], "surprise": [0.0, 0.0]}).to_csv(tmp / "old_sig.csv", index=False)
+    pd.DataFrame({"date": ["1999-01-04", "1999-01-05"], "asset": ["ZACM", "ZACM"], "open": [10.0, 10.5],
+                  "high": [11.0, 11.0], "low": [9.5, 10.0], "close": [10.5, 10.8], "volume": [1e5, 1e5]}).to_csv(
+        tmp / "old_prices.csv", index=False)
     (tmp / "strats").mkdir()
     (tmp / "strats" / "crashes.py").write_text(
         "from llmos_quant.backtest.base import SignalStrategy\n\n\nclass Crashes(SignalStrategy):\n"
@@ -126,6 +129,14 @@ CASES = [
     ("tear sheet of signals before the price history", ["factors", "tearsheet", "--signals", "{tmp}/old_sig.csv",
                                                         "--prices", "synthetic", "--out", "{tmp}/ts.html"], 4,
      "has no session in its start..1999-02-04"),
+    ("backtest on prices without a session in the signals' window",
+     ["backtest", "--strategy", "long_short", "--signals", "{sig}", "--prices", "{tmp}/old_prices.csv", "--out",
+      "{tmp}/bt.html"], 4, "has no session in 2021-01-04..2021-01-04 for these assets; it covers 1999-01-04..1999-01-05"),
+    ("tear sheet on prices without a session in the signals' window",
+     ["factors", "tearsheet", "--signals", "{sig}", "--prices", "{tmp}/old_prices.csv", "--out", "{tmp}/ts.html"], 4,
+     "it covers 1999-01-04..1999-01-05"),
+    ("study max-loss above 1", ["study", "--max-loss", "2", "--out", "{tmp}/s.md", "--out-dir", "{tmp}/st"], 2,
+     "--max-loss 2.0"),
     ("missing signals", ["backtest", "--strategy", "long_short", "--signals", "{tmp}/none.duckdb"], 4, "none.duckdb"),
     ("network down", [*DAILY, "--source", "rss:http://127.0.0.1:{port}/feed", "--universe", "AAPL",
                       "--store", "{tmp}/s.duckdb"], 5, "127.0.0.1:{port}"),

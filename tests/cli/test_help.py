@@ -105,7 +105,7 @@ def _expected() -> list[tuple[str, str, Any]]:
     rows.append(("pretrain", "corpus_limit", src["llmos.pretrain", "default_corpus"]["limit"]))
     study = src["study", "StudyConfig"]
     rows += [("study", "out", Path(study["out_md"])), ("study", "out_dir", Path(study["out_dir"]))]
-    rows += [("study", k, study[k]) for k in ("news", "prices", "start", "end", "cost_bps")]
+    rows += [("study", k, study[k]) for k in ("news", "prices", "start", "end", "cost_bps", "max_loss")]
     rows += [("score", "backend", src["encoders.sentiment", "SentimentEncoder.create"]["backend"])]
     rows += [("score", k, src["encoders.sentiment", "TransformerBackend.__init__"][k]) for k in ("batch_size", "quantize")]
     sig = _fields(SignalJobConfig)
@@ -150,7 +150,7 @@ def test_python_dash_m_runs_the_same_cli_with_its_exit_codes():
 
 def test_help_screens_name_option_values_in_cli_words(capsys):
     """Typer 0.29 prints Python type names (<str>, <float>, <bool> even after --help); the options of every command
-    read TEXT / INTEGER / FLOAT / PATH / YYYY-MM-DD, and flags show no value."""
+    read TEXT / INTEGER / FLOAT / PATH / YYYY-MM-DD, and flags show no value; arguments' type columns too."""
     from llmos_quant.cli.main import main
 
     seen = 0
@@ -158,11 +158,12 @@ def test_help_screens_name_option_values_in_cli_words(capsys):
         argv = command.split()
         assert main([*argv, "--help"]) == 0
         out = capsys.readouterr().out
-        options = out[out.index("Options"):] if "Options" in out else ""
         for word in ("<bool>", "<float>", "<int>", "<path>", "<str>", "<list[str]>"):
-            assert word not in options, (argv, word)
+            assert word not in out, (argv, word)  # options and arguments alike
         seen += 1
     assert seen >= 15
     assert main(["backtest", "--help"]) == 0
     out = capsys.readouterr().out
     assert "YYYY-MM-DD" in out.split("--start")[1].split("\n")[0] and "FLOAT" in out.split("--cash")[1].split("\n")[0]
+    assert main(["score", "--help"]) == 0
+    assert "TEXT..." in capsys.readouterr().out.split("texts...")[1].split("\n")[0]  # a variadic argument
