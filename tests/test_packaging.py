@@ -71,6 +71,12 @@ def test_wheel_installs_into_a_fresh_venv_and_runs_the_demo_and_a_shipped_strate
     where = subprocess.run([str(venv / "bin" / "python"), "-c", "import llmos_quant, sys; print(llmos_quant.__file__)"],
                            cwd=work, env=env, capture_output=True, text=True, check=True).stdout
     assert str(venv) in where and str(ROOT) not in where
+    # the shipped learned link model is package data, loaded from site-packages
+    linker = subprocess.run([str(venv / "bin" / "python"), "-c", "from llmos_quant.encoders.link_model import LinkModel; "
+                             "m = LinkModel.load(); print(len(m.classes), m.best('iPhone sales slow')[0])"],
+                            cwd=work, env=env, capture_output=True, text=True)
+    assert linker.returncode == 0, linker.stderr[-2000:]
+    assert int(linker.stdout.split()[0]) > 400
     demo = run("demo", "--out", "demo", "--n-assets", "10", "--n-sessions", "80")
     assert demo.returncode == 0, demo.stderr[-2000:]
     assert "SYNTHETIC" in demo.stdout and (work / "demo" / "tear_sheet.html").is_file()

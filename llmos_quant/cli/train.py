@@ -94,7 +94,8 @@ SHIPPED = "a path relative to the current folder: from the repository root the d
 
 
 _SHIPPED_DOCS = {"finsent-minilm": "docs/sentiment_training.md", "finsent-mpnet": "docs/sentiment_training.md",
-                 "finner-minilm": "docs/news_parser.md", "events-minilm": "docs/news_parser.md"}
+                 "finner-minilm": "docs/news_parser.md", "events-minilm": "docs/news_parser.md",
+                 "link-reuters": "docs/news_parser.md"}
 
 
 def guard_shipped(out: Path, shipped: str, options: dict[str, Any], section: str | None = None,
@@ -585,9 +586,28 @@ def domain(
                 | {"pairs": m["corpus_pairs"], "seconds": m["seconds"]})
 
 
+def linker(
+    out: Annotated[Path, typer.Option(help=f"Output folder for the learned link model ({SHIPPED})")] = Path(
+        "llmos_quant/encoders/weights/link-reuters"),
+    c: Annotated[float, typer.Option("--c", callback=positive,
+                                     help="LinearSVC regularisation C (> 0; smaller: stronger regularisation)")] = 0.2,
+    keep: Annotated[int, typer.Option(callback=GE1, help="Weights kept per ticker, largest first (>= 1)")] = 400,
+    force: Force = False,
+) -> None:
+    """Fit the learned ticker linker on Reuters rows up to 2016 (the fixed test and dev rows, and every row sharing a
+    story or a ticker-day with them, left out); its threshold is chosen on the dev rows. Minutes on 2 cores."""
+    from ..encoders.link_model import train_link_model
+
+    guard_shipped(out, "link-reuters", {"c": c, "keep": keep}, force=force)
+    m = train_link_model(out, c=c, keep=keep)
+    print_table(f"learned linking, {m['dev_rows']:,} dev rows",
+                {k: v for k, v in m.items() if k.startswith("dev_") or k in ("min_score", "train_rows", "fit_seconds")})
+
+
 app.command("sentiment")(sentiment)
 app.command("domain")(domain)
 app.command("distill")(distill)
 app.command("ner")(ner)
 app.command("events")(events)
 app.command("report")(report)
+app.command("linker")(linker)

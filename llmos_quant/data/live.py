@@ -3,7 +3,9 @@
 - ``read_feed(source, ...)``: an RSS/Atom feed given as an http(s) URL (fetched by ``data.http.http_get``:
   timeout, bounded retries with backoff, total deadline; feedparser never fetches anything itself), a
   local file, or the XML text/bytes. Entries are linked to tickers with the project's one linker
-  (``encoders.news_parser.TickerLinker`` over ``UniverseTable.for_universe(universe)``).
+  (``encoders.news_parser.TickerLinker`` over ``UniverseTable.for_universe(universe)``), by its name rules only:
+  the learned link model is left out here because a feed carries news about no company at all, and the model's
+  threshold was chosen on company-news rows that all name some company of the universe.
 - ``fetch_yfinance_news(assets, ...)``: ``Ticker(asset).get_news`` per ticker, each try run in a daemon
   worker thread with a timeout, bounded retries with backoff, an optional total deadline.
 - ``parse_yfinance_news(items, asset)``: the current item shape (``content.title``, ``content.pubDate``,

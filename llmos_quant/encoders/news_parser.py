@@ -4,6 +4,8 @@
   bare upper-case tickers -> tickers of a universe, each with a confidence and the method that matched.
   Names that are also common words ("Target", "Gap") need company context; a name shared by several
   tickers (share classes) links to all of them with the confidence split; unlinked mentions carry a reason.
+  With a learned ``link_model.LinkModel`` (shipped; ``NewsParser.default()`` uses it) the model's best ticker goes
+  first when the rules link it too, or, with a high enough score, as a link of its own (method ``learned``).
 - Event types (multi-label, ``EVENT_TYPES``): transparent keyword rules give weak labels; an LLMOS
   classification head is trained on those weak labels (``llmos-quant train events``). On the project's
   hand-labelled fixture the rules still score higher than the head (docs/news_parser.md), so
@@ -20,12 +22,15 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from ..errors import ValidationError
+
+if TYPE_CHECKING:
+    from .link_model import LinkModel
 
 EVENT_TYPES = ("earnings", "guidance", "analyst", "mna", "legal", "management", "product", "capital", "macro", "other")
 
@@ -391,8 +396,16 @@ def load_alias_file(path: str | Path | None = None) -> dict[str, list[str]]:
 class TickerLinker:
     """Links mentions in a text to universe tickers; see the module docstring for the rules."""
 
-    def __init__(self, universe: UniverseTable) -> None:
+    def __init__(self, universe: UniverseTable, model: LinkModel | None = None,
+                 learned_min_score: float | None = None) -> None:
+        """``model``: a learned ``LinkModel`` (``LinkModel.default()`` is the shipped one). Its best ticker of the
+        linker's universe goes first when the rules link it too; when it is not among the rules' links, it goes first
+        only with a score of at least ``learned_min_score`` (method ``"learned"``; default: the model's recorded
+        ``min_score``, chosen on the development rows)."""
         self.universe = universe
+        self.model = model
+        self.learned_min_score = (learned_min_score if learned_min_score is not None
+                                  else float(model.meta.get("min_score", 0.0)) if model is not None else 0.0)
         self.tickers = set(universe.frame["ticker"])
         by_alias: dict[str, list[str]] = {}
         for t, aliases in zip(universe.frame["ticker"], universe.frame["aliases"], strict=True):
@@ -472,7 +485,22 @@ class TickerLinker:
                 add(t, 0.6, "ticker", t, m.start())
         # best first: confidence, then the earliest mention (the subject of a headline usually comes first)
         links = sorted(scores.values(), key=lambda d: (-d["confidence"], d["position"], d["ticker"]))
+        if self.model is not None:
+            links = self._learned_first(text, links)
         return links, unlinked
+
+    def _learned_first(self, text: str, links: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        best = self.model.best(text, allowed=self.tickers) if self.model is not None else None
+        if best is None:
+            return links
+        ticker, score = best
+        ranked = [d for d in links if d["ticker"] == ticker]
+        if ranked:
+            return [{**ranked[0], "learned_score": round(score, 3)}, *[d for d in links if d["ticker"] != ticker]]
+        if score < self.learned_min_score:
+            return links
+        return [{"ticker": ticker, "confidence": 0.5, "method": "learned", "match": "", "position": -1,
+                 "learned_score": round(score, 3)}, *links]
 
 
 # ---------------------------------------------------------------------------------------------- parser
@@ -486,14 +514,20 @@ class NewsParser:
         self.linker, self.event_model, self.tagger, self.use_body = linker, event_model, tagger, use_body
 
     @classmethod
-    def default(cls, entities: bool = True, events: str = "rules") -> NewsParser:
+    def default(cls, entities: bool = True, events: str = "rules", learned_links: bool = True) -> NewsParser:
+        """The shipped parts: the linker over ``UniverseTable.default()`` with the shipped learned link model
+        (``learned_links=False``: the name rules alone; on Benzinga's short analyst headlines the model adds more
+        wrong links than right ones, docs/news_parser.md), the event rules (``events="model"``: the LLMOS head) and
+        the entity tagger (``entities=False``: none)."""
         from .events import DEFAULT_EVENT_ADAPTER, EventClassifier
         from .ner import DEFAULT_NER_ADAPTER, EntityTagger
 
         model = EventClassifier.load() if events == "model" and DEFAULT_EVENT_ADAPTER.is_dir() else None
         tagger = EntityTagger.load() if entities and DEFAULT_NER_ADAPTER.is_dir() else None
+        from .link_model import LinkModel
+
         try:
-            linker = TickerLinker(UniverseTable.default())
+            linker = TickerLinker(UniverseTable.default(), model=LinkModel.default() if learned_links else None)
         except FileNotFoundError:
             linker = None
         return cls(linker, model, tagger)

@@ -49,11 +49,14 @@ px.histogram(scored, x='score', color='label', nbins=40, title='Score distributi
 
 # %% [markdown]
 # ## Parsed headlines
-# The news parser links tickers (names, cashtags, RICs), labels event types and extracts numeric facts and entities.
+# The news parser links tickers (names, cashtags, RICs; for the real tickers it was fitted on, the learned link model
+# also links stories that name a company only through its products or people), labels event types and extracts
+# numeric facts and entities.
 
 # %%
+from llmos_quant.encoders.link_model import LinkModel
 from llmos_quant.encoders.news_parser import NewsParser, TickerLinker
 
-parser = NewsParser(linker=TickerLinker(market.universe_table()))
+parser = NewsParser(linker=TickerLinker(market.universe_table(), model=LinkModel.default()))
 parsed = parser.parse(scored.head(8))
 parsed[['headline', 'score', 'tickers', 'events', 'numbers']]

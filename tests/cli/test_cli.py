@@ -399,6 +399,27 @@ def test_another_recipe_written_over_a_shipped_model_is_refused_without_force(tm
     assert not guard_shipped(tmp_path, "finsent-minilm", {}, section="train_config")
 
 
+def test_train_linker_guards_the_shipped_model_and_checks_its_options(tmp_path, monkeypatch, capsys):
+    """`train linker` with another C over the shipped link model is exit 2 before any fit; a bad C or keep is exit 2
+    naming the option; elsewhere it fits (a stub here) and prints the development figures."""
+    import llmos_quant.encoders.link_model as lm
+
+    calls: list[Path] = []
+    meta = {"dev_rows": 3000, "min_score": -0.5, "train_rows": 10, "fit_seconds": 1, "dev_top1": 0.66,
+            "dev_rules_top1": 0.62}
+    monkeypatch.setattr(lm, "train_link_model", lambda out, **kw: calls.append(out) or meta)
+    shipped = Path(__file__).resolve().parents[2] / "llmos_quant" / "encoders" / "weights" / "link-reuters"
+    if (shipped / "metrics.json").is_file():
+        assert main(["train", "linker", "--out", str(shipped), "--c", "0.5"]) == 2 and not calls
+        assert "c 0.5 (shipped: 0.2)" in " ".join(capsys.readouterr().err.split())
+    assert main(["train", "linker", "--c", "0", "--out", str(tmp_path)]) == 2
+    assert "--c" in capsys.readouterr().err
+    assert main(["train", "linker", "--keep", "0", "--out", str(tmp_path)]) == 2 and not calls
+    assert main(["train", "linker", "--out", str(tmp_path / "mine")]) == 0 and calls == [tmp_path / "mine"]
+    out = capsys.readouterr().out
+    assert "dev_top1" in out and "0.66" in out
+
+
 def test_strategies_list_and_new(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert main(["strategies", "list"]) == 0
