@@ -169,7 +169,7 @@ def fit_link_model(frame: pd.DataFrame, c: float = 0.5, keep: int = 400, max_fea
                           dtype=np.float32)
     x = vec.fit_transform(link_texts(frame))
     y = frame["asset"].astype(str).to_numpy()
-    clf = LinearSVC(C=c).fit(x, y)
+    clf = LinearSVC(C=c, random_state=0).fit(x, y)  # liblinear shuffles its coordinate order: seeded, so a rebuild repeats
     coef = np.asarray(clf.coef_, dtype=np.float32)  # (C, V); a 2-class fit gives one row
     classes = [str(k) for k in clf.classes_]
     if coef.shape[0] == 1:

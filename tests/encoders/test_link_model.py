@@ -141,3 +141,9 @@ def test_the_shipped_model_records_its_recipe_and_dev_figures(shared_data):
     parser = NewsParser.default(entities=False)
     assert parser.linker is not None and parser.linker.model is not None
     assert parser.linker.learned_min_score == pytest.approx(m.meta["min_score"])
+
+
+def test_a_refit_repeats_the_same_weights():
+    a, b = (fit_link_model(_frame(), c=1.0, keep=20, min_df=1) for _ in range(2))
+    assert a.vocabulary == b.vocabulary
+    np.testing.assert_array_equal(a.weights.toarray(), b.weights.toarray())
