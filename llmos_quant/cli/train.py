@@ -597,8 +597,14 @@ def linker(
     """Fit the learned ticker linker on Reuters rows up to 2016 (the fixed test and dev rows, and every row sharing a
     story or a ticker-day with them, left out); its threshold is chosen on the dev rows. Minutes on 2 cores."""
     from ..encoders.link_model import train_link_model
+    from ..errors import StoreError
+    from ..paths import check_writable_parent
 
     guard_shipped(out, "link-reuters", {"c": c, "keep": keep}, force=force)
+    if out.exists() and not out.is_dir():  # checked before the minutes of fitting, as the parent's permissions
+        raise StoreError(f"--out {out} is a file; the link model is a folder (config.json, link_model.safetensors, "
+                         "metrics.json): pass a folder, e.g. --out data/cache/link-reuters")
+    check_writable_parent(out / "config.json", "--out")
     m = train_link_model(out, c=c, keep=keep)
     print_table(f"learned linking, {m['dev_rows']:,} dev rows",
                 {k: v for k, v in m.items() if k.startswith("dev_") or k in ("min_score", "train_rows", "fit_seconds")})

@@ -129,6 +129,7 @@ class LinkModel:
 
     @classmethod
     def load(cls, folder: str | Path = DEFAULT_LINK_MODEL) -> LinkModel:
+        from safetensors import SafetensorError
         from safetensors.numpy import load_file
         from scipy import sparse
 
@@ -136,14 +137,23 @@ class LinkModel:
         if not (folder / "config.json").is_file() or not (folder / _FILE).is_file():
             raise ModelLoadError(f"{folder}: not a link model folder (expected config.json and {_FILE}); rebuild it "
                                  "with `llmos-quant train linker --out FOLDER`")
-        cfg = json.loads((folder / "config.json").read_text(encoding="utf-8"))
-        if cfg.get("kind") != "llmos-link-model":
-            raise ModelLoadError(f"{folder}/config.json: kind {cfg.get('kind')!r}, expected 'llmos-link-model'")
-        t = load_file(str(folder / _FILE))
-        vocab, classes = cfg.pop("vocabulary"), cfg.pop("classes")
-        w = sparse.csr_matrix((t["data"], t["indices"], t["indptr"]), shape=(len(vocab), len(classes)))
-        meta = {k: v for k, v in cfg.items() if k != "kind"}
-        return cls(vocab, t["idf"], classes, w, t["intercept"], meta)
+        try:
+            cfg = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ModelLoadError(f"{folder}/config.json: not readable JSON ({exc}); rebuild the folder with "
+                                 "`llmos-quant train linker --out FOLDER`") from exc
+        if not isinstance(cfg, dict) or cfg.get("kind") != "llmos-link-model":
+            kind = cfg.get("kind") if isinstance(cfg, dict) else type(cfg).__name__
+            raise ModelLoadError(f"{folder}/config.json: kind {kind!r}, expected 'llmos-link-model'")
+        try:
+            t = load_file(str(folder / _FILE))
+            vocab, classes = list(cfg.pop("vocabulary")), list(cfg.pop("classes"))
+            w = sparse.csr_matrix((t["data"], t["indices"], t["indptr"]), shape=(len(vocab), len(classes)))
+            meta = {k: v for k, v in cfg.items() if k != "kind"}
+            return cls(vocab, t["idf"], classes, w, t["intercept"], meta)
+        except (SafetensorError, OSError, KeyError, TypeError, ValueError) as exc:  # a damaged file, a missing key
+            raise ModelLoadError(f"{folder}: a damaged link model ({type(exc).__name__}: {exc}); rebuild it with "
+                                 "`llmos-quant train linker --out FOLDER`") from exc
 
     @classmethod
     def default(cls) -> LinkModel | None:
@@ -154,7 +164,7 @@ class LinkModel:
         return cls.load(DEFAULT_LINK_MODEL)
 
 
-def fit_link_model(frame: pd.DataFrame, c: float = 0.5, keep: int = 400, max_features: int = 200_000,
+def fit_link_model(frame: pd.DataFrame, c: float = 0.2, keep: int = 400, max_features: int = 200_000,
                    min_df: int = 2) -> LinkModel:
     """Fit on ``frame`` (``headline``, ``body``, ``asset``): TF-IDF word 1-2-grams (sublinear tf) and a one-vs-rest
     ``LinearSVC(C=c)``; then keep each ticker's ``keep`` largest weights by magnitude."""

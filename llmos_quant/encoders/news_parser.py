@@ -18,6 +18,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -517,20 +518,27 @@ class NewsParser:
     def default(cls, entities: bool = True, events: str = "rules", learned_links: bool = True) -> NewsParser:
         """The shipped parts: the linker over ``UniverseTable.default()`` with the shipped learned link model
         (``learned_links=False``: the name rules alone; on Benzinga's short analyst headlines the model adds more
-        wrong links than right ones, docs/news_parser.md), the event rules (``events="model"``: the LLMOS head) and
+        wrong links than right ones, and on general news, which it never saw, it still names a company: "Coffee prices
+        surge" -> SBUX; docs/news_parser.md), the event rules (``events="model"``: the LLMOS head) and
         the entity tagger (``entities=False``: none)."""
         from .events import DEFAULT_EVENT_ADAPTER, EventClassifier
+        from .link_model import LinkModel
         from .ner import DEFAULT_NER_ADAPTER, EntityTagger
 
-        model = EventClassifier.load() if events == "model" and DEFAULT_EVENT_ADAPTER.is_dir() else None
+        event_model = EventClassifier.load() if events == "model" and DEFAULT_EVENT_ADAPTER.is_dir() else None
         tagger = EntityTagger.load() if entities and DEFAULT_NER_ADAPTER.is_dir() else None
-        from .link_model import LinkModel
-
+        link_model = LinkModel.default() if learned_links else None
         try:
-            linker = TickerLinker(UniverseTable.default(), model=LinkModel.default() if learned_links else None)
-        except FileNotFoundError:
-            linker = None
-        return cls(linker, model, tagger)
+            table = UniverseTable.default()
+        except FileNotFoundError as exc:  # DataNotFoundError too: no ../shared/data
+            # the universe without the shared datasets: the project alias file and the link model's tickers (so
+            # cashtags, RICs and bare tickers of those still link); company names only where the alias file has them
+            tickers = sorted(set(link_model.classes) if link_model is not None else set())
+            table = UniverseTable.from_pairs([(t, "") for t in tickers], load_alias_file())
+            logging.getLogger(__name__).warning(
+                "NewsParser.default: the shared datasets are not found (%s); linking to %d tickers (the alias file and "
+                "the link model's) without the Reuters, StockNet and S&P company names", exc, len(table.frame))
+        return cls(TickerLinker(table, model=link_model), event_model, tagger)
 
     def parse(self, frame: pd.DataFrame) -> pd.DataFrame:
         if not isinstance(frame, pd.DataFrame) or "headline" not in frame.columns:

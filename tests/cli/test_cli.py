@@ -415,6 +415,10 @@ def test_train_linker_guards_the_shipped_model_and_checks_its_options(tmp_path, 
     assert main(["train", "linker", "--c", "0", "--out", str(tmp_path)]) == 2
     assert "--c" in capsys.readouterr().err
     assert main(["train", "linker", "--keep", "0", "--out", str(tmp_path)]) == 2 and not calls
+    (tmp_path / "afile").write_text("x")  # an --out that is a file: refused before the fit
+    assert main(["train", "linker", "--out", str(tmp_path / "afile")]) == 7 and not calls
+    assert "is a file; the link model is a folder" in " ".join(capsys.readouterr().err.split())
+    assert main(["train", "linker", "--out", str(tmp_path / "afile" / "lm")]) == 7 and not calls
     assert main(["train", "linker", "--out", str(tmp_path / "mine")]) == 0 and calls == [tmp_path / "mine"]
     out = capsys.readouterr().out
     assert "dev_top1" in out and "0.66" in out

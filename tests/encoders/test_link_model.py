@@ -67,6 +67,12 @@ def test_bad_folders_and_frames_are_clear_errors(tmp_path):
     (tmp_path / "link_model.safetensors").write_bytes(b"")
     with pytest.raises(ModelLoadError, match="expected 'llmos-link-model'"):
         LinkModel.load(tmp_path)
+    (tmp_path / "config.json").write_text('{"kind": "llmos-link-model"')
+    with pytest.raises(ModelLoadError, match="not readable JSON"):
+        LinkModel.load(tmp_path)
+    (tmp_path / "config.json").write_text('{"kind": "llmos-link-model", "vocabulary": [], "classes": []}')
+    with pytest.raises(ModelLoadError, match="a damaged link model .*SafetensorError"):
+        LinkModel.load(tmp_path)
     with pytest.raises(ValidationError, match="at least 2 tickers"):
         fit_link_model(_frame().query("asset == 'AAPL'"))
 
@@ -141,9 +147,27 @@ def test_the_shipped_model_records_its_recipe_and_dev_figures(shared_data):
     parser = NewsParser.default(entities=False)
     assert parser.linker is not None and parser.linker.model is not None
     assert parser.linker.learned_min_score == pytest.approx(m.meta["min_score"])
+    assert parser.event_model is None  # the event rules by default; the link model is the linker's only
+    parsed = parser.parse(pd.DataFrame({"headline": ["Apple profit rises 5%", "Tim Cook unveils new iPhone"]}))
+    assert parsed["tickers"][0][0]["ticker"] == "AAPL" and parsed["events"][0] == ["earnings"]
+    assert parsed["tickers"][1][0]["method"] in ("learned", "name")
 
 
 def test_a_refit_repeats_the_same_weights():
     a, b = (fit_link_model(_frame(), c=1.0, keep=20, min_df=1) for _ in range(2))
     assert a.vocabulary == b.vocabulary
     np.testing.assert_array_equal(a.weights.toarray(), b.weights.toarray())
+
+
+def test_without_the_shared_datasets_the_default_parser_still_links_tickers(monkeypatch, caplog):
+    from llmos_quant.errors import DataNotFoundError
+
+    def absent(cls):
+        raise DataNotFoundError("../shared/data is absent")
+
+    monkeypatch.setattr(UniverseTable, "default", classmethod(absent))
+    with caplog.at_level("WARNING"):
+        parser = NewsParser.default(entities=False, learned_links=False)
+    assert "shared datasets are not found" in caplog.text
+    parsed = parser.parse(pd.DataFrame({"headline": ["$AAPL shares rise", "Microsoft (MSFT.O) beats"]}))
+    assert [[d["ticker"] for d in t] for t in parsed["tickers"]] == [["AAPL"], ["MSFT"]]
