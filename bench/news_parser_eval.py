@@ -54,6 +54,7 @@ def main() -> None:
     r_head = linking_accuracy(linker, sample["headline"].tolist(), sample["asset"].tolist(), accept=share)
     bz = read_benzinga_csv().frame
     b_acc = linking_accuracy(linker, bz["headline"].tolist(), bz["asset"].tolist())
+    b_acc["gold_in_universe"] = float(bz["asset"].str.upper().isin(linker.tickers).mean())
     rows = {"Reuters title + lede": r_acc, "Reuters title only": r_head, "Benzinga title": b_acc}
     if model is not None:  # the same rows with the name rules alone (the linker before the learned model)
         r_rules = linking_accuracy(rules, texts, sample["asset"].tolist(), accept=share)
@@ -79,7 +80,8 @@ def main() -> None:
            "is among the links at all, the ceiling of any re-ranking (the rest never name the company in a form the "
            "linker knows: market wraps, 'Deals of the day', stories about a rival); `top1_share_classes_equal` also "
            "accepts the gold issuer's other share class (GOOG/GOOGL, NWS/NWSA, BHP/BBL: the dataset files the same "
-           "stories under both); `top1_any_filed_ticker` accepts any ticker the same story is filed under "
+           "stories under both); `gold_in_universe` is the share of Benzinga rows whose ticker is in the universe at "
+           "all (a link on any other row is wrong); `top1_any_filed_ticker` accepts any ticker the same story is filed under "
            f"({r_acc['stories_filed_under_several_tickers']:.0%} of the sampled stories are filed under more than one). "
            "The linker's rules (HTML entities in company names, corporate suffixes, distinctive first words, share "
            "classes, the spellings of initials, ampersands and hyphens) and the project's alias file were developed "
