@@ -21,7 +21,6 @@ TRAIN_END, FORWARD_ROWS = "2015-12-31", 3000
 
 
 def main() -> None:
-    import numpy as np
     import pandas as pd
 
     from llmos_quant.data.news import read_reuters_csv
@@ -33,7 +32,8 @@ def main() -> None:
         combined_top1,
         fit_link_model,
         link_texts,
-        story_key,
+        top1_figures,
+        training_rows,
     )
     from llmos_quant.encoders.news_parser import TickerLinker, UniverseTable
 
@@ -45,12 +45,7 @@ def main() -> None:
                                                            & (frame["published_at"] < pd.Timestamp("2017-01-01", tz="UTC"))]
     forward = year.sample(n=FORWARD_ROWS, random_state=2)
     dev = past.sample(n=3000, random_state=1)
-    day = past["published_at"].dt.tz_convert("America/New_York").dt.date
-    keys = past["headline"].map(story_key)
-    pairs = pd.Series(list(zip(past["asset"], day, strict=True)), index=past.index)
-    clash = (keys.isin(set(keys[dev.index]) | set(forward["headline"].map(story_key)))
-             | pairs.isin(set(pairs[dev.index])) | past.index.isin(dev.index))
-    train = past[~clash]
+    train, _ = training_rows(past, pd.concat([dev, forward]))
     model = fit_link_model(train, c=shipped["c"], keep=shipped["keep"])
     rules = TickerLinker(UniverseTable.default())
 
@@ -60,13 +55,9 @@ def main() -> None:
 
     chosen = choose_min_score(*rows(dev), dev["asset"].tolist())
     links, best = rows(forward)
-    gold = forward["asset"].str.upper().to_numpy()
 
     def figures(top: list[str]) -> dict[str, float]:
-        pred = np.array(top)
-        hit = (pred == gold) & (pred != "")
-        return {"top1_accuracy": float(hit.mean()), "top1_accuracy_when_linked": float(hit.sum() / max((pred != "").sum(), 1)),
-                "coverage": float((pred != "").mean())}
+        return top1_figures(top, forward["asset"].tolist())
 
     out = {"train_end": TRAIN_END, "train_rows": len(train), "forward_rows": len(forward), "c": shipped["c"],
            "keep": shipped["keep"], "min_score": chosen["min_score"],

@@ -40,6 +40,15 @@ def strip_wire_prefixes(text: str) -> str:
     return t
 
 
+def match_key(text: str) -> str:
+    """Matching key for excluding evaluation text from training data: wire prefixes dropped (``UPDATE 3-``,
+    ``BRIEF-``, ``RPT-``, ``CORRECTED-``, ``EXCLUSIVE-``, ``REFILE-``, ``WRAPUP 2-``, also chained: ``RPT-UPDATE 1-``;
+    the list of ``normalise_headline``), then lower-case alphanumerics only. Looser than ``normalise_headline``
+    (which keeps ``$ % .`` for deduplicating news), so punctuation variants and wire re-issues match too."""
+    t = strip_wire_prefixes(text)
+    return re.sub(r"\s+", " ", re.sub(r"[^a-z0-9 ]", " ", t.lower())).strip()
+
+
 def normalise_headline(text: str) -> str:
     """Lower-case, drop wire prefixes (UPDATE 2-, BRIEF-, ...), punctuation and repeated spaces."""
     t = _PREFIX.sub("", str(text).strip())

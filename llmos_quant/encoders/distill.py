@@ -46,7 +46,7 @@ from ..data.datasets import (
     load_semeval_microblogs,
     phrasebank_split,
 )
-from ..data.news import strip_wire_prefixes
+from ..data.news import match_key
 from ..errors import DataNotFoundError, ModelLoadError, ValidationError
 from ..llmos.convert import minilm_path, resolve_base
 from .train import (
@@ -120,14 +120,7 @@ class DistillConfig:
                                     counterfactual_rules=self.counterfactual_rules)
 
 
-def _norm(text: str) -> str:
-    """Matching key for the evaluation-sentence exclusion: wire prefixes dropped (``UPDATE 3-``, ``BRIEF-``,
-    ``RPT-``, ``CORRECTED-``, ``EXCLUSIVE-``, ``REFILE-``, ``WRAPUP 2-``, also chained: ``RPT-UPDATE 1-``; the
-    list of ``data.news.normalise_headline``), then lower-case alphanumerics only. Looser than
-    ``normalise_headline`` (which keeps ``$ % .`` for deduplicating news), so punctuation variants and wire
-    re-issues of an evaluation sentence are excluded too."""
-    t = strip_wire_prefixes(text)
-    return re.sub(r"\s+", " ", re.sub(r"[^a-z0-9 ]", " ", t.lower())).strip()
+_norm = match_key  # the evaluation-sentence exclusion key (data.news.match_key); llmos.domain uses it too
 
 
 def evaluation_texts(tweets: bool = True) -> set[str]:

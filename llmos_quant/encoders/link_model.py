@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,9 +41,23 @@ def link_texts(frame: pd.DataFrame) -> list[str]:
 
 
 def story_key(headline: str) -> str:
-    from ..data.news import strip_wire_prefixes
+    """A story's key: ``data.news.match_key`` of its headline (wire prefixes, punctuation and case ignored)."""
+    from ..data.news import match_key
 
-    return re.sub(r"\W+", " ", strip_wire_prefixes(str(headline)).lower()).strip()
+    return match_key(str(headline))
+
+
+def training_rows(rows: pd.DataFrame, held: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    """``rows`` without ``held``'s rows and every row sharing a story or a (ticker, New York day) with one of them;
+    returns the training rows and how many rows besides ``held``'s own were left out."""
+    def day(f: pd.DataFrame) -> pd.Series:
+        return pd.Series(list(zip(f["asset"], f["published_at"].dt.tz_convert("America/New_York").dt.date,
+                                  strict=True)), index=f.index)
+
+    keys = rows["headline"].map(story_key)
+    clash = (keys.isin(set(held["headline"].map(story_key))) | day(rows).isin(set(day(held)))
+             | rows.index.isin(held.index))
+    return rows[~clash], int(clash.sum()) - int(rows.index.isin(held.index).sum())
 
 
 @dataclass(frozen=True)
@@ -66,13 +79,8 @@ def link_splits(frame: pd.DataFrame, end: str = "2016-12-31", test_rows: int = T
     test = rows.sample(n=test_rows, random_state=0)
     rest = rows.drop(test.index)
     dev = rest.sample(n=dev_rows, random_state=1)
-    held = pd.concat([test, dev])
-    day = rows["published_at"].dt.tz_convert("America/New_York").dt.date
-    keys = rows["headline"].map(story_key)
-    pairs = pd.Series(list(zip(rows["asset"], day, strict=True)), index=rows.index)
-    clash = keys.isin(set(keys[held.index])) | pairs.isin(set(pairs[held.index])) | rows.index.isin(held.index)
-    train = rows[~clash]
-    return LinkSplits(train=train, dev=dev, test=test, excluded=int(clash.sum()) - len(held))
+    train, excluded = training_rows(rows, pd.concat([test, dev]))
+    return LinkSplits(train=train, dev=dev, test=test, excluded=excluded)
 
 
 @dataclass
@@ -96,7 +104,6 @@ class LinkModel:
                               sublinear_tf=True, dtype=np.float32)
         vec.idf_ = np.asarray(self.idf, dtype=np.float64)
         self._vec = vec
-        self._col = {c: i for i, c in enumerate(self.classes)}
 
     def scores(self, texts: list[str]) -> np.ndarray:
         x = self._vec.transform([t if isinstance(t, str) else "" for t in texts])  # (n, V), rows L2-normalised
@@ -199,16 +206,25 @@ def fit_link_model(frame: pd.DataFrame, c: float = 0.2, keep: int = 400, max_fea
     return LinkModel([str(names[t]) for t in terms], vec.idf_[terms], classes, w, icpt.astype(np.float32), meta)
 
 
+def learned_goes_first(ticker: str, score: float, rule_tickers: list[str], min_score: float) -> bool:
+    """The rule ``TickerLinker`` orders links by: the model's best ticker goes first when the rules link it too or
+    its score is at least ``min_score``."""
+    return ticker in rule_tickers or score >= min_score
+
+
 def combined_top1(rule_links: list[list[str]], best: list[tuple[str, float] | None], min_score: float) -> list[str]:
-    """Each row's first link as ``TickerLinker`` orders them with a model (``""``: no link): the model's best ticker
-    when the rules link it too or its score is at least ``min_score``, else the rules' first."""
-    out = []
-    for links, b in zip(rule_links, best, strict=True):
-        if b is not None and (b[0] in links or b[1] >= min_score):
-            out.append(b[0])
-        else:
-            out.append(links[0] if links else "")
-    return out
+    """Each row's first link as ``TickerLinker`` orders them with a model (``""``: no link)."""
+    return [b[0] if b is not None and learned_goes_first(b[0], b[1], links, min_score) else (links[0] if links else "")
+            for links, b in zip(rule_links, best, strict=True)]
+
+
+def top1_figures(top: list[str], truth: list[str]) -> dict[str, float]:
+    """Strict top-1 accuracy over all rows, accuracy when linked and coverage of first links (``""``: none)."""
+    pred, gold = np.array(top), np.array([t.upper() for t in truth])
+    linked = pred != ""
+    hit = (pred == gold) & linked
+    return {"top1_accuracy": float(hit.mean()), "top1_accuracy_when_linked": float(hit.sum() / max(linked.sum(), 1)),
+            "coverage": float(linked.mean())}
 
 
 def best_allowed(model: LinkModel, texts: list[str], allowed: set[str] | None = None,
@@ -231,13 +247,9 @@ def choose_min_score(rule_links: list[list[str]], best: list[tuple[str, float] |
     rows, the threshold with the highest top-1 accuracy among those whose accuracy when linked (precision) is at least
     the rules' own; ties go to the higher threshold. Thresholds: ``grid`` quantiles of the rows' best scores.
     Returns the threshold and the dev figures of the rules alone and with the model."""
-    gold = np.array([t.upper() for t in truth])
-
     def figures(top: list[str]) -> tuple[float, float, float]:
-        pred = np.array(top)
-        linked = pred != ""
-        hit = (pred == gold) & linked
-        return float(hit.mean()), float(hit.sum() / max(linked.sum(), 1)), float(linked.mean())
+        f = top1_figures(top, truth)
+        return f["top1_accuracy"], f["top1_accuracy_when_linked"], f["coverage"]
 
     rules = figures([links[0] if links else "" for links in rule_links])
     scores = np.array([b[1] for b in best if b is not None])
@@ -279,4 +291,5 @@ def train_link_model(out: str | Path = DEFAULT_LINK_MODEL, c: float = 0.2, keep:
 
 
 __all__ = ["DEFAULT_LINK_MODEL", "LinkModel", "LinkSplits", "best_allowed", "choose_min_score", "combined_top1",
-           "fit_link_model", "link_splits", "link_texts", "story_key", "train_link_model"]
+           "fit_link_model", "learned_goes_first", "link_splits", "link_texts", "story_key", "top1_figures",
+           "train_link_model", "training_rows"]

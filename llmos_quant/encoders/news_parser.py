@@ -494,12 +494,14 @@ class TickerLinker:
         best = self.model.best(text, allowed=self.tickers) if self.model is not None else None
         if best is None:
             return links
+        from .link_model import learned_goes_first
+
         ticker, score = best
+        if not learned_goes_first(ticker, score, [d["ticker"] for d in links], self.learned_min_score):
+            return links
         ranked = [d for d in links if d["ticker"] == ticker]
         if ranked:
             return [{**ranked[0], "learned_score": round(score, 3)}, *[d for d in links if d["ticker"] != ticker]]
-        if score < self.learned_min_score:
-            return links
         return [{"ticker": ticker, "confidence": 0.5, "method": "learned", "match": "", "position": -1,
                  "learned_score": round(score, 3)}, *links]
 
